@@ -1,0 +1,1 @@
+//! One module per command group: its clap `Args` and its `run`.

@@ -1,0 +1,3 @@
+//! The policy cosigner: signs only what the ledger approved.
+
+#![forbid(unsafe_code)]

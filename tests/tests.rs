@@ -1,0 +1,1 @@
+//! End-to-end tests across kinko's crates, built into one binary.
