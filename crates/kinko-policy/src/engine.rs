@@ -1,0 +1,773 @@
+//! The decision function: `config + state + event (with its time) ->
+//! decision + the changes it made + proposals`.
+//!
+//! Each decision is planned against the state read-only, then its changes are
+//! applied; an error leaves the state untouched.
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{AllowlistMode, AssetPolicy, Config};
+use crate::event::{Event, EventKind, Wallet, WithdrawalId};
+use crate::state::{
+    AllowlistEntry, ApplyError, AssetState, Change, Freeze, FreezeReason, State, WindowRef,
+    WindowUsage, Withdrawal, WithdrawalStatus,
+};
+use crate::units::{Amount, Duration, Timestamp};
+
+/// A policy rule that denied a withdrawal. [`Rule::name`] is stable and
+/// machine-readable (the CLI's exit-3 refusal names it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "rule", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Rule {
+    /// The asset is frozen.
+    Frozen,
+    /// The amount is above the per-withdrawal maximum.
+    MaxWithdrawal {
+        /// The maximum in force.
+        limit: Amount,
+    },
+    /// The destination is not an active allowlist entry (mode deny).
+    NotAllowlisted,
+    /// The hot wallet cannot pay it (hot minus reserved).
+    InsufficientHot {
+        /// What the hot wallet can still pay.
+        available: Amount,
+    },
+    /// A velocity window would be exceeded.
+    Velocity {
+        /// The window's length.
+        window: Duration,
+        /// Whether it is a per-user window.
+        per_user: bool,
+        /// The limit in force.
+        limit: Amount,
+        /// Outflow already counted in the window.
+        used: Amount,
+    },
+    /// Requested outflow would exceed the circuit breaker: the asset froze.
+    CircuitBreaker {
+        /// Requested outflow including this request.
+        requested: Amount,
+        /// The limit in force.
+        limit: Amount,
+    },
+}
+
+impl Rule {
+    /// The rule's stable name (`frozen`, `max_withdrawal`, `not_allowlisted`,
+    /// `insufficient_hot`, `velocity`, `circuit_breaker`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Rule::Frozen => "frozen",
+            Rule::MaxWithdrawal { .. } => "max_withdrawal",
+            Rule::NotAllowlisted => "not_allowlisted",
+            Rule::InsufficientHot { .. } => "insufficient_hot",
+            Rule::Velocity { .. } => "velocity",
+            Rule::CircuitBreaker { .. } => "circuit_breaker",
+        }
+    }
+}
+
+impl std::fmt::Display for Rule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Rule::Frozen => f.write_str("asset is frozen"),
+            Rule::MaxWithdrawal { limit } => write!(f, "above the per-withdrawal maximum {limit}"),
+            Rule::NotAllowlisted => f.write_str("destination is not an active allowlist entry"),
+            Rule::InsufficientHot { available } => {
+                write!(f, "hot wallet can pay only {available}")
+            }
+            Rule::Velocity {
+                window,
+                per_user,
+                limit,
+                used,
+            } => write!(
+                f,
+                "{}{window} window: {used} of {limit} used",
+                if *per_user { "per-user " } else { "" }
+            ),
+            Rule::CircuitBreaker { requested, limit } => write!(
+                f,
+                "circuit breaker tripped: requested {requested} above {limit}"
+            ),
+        }
+    }
+}
+
+/// Why a withdrawal waits for approvals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum PendingReason {
+    /// The amount is above the approval threshold.
+    AboveThreshold {
+        /// The threshold.
+        threshold: Amount,
+    },
+    /// The destination is not active on the allowlist (mode require-approval).
+    DestinationNotActive,
+}
+
+/// What a pending withdrawal still needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Missing {
+    /// Distinct approvals needed in all.
+    pub required: u32,
+    /// Distinct approvals so far.
+    pub have: u32,
+    /// Why approvals are needed (empty after the request itself).
+    pub reasons: Vec<PendingReason>,
+}
+
+/// The engine's answer to one event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "decision", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Decision {
+    /// The withdrawal is approved and its amount reserved.
+    Approved {
+        /// The withdrawal.
+        id: WithdrawalId,
+    },
+    /// The withdrawal waits for approvals.
+    Pending {
+        /// The withdrawal.
+        id: WithdrawalId,
+        /// What it needs.
+        missing: Missing,
+    },
+    /// The withdrawal is refused.
+    Denied {
+        /// The withdrawal.
+        id: WithdrawalId,
+        /// The rule that refused it.
+        rule: Rule,
+    },
+    /// The withdrawal id was seen before: nothing changes.
+    Duplicate {
+        /// The withdrawal.
+        id: WithdrawalId,
+        /// Its status.
+        status: WithdrawalStatus,
+    },
+    /// A bookkeeping event was recorded (its changes say what changed).
+    Recorded,
+}
+
+/// Something the operators should do (the engine never moves funds itself).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "proposal", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Proposal {
+    /// Move `amount` from hot to cold: hot is above its cap.
+    Sweep {
+        /// The asset.
+        asset: String,
+        /// How much.
+        amount: Amount,
+    },
+    /// Move `amount` from cold to hot: hot is below its refill floor.
+    Refill {
+        /// The asset.
+        asset: String,
+        /// How much.
+        amount: Amount,
+    },
+}
+
+/// A decision, the changes it made to the state, and the proposals that
+/// follow from the new state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outcome {
+    /// The decision.
+    pub decision: Decision,
+    /// The changes applied to the state, in order.
+    pub changes: Vec<Change>,
+    /// Sweep or refill proposals for the new state.
+    pub proposals: Vec<Proposal>,
+}
+
+/// Why an event was refused outright (the state is unchanged).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecideError {
+    /// The config has no policy for the asset.
+    #[error("no policy for asset {0:?}")]
+    UnknownAsset(String),
+    /// The event is older than the last accepted one.
+    #[error("event at {at} is older than the last one at {last}")]
+    TimeWentBackwards {
+        /// The last accepted event's time.
+        last: Timestamp,
+        /// This event's time.
+        at: Timestamp,
+    },
+    /// An amount of zero.
+    #[error("amount must be above zero")]
+    ZeroAmount,
+    /// An id, user, destination or name that is empty, too long or has spaces.
+    #[error("invalid {0}: 1 to 256 characters without spaces or control characters")]
+    InvalidName(&'static str),
+    /// The books would overflow `u64`.
+    #[error("amount overflow")]
+    Overflow,
+    /// No withdrawal with this id.
+    #[error("unknown withdrawal")]
+    UnknownWithdrawal,
+    /// The withdrawal is not in the status the event needs.
+    #[error("withdrawal is {found}, expected {expected}")]
+    WrongStatus {
+        /// What the event needs.
+        expected: &'static str,
+        /// Where it stands.
+        found: &'static str,
+    },
+    /// The approver is not one of the configured approvers (or none are configured).
+    #[error("not a configured approver")]
+    UnknownApprover,
+    /// A sweep larger than hot minus reserved, or a refill larger than cold.
+    #[error("cannot move {amount} from the {from:?} wallet: it holds only {available} free")]
+    InsufficientFunds {
+        /// The source wallet.
+        from: Wallet,
+        /// Asked.
+        amount: Amount,
+        /// Free in it.
+        available: Amount,
+    },
+    /// The asset has no allowlist.
+    #[error("asset has no allowlist")]
+    NoAllowlist,
+    /// The destination is written in the policy file (change the file instead).
+    #[error("destination is in the policy file")]
+    EntryInConfig,
+    /// The destination is not on the allowlist.
+    #[error("destination is not on the allowlist")]
+    UnknownEntry,
+    /// An unfreeze vote while nothing is frozen.
+    #[error("asset is not frozen")]
+    NotFrozen,
+    /// The state does not fit the planned changes: it was inconsistent before
+    /// the event (never for a state only the engine changed). It may be
+    /// partly changed: discard it (roll back the ledger transaction).
+    #[error("state is inconsistent")]
+    Corrupt(#[source] ApplyError),
+}
+
+/// Decides an event against the whole state: routes to the event's asset.
+///
+/// # Errors
+/// [`DecideError`] when the event is refused outright; the state is then
+/// unchanged.
+pub fn decide(config: &Config, state: &mut State, event: &Event) -> Result<Outcome, DecideError> {
+    let asset = event.kind.asset();
+    let policy = config
+        .asset(asset)
+        .ok_or_else(|| DecideError::UnknownAsset(asset.chars().take(64).collect()))?;
+    match state.assets.get_mut(asset) {
+        Some(s) => decide_asset(policy, s, event),
+        None => {
+            let mut s = AssetState::default();
+            let out = decide_asset(policy, &mut s, event)?;
+            state.assets.insert(asset.to_owned(), s);
+            Ok(out)
+        }
+    }
+}
+
+/// Decides an event of one asset: plans the changes against `state`, applies
+/// them, prunes aged window buckets and computes the proposals.
+///
+/// The caller is responsible for passing the policy of the event's asset.
+///
+/// # Errors
+/// [`DecideError`] when the event is refused outright; the state is then
+/// unchanged (except after [`DecideError::Corrupt`], see there).
+pub fn decide_asset(
+    policy: &AssetPolicy,
+    state: &mut AssetState,
+    event: &Event,
+) -> Result<Outcome, DecideError> {
+    let (decision, changes) = plan(policy, state, event)?;
+    // The plan was made on this very state and checked every sum and every
+    // record it touches, so applying it cannot fail on a consistent state.
+    // On a state that was inconsistent to begin with (e.g. loaded from a
+    // damaged store) it may, and the state may then be partly changed.
+    for c in &changes {
+        state.apply(c).map_err(DecideError::Corrupt)?;
+    }
+    state.prune(policy, event.at);
+    let proposals = proposals(policy, state, event.kind.asset());
+    Ok(Outcome {
+        decision,
+        changes,
+        proposals,
+    })
+}
+
+/// The proposals for a state: a sweep when hot is above its cap, a refill
+/// when what hot can pay is below the refill floor (never while frozen).
+pub fn proposals(policy: &AssetPolicy, state: &AssetState, asset: &str) -> Vec<Proposal> {
+    let mut out = Vec::new();
+    let cap = policy.hot_cap().resolve(state.custody());
+    if state.hot > cap {
+        let target = policy.sweep_target().resolve(cap).max(state.reserved);
+        let amount = state.hot.saturating_sub(target);
+        if amount > 0 {
+            out.push(Proposal::Sweep {
+                asset: asset.to_owned(),
+                amount,
+            });
+        }
+    } else if let Some((floor, target)) = policy.refill() {
+        let avail = state.hot_available();
+        let (floor, target) = (floor.resolve(cap), target.resolve(cap));
+        if state.freeze.is_none() && avail < floor {
+            let amount = target.saturating_sub(avail).min(state.cold);
+            if amount > 0 {
+                out.push(Proposal::Refill {
+                    asset: asset.to_owned(),
+                    amount,
+                });
+            }
+        }
+    }
+    out
+}
+
+fn check_name(s: &str, what: &'static str) -> Result<(), DecideError> {
+    if crate::config::valid_name(s) {
+        Ok(())
+    } else {
+        Err(DecideError::InvalidName(what))
+    }
+}
+
+/// Plans an event: the decision and the changes, without touching the state.
+fn plan(
+    policy: &AssetPolicy,
+    s: &AssetState,
+    event: &Event,
+) -> Result<(Decision, Vec<Change>), DecideError> {
+    let at = event.at;
+    if let Some(last) = s.last_at {
+        if at < last {
+            return Err(DecideError::TimeWentBackwards { last, at });
+        }
+    }
+    let mut ch = Vec::with_capacity(6);
+    ch.push(Change::Clock { at });
+    let decision = match &event.kind {
+        EventKind::Deposit { wallet, amount, .. } => {
+            if *amount == 0 {
+                return Err(DecideError::ZeroAmount);
+            }
+            s.custody()
+                .checked_add(*amount)
+                .ok_or(DecideError::Overflow)?;
+            if s.hot.checked_add(*amount).is_none() || s.cold.checked_add(*amount).is_none() {
+                return Err(DecideError::Overflow);
+            }
+            ch.push(Change::Credited {
+                wallet: *wallet,
+                amount: *amount,
+            });
+            Decision::Recorded
+        }
+        EventKind::Withdrawal {
+            id,
+            user,
+            destination,
+            amount,
+            ..
+        } => {
+            check_name(id, "withdrawal id")?;
+            check_name(user, "user")?;
+            check_name(destination, "destination")?;
+            if *amount == 0 {
+                return Err(DecideError::ZeroAmount);
+            }
+            if let Some(w) = s.withdrawals.get(id.as_str()) {
+                return Ok((
+                    Decision::Duplicate {
+                        id: id.clone(),
+                        status: w.status,
+                    },
+                    ch,
+                ));
+            }
+            request(policy, s, at, id, user, destination, *amount, &mut ch)?
+        }
+        EventKind::Approval { id, approver, .. } => {
+            let approvals = policy.approvals().ok_or(DecideError::UnknownApprover)?;
+            if !approvals.approvers().contains(approver.as_str()) {
+                return Err(DecideError::UnknownApprover);
+            }
+            let w = s
+                .withdrawals
+                .get(id.as_str())
+                .ok_or(DecideError::UnknownWithdrawal)?;
+            if w.status != WithdrawalStatus::Pending {
+                return Err(DecideError::WrongStatus {
+                    expected: "pending",
+                    found: w.status.name(),
+                });
+            }
+            let mut have = w.approvals.len() as u32;
+            if !w.approvals.contains(approver.as_str()) {
+                have += 1;
+                ch.push(Change::ApprovalAdded {
+                    id: id.clone(),
+                    approver: approver.clone(),
+                });
+            }
+            if have < w.required_approvals {
+                Decision::Pending {
+                    id: id.clone(),
+                    missing: Missing {
+                        required: w.required_approvals,
+                        have,
+                        reasons: Vec::new(),
+                    },
+                }
+            } else if s.freeze.is_some() {
+                let rule = Rule::Frozen;
+                ch.push(Change::PendingDenied {
+                    id: id.clone(),
+                    rule: rule.clone(),
+                });
+                Decision::Denied {
+                    id: id.clone(),
+                    rule,
+                }
+            } else {
+                match release_checks(policy, s, at, &w.user, w.amount) {
+                    Err(rule) => {
+                        ch.push(Change::PendingDenied {
+                            id: id.clone(),
+                            rule: rule.clone(),
+                        });
+                        Decision::Denied {
+                            id: id.clone(),
+                            rule,
+                        }
+                    }
+                    Ok(()) => {
+                        ch.push(Change::Reserved {
+                            id: id.clone(),
+                            amount: w.amount,
+                        });
+                        usage_changes(policy, at, &w.user, w.amount, &mut ch);
+                        Decision::Approved { id: id.clone() }
+                    }
+                }
+            }
+        }
+        EventKind::Confirmed { id, .. } | EventKind::Failed { id, .. } => {
+            let w = s
+                .withdrawals
+                .get(id.as_str())
+                .ok_or(DecideError::UnknownWithdrawal)?;
+            if w.status != WithdrawalStatus::Reserved {
+                return Err(DecideError::WrongStatus {
+                    expected: "reserved",
+                    found: w.status.name(),
+                });
+            }
+            if w.amount > s.reserved || w.amount > s.hot {
+                return Err(DecideError::Corrupt(ApplyError::Overflow));
+            }
+            ch.push(if matches!(event.kind, EventKind::Confirmed { .. }) {
+                Change::Settled {
+                    id: id.clone(),
+                    amount: w.amount,
+                }
+            } else {
+                Change::Released {
+                    id: id.clone(),
+                    amount: w.amount,
+                }
+            });
+            Decision::Recorded
+        }
+        EventKind::HotBalance { balance, .. } => {
+            let expected = s.hot_available();
+            if *balance < expected && s.freeze.is_none() {
+                ch.push(Change::FreezeSet {
+                    freeze: Freeze {
+                        at,
+                        reason: FreezeReason::HotShortfall {
+                            expected_at_least: expected,
+                            observed: *balance,
+                        },
+                        votes: Default::default(),
+                    },
+                });
+            }
+            Decision::Recorded
+        }
+        EventKind::Sweep { amount, .. } | EventKind::Refill { amount, .. } => {
+            if *amount == 0 {
+                return Err(DecideError::ZeroAmount);
+            }
+            let (from, available, to_balance) = if matches!(event.kind, EventKind::Sweep { .. }) {
+                (Wallet::Hot, s.hot_available(), s.cold)
+            } else {
+                (Wallet::Cold, s.cold, s.hot)
+            };
+            if *amount > available {
+                return Err(DecideError::InsufficientFunds {
+                    from,
+                    amount: *amount,
+                    available,
+                });
+            }
+            to_balance
+                .checked_add(*amount)
+                .ok_or(DecideError::Overflow)?;
+            ch.push(Change::Moved {
+                from,
+                amount: *amount,
+            });
+            Decision::Recorded
+        }
+        EventKind::AllowlistAdd { destination, .. } => {
+            check_name(destination, "destination")?;
+            let al = policy.allowlist().ok_or(DecideError::NoAllowlist)?;
+            if !al.entries().contains(destination.as_str())
+                && !s.allowlist.contains_key(destination.as_str())
+            {
+                ch.push(Change::AllowlistAdded {
+                    destination: destination.clone(),
+                    entry: AllowlistEntry {
+                        added_at: at,
+                        active_at: at.saturating_add(al.activation_delay()),
+                    },
+                });
+            }
+            Decision::Recorded
+        }
+        EventKind::AllowlistCancel { destination, .. } => {
+            let al = policy.allowlist().ok_or(DecideError::NoAllowlist)?;
+            if al.entries().contains(destination.as_str()) {
+                return Err(DecideError::EntryInConfig);
+            }
+            if !s.allowlist.contains_key(destination.as_str()) {
+                return Err(DecideError::UnknownEntry);
+            }
+            ch.push(Change::AllowlistRemoved {
+                destination: destination.clone(),
+            });
+            Decision::Recorded
+        }
+        EventKind::Freeze { by, reason, .. } => {
+            check_name(by, "name")?;
+            if reason.len() > 1024 {
+                return Err(DecideError::InvalidName("reason"));
+            }
+            if s.freeze.is_none() {
+                ch.push(Change::FreezeSet {
+                    freeze: Freeze {
+                        at,
+                        reason: FreezeReason::Manual {
+                            by: by.clone(),
+                            reason: reason.clone(),
+                        },
+                        votes: Default::default(),
+                    },
+                });
+            }
+            Decision::Recorded
+        }
+        EventKind::Unfreeze { approver, .. } => {
+            let approvals = policy.approvals().ok_or(DecideError::UnknownApprover)?;
+            if !approvals.approvers().contains(approver.as_str()) {
+                return Err(DecideError::UnknownApprover);
+            }
+            let f = s.freeze.as_ref().ok_or(DecideError::NotFrozen)?;
+            let mut votes = f.votes.len() as u32;
+            if !f.votes.contains(approver.as_str()) {
+                votes += 1;
+                ch.push(Change::UnfreezeVoted {
+                    approver: approver.clone(),
+                });
+            }
+            if votes >= approvals.quorum() {
+                ch.push(Change::FreezeLifted);
+            }
+            Decision::Recorded
+        }
+        EventKind::Tick { .. } => Decision::Recorded,
+    };
+    Ok((decision, ch))
+}
+
+/// A new withdrawal request.
+#[allow(clippy::too_many_arguments)]
+fn request(
+    policy: &AssetPolicy,
+    s: &AssetState,
+    at: Timestamp,
+    id: &str,
+    user: &str,
+    destination: &str,
+    amount: Amount,
+    ch: &mut Vec<Change>,
+) -> Result<Decision, DecideError> {
+    let record = |status: WithdrawalStatus, required: u32| Withdrawal {
+        user: user.to_owned(),
+        destination: destination.to_owned(),
+        amount,
+        requested_at: at,
+        status,
+        required_approvals: required,
+        approvals: Default::default(),
+    };
+    let deny = |rule: Rule, ch: &mut Vec<Change>| {
+        ch.push(Change::WithdrawalRecorded {
+            id: id.to_owned(),
+            withdrawal: record(WithdrawalStatus::Denied, 0),
+        });
+        Decision::Denied {
+            id: id.to_owned(),
+            rule,
+        }
+    };
+    if s.freeze.is_some() {
+        return Ok(deny(Rule::Frozen, ch));
+    }
+    let custody = s.custody();
+    // The circuit breaker counts requested outflow: every request that reaches
+    // it, whatever is decided after.
+    if let Some(b) = policy.breaker() {
+        let used = s.breaker.used(at, b.window());
+        let requested = used.saturating_add(amount);
+        let limit = b.limit().resolve(custody);
+        let bucket_end = WindowUsage::bucket_end(at, b.bucket());
+        ch.push(Change::UsageAdded {
+            window: WindowRef::Breaker,
+            bucket_end,
+            amount,
+        });
+        if requested > limit {
+            ch.push(Change::FreezeSet {
+                freeze: Freeze {
+                    at,
+                    reason: FreezeReason::CircuitBreaker { requested, limit },
+                    votes: Default::default(),
+                },
+            });
+            return Ok(deny(Rule::CircuitBreaker { requested, limit }, ch));
+        }
+    }
+    if let Some(max) = policy.max_withdrawal() {
+        let limit = max.resolve(custody);
+        if amount > limit {
+            return Ok(deny(Rule::MaxWithdrawal { limit }, ch));
+        }
+    }
+    let mut reasons = Vec::new();
+    if let Some(al) = policy.allowlist() {
+        let active = al.entries().contains(destination)
+            || s.allowlist
+                .get(destination)
+                .is_some_and(|e| e.active_at <= at);
+        if !active {
+            match al.mode() {
+                AllowlistMode::Deny => return Ok(deny(Rule::NotAllowlisted, ch)),
+                AllowlistMode::RequireApproval => reasons.push(PendingReason::DestinationNotActive),
+            }
+        }
+    }
+    if let Some(threshold) = policy.approvals().and_then(|a| a.threshold()) {
+        if amount > threshold {
+            reasons.push(PendingReason::AboveThreshold { threshold });
+        }
+    }
+    if !reasons.is_empty() {
+        // Config validation: require-approval and thresholds come with approvals.
+        let required = policy.approvals().map_or(u32::MAX, |a| a.quorum());
+        ch.push(Change::WithdrawalRecorded {
+            id: id.to_owned(),
+            withdrawal: record(WithdrawalStatus::Pending, required),
+        });
+        return Ok(Decision::Pending {
+            id: id.to_owned(),
+            missing: Missing {
+                required,
+                have: 0,
+                reasons,
+            },
+        });
+    }
+    if let Err(rule) = release_checks(policy, s, at, user, amount) {
+        return Ok(deny(rule, ch));
+    }
+    ch.push(Change::WithdrawalRecorded {
+        id: id.to_owned(),
+        withdrawal: record(WithdrawalStatus::Reserved, 0),
+    });
+    usage_changes(policy, at, user, amount, ch);
+    Ok(Decision::Approved { id: id.to_owned() })
+}
+
+/// The checks made when a withdrawal would be reserved: the hot wallet can
+/// pay it and every velocity window stays within its limit.
+fn release_checks(
+    policy: &AssetPolicy,
+    s: &AssetState,
+    at: Timestamp,
+    user: &str,
+    amount: Amount,
+) -> Result<(), Rule> {
+    let available = s.hot_available();
+    if amount > available {
+        return Err(Rule::InsufficientHot { available });
+    }
+    let custody = s.custody();
+    let user_windows = s.user_windows.get(user);
+    for (i, w) in policy.windows().iter().enumerate() {
+        let usage = if w.per_user() {
+            user_windows.and_then(|v| v.get(i))
+        } else {
+            s.windows.get(i)
+        };
+        let used = usage.map_or(0, |u| u.used(at, w.duration()));
+        let limit = w.limit().resolve(custody);
+        if used.checked_add(amount).is_none_or(|t| t > limit) {
+            return Err(Rule::Velocity {
+                window: w.duration(),
+                per_user: w.per_user(),
+                limit,
+                used,
+            });
+        }
+    }
+    Ok(())
+}
+
+fn usage_changes(
+    policy: &AssetPolicy,
+    at: Timestamp,
+    user: &str,
+    amount: Amount,
+    ch: &mut Vec<Change>,
+) {
+    for (index, w) in policy.windows().iter().enumerate() {
+        let window = if w.per_user() {
+            WindowRef::User {
+                user: user.to_owned(),
+                index,
+            }
+        } else {
+            WindowRef::Total { index }
+        };
+        ch.push(Change::UsageAdded {
+            window,
+            bucket_end: WindowUsage::bucket_end(at, w.bucket()),
+            amount,
+        });
+    }
+}

@@ -1,0 +1,548 @@
+//! The engine's state: plain data (serde), one [`AssetState`] per asset, that
+//! a ledger loads, locks, passes to [`crate::decide_asset`] and persists.
+//!
+//! The state changes only through [`Change`]s: a decision first plans its
+//! changes against the state read-only, then applies them. A ledger may
+//! persist the changes as increments instead of the whole state.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{AssetId, AssetPolicy};
+use crate::engine::Rule;
+use crate::event::{Destination, UserId, Wallet, WithdrawalId};
+use crate::units::{Amount, Duration, Timestamp};
+
+/// The state of every asset.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    /// Per asset (an asset the config knows but the state lacks starts empty).
+    pub assets: HashMap<AssetId, AssetState>,
+}
+
+/// The state of one asset.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AssetState {
+    /// The time of the last accepted event; an older event is refused.
+    pub last_at: Option<Timestamp>,
+    /// Hot wallet balance on the books (including reserved amounts not yet
+    /// confirmed).
+    pub hot: Amount,
+    /// Cold wallet balance on the books.
+    pub cold: Amount,
+    /// Sum of the amounts of reserved (approved, unconfirmed) withdrawals.
+    pub reserved: Amount,
+    /// Usage of the total-scope velocity windows, by the window's index in
+    /// the config (per-user windows leave their slot empty).
+    pub windows: Vec<WindowUsage>,
+    /// Usage of the per-user velocity windows, by user, then window index.
+    pub user_windows: HashMap<UserId, Vec<WindowUsage>>,
+    /// Requested outflow counted by the circuit breaker.
+    pub breaker: WindowUsage,
+    /// The freeze in force, if any.
+    pub freeze: Option<Freeze>,
+    /// Every withdrawal id ever seen, with its record.
+    pub withdrawals: HashMap<WithdrawalId, Withdrawal>,
+    /// Allowlist entries added by events (entries from the config are not here).
+    pub allowlist: HashMap<Destination, AllowlistEntry>,
+}
+
+/// Outflow in one window, kept as buckets: `(end, amount)` means `amount`
+/// was counted in a bucket that ends (exclusive) at `end`.
+///
+/// At time `t` a window of length `W` counts every bucket with
+/// `end > t - W`. An amount added at time `a` lies in a bucket whose end is
+/// after `a`, so it is counted at least until `a + W` (exact for the
+/// guarantee: every span of length `W` holds at most the limit) and at most
+/// until `a + W + bucket` (conservative by at most one bucket). Buckets that
+/// no longer count can be dropped at any time without changing a decision.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WindowUsage {
+    /// Buckets in increasing `end` order.
+    pub buckets: VecDeque<(Timestamp, Amount)>,
+}
+
+impl WindowUsage {
+    /// Outflow counted at `at` for a window of length `window` (saturating).
+    pub fn used(&self, at: Timestamp, window: Duration) -> Amount {
+        let from = at.saturating_sub(window);
+        let mut sum: Amount = 0;
+        for &(end, amount) in self.buckets.iter().rev() {
+            if end <= from {
+                break;
+            }
+            sum = sum.saturating_add(amount);
+        }
+        sum
+    }
+
+    /// Adds `amount` to the bucket ending at `end` (saturating: a count at
+    /// `u64::MAX` already blocks everything).
+    pub fn add(&mut self, end: Timestamp, amount: Amount) {
+        match self.buckets.back_mut() {
+            Some((last, a)) if *last == end => {
+                *a = a.saturating_add(amount);
+            }
+            Some((last, _)) if *last > end => {
+                // Out of order (a config change shrank the buckets): insert in place.
+                let pos = self.buckets.partition_point(|(e, _)| *e < end);
+                match self.buckets.get_mut(pos) {
+                    Some((e, a)) if *e == end => *a = a.saturating_add(amount),
+                    _ => self.buckets.insert(pos, (end, amount)),
+                }
+            }
+            _ => self.buckets.push_back((end, amount)),
+        }
+    }
+
+    /// Drops the buckets that no longer count at `at` for `window`.
+    pub fn prune(&mut self, at: Timestamp, window: Duration) {
+        let from = at.saturating_sub(window);
+        while self.buckets.front().is_some_and(|(end, _)| *end <= from) {
+            self.buckets.pop_front();
+        }
+    }
+
+    /// The end of the bucket of length `bucket` that holds instant `at`.
+    pub fn bucket_end(at: Timestamp, bucket: Duration) -> Timestamp {
+        let g = i64::from(bucket.secs().max(1));
+        let start = at.unix().div_euclid(g).saturating_mul(g);
+        Timestamp::from_unix(start.saturating_add(g))
+    }
+}
+
+/// Where a withdrawal stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WithdrawalStatus {
+    /// Waiting for approvals.
+    Pending,
+    /// Approved; its amount is reserved in the hot wallet.
+    Reserved,
+    /// Confirmed on chain.
+    Settled,
+    /// Failed; its reservation was released.
+    Released,
+    /// Denied by a rule.
+    Denied,
+}
+
+impl WithdrawalStatus {
+    /// Lowercase name.
+    pub fn name(self) -> &'static str {
+        match self {
+            WithdrawalStatus::Pending => "pending",
+            WithdrawalStatus::Reserved => "reserved",
+            WithdrawalStatus::Settled => "settled",
+            WithdrawalStatus::Released => "released",
+            WithdrawalStatus::Denied => "denied",
+        }
+    }
+}
+
+/// A withdrawal the engine has seen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Withdrawal {
+    /// Who asked.
+    pub user: UserId,
+    /// Where to.
+    pub destination: Destination,
+    /// How much.
+    pub amount: Amount,
+    /// When it was requested.
+    pub requested_at: Timestamp,
+    /// Where it stands.
+    pub status: WithdrawalStatus,
+    /// Distinct approvals needed (0: none).
+    pub required_approvals: u32,
+    /// Distinct configured approvers who approved it.
+    pub approvals: BTreeSet<String>,
+}
+
+/// An allowlist entry added by an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AllowlistEntry {
+    /// When it was asked for.
+    pub added_at: Timestamp,
+    /// From when it counts.
+    pub active_at: Timestamp,
+}
+
+/// Why an asset is frozen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum FreezeReason {
+    /// Frozen by hand.
+    Manual {
+        /// Who.
+        by: String,
+        /// Why.
+        reason: String,
+    },
+    /// Requested outflow within the breaker's window would have exceeded its limit.
+    CircuitBreaker {
+        /// Requested outflow including the request that tripped it.
+        requested: Amount,
+        /// The limit in force.
+        limit: Amount,
+    },
+    /// The hot wallet held less than the books say: a spend bypassed the policy.
+    HotShortfall {
+        /// Least the books say the hot wallet holds (hot minus reserved).
+        expected_at_least: Amount,
+        /// What was observed.
+        observed: Amount,
+    },
+}
+
+impl std::fmt::Display for FreezeReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FreezeReason::Manual { by, reason } => write!(f, "manual freeze by {by}: {reason}"),
+            FreezeReason::CircuitBreaker { requested, limit } => write!(
+                f,
+                "circuit breaker: requested outflow {requested} above limit {limit}"
+            ),
+            FreezeReason::HotShortfall {
+                expected_at_least,
+                observed,
+            } => write!(
+                f,
+                "hot balance {observed} below the books' {expected_at_least}"
+            ),
+        }
+    }
+}
+
+/// A freeze in force.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Freeze {
+    /// Since when.
+    pub at: Timestamp,
+    /// Why.
+    pub reason: FreezeReason,
+    /// Approvers who voted to lift it.
+    pub votes: BTreeSet<String>,
+}
+
+/// Which window a usage change is about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "scope", rename_all = "snake_case")]
+pub enum WindowRef {
+    /// A total-scope velocity window, by config index.
+    Total {
+        /// Index in [`AssetPolicy::windows`].
+        index: usize,
+    },
+    /// A per-user velocity window, by config index.
+    User {
+        /// The user.
+        user: UserId,
+        /// Index in [`AssetPolicy::windows`].
+        index: usize,
+    },
+    /// The circuit breaker's requested outflow.
+    Breaker,
+}
+
+/// One change a decision made to an [`AssetState`]: what a ledger writes and
+/// an audit log records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "change", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Change {
+    /// The asset's clock moved to `at` (every accepted event).
+    Clock {
+        /// The event's time.
+        at: Timestamp,
+    },
+    /// A wallet was credited (deposit).
+    Credited {
+        /// Which wallet.
+        wallet: Wallet,
+        /// How much.
+        amount: Amount,
+    },
+    /// Funds moved between the wallets (sweep or refill executed).
+    Moved {
+        /// From this wallet to the other one.
+        from: Wallet,
+        /// How much.
+        amount: Amount,
+    },
+    /// A new withdrawal was recorded. If its status is `Reserved`, its amount
+    /// is added to `reserved` (reservation created).
+    WithdrawalRecorded {
+        /// Its id.
+        id: WithdrawalId,
+        /// Its record.
+        withdrawal: Withdrawal,
+    },
+    /// An approver approved a pending withdrawal.
+    ApprovalAdded {
+        /// The withdrawal.
+        id: WithdrawalId,
+        /// The approver.
+        approver: String,
+    },
+    /// A pending withdrawal was approved: reservation created.
+    Reserved {
+        /// The withdrawal.
+        id: WithdrawalId,
+        /// Its amount (added to `reserved`).
+        amount: Amount,
+    },
+    /// A pending withdrawal was denied when its quorum was reached.
+    PendingDenied {
+        /// The withdrawal.
+        id: WithdrawalId,
+        /// The rule.
+        rule: Rule,
+    },
+    /// A reservation settled: `hot` and `reserved` go down by `amount`.
+    Settled {
+        /// The withdrawal.
+        id: WithdrawalId,
+        /// Its amount.
+        amount: Amount,
+    },
+    /// A reservation was released: `reserved` goes down by `amount`.
+    Released {
+        /// The withdrawal.
+        id: WithdrawalId,
+        /// Its amount.
+        amount: Amount,
+    },
+    /// Outflow was added to a window's bucket.
+    UsageAdded {
+        /// The window.
+        window: WindowRef,
+        /// The bucket's end.
+        bucket_end: Timestamp,
+        /// How much.
+        amount: Amount,
+    },
+    /// A destination was added to the allowlist.
+    AllowlistAdded {
+        /// The destination.
+        destination: Destination,
+        /// Its entry.
+        entry: AllowlistEntry,
+    },
+    /// A destination was removed from the allowlist.
+    AllowlistRemoved {
+        /// The destination.
+        destination: Destination,
+    },
+    /// The asset froze.
+    FreezeSet {
+        /// The freeze.
+        freeze: Freeze,
+    },
+    /// An approver voted to lift the freeze.
+    UnfreezeVoted {
+        /// The approver.
+        approver: String,
+    },
+    /// The freeze was lifted, and the breaker's count reset.
+    FreezeLifted,
+}
+
+/// A change that does not fit the state it is applied to (a corrupt or
+/// mismatched state; never from the engine's own plan on the same state).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApplyError {
+    /// A sum overflowed or a difference went below zero.
+    #[error("amount overflow or underflow")]
+    Overflow,
+    /// The change names a withdrawal the state does not hold.
+    #[error("unknown withdrawal {0:?}")]
+    UnknownWithdrawal(String),
+    /// The change names an allowlist entry the state does not hold.
+    #[error("unknown allowlist entry")]
+    UnknownEntry,
+}
+
+fn sub(a: Amount, b: Amount) -> Result<Amount, ApplyError> {
+    a.checked_sub(b).ok_or(ApplyError::Overflow)
+}
+fn add(a: Amount, b: Amount) -> Result<Amount, ApplyError> {
+    a.checked_add(b).ok_or(ApplyError::Overflow)
+}
+
+impl AssetState {
+    /// The custody on the books: hot + cold (saturating; the engine keeps it
+    /// below `u64::MAX`).
+    pub fn custody(&self) -> Amount {
+        self.hot.saturating_add(self.cold)
+    }
+
+    /// What the hot wallet can still pay: hot minus reserved.
+    pub fn hot_available(&self) -> Amount {
+        self.hot.saturating_sub(self.reserved)
+    }
+
+    /// Applies one change.
+    ///
+    /// # Errors
+    /// [`ApplyError`] when the change does not fit this state; the state may
+    /// then be partly changed, so apply a plan to a copy or inside a
+    /// transaction. Changes planned by the engine on the same state always fit.
+    pub fn apply(&mut self, change: &Change) -> Result<(), ApplyError> {
+        match change {
+            Change::Clock { at } => self.last_at = Some(*at),
+            Change::Credited { wallet, amount } => match wallet {
+                Wallet::Hot => self.hot = add(self.hot, *amount)?,
+                Wallet::Cold => self.cold = add(self.cold, *amount)?,
+            },
+            Change::Moved { from, amount } => match from {
+                Wallet::Hot => {
+                    self.hot = sub(self.hot, *amount)?;
+                    self.cold = add(self.cold, *amount)?;
+                }
+                Wallet::Cold => {
+                    self.cold = sub(self.cold, *amount)?;
+                    self.hot = add(self.hot, *amount)?;
+                }
+            },
+            Change::WithdrawalRecorded { id, withdrawal } => {
+                if withdrawal.status == WithdrawalStatus::Reserved {
+                    self.reserved = add(self.reserved, withdrawal.amount)?;
+                }
+                self.withdrawals.insert(id.clone(), withdrawal.clone());
+            }
+            Change::ApprovalAdded { id, approver } => {
+                self.withdrawal_mut(id)?.approvals.insert(approver.clone());
+            }
+            Change::Reserved { id, amount } => {
+                let reserved = add(self.reserved, *amount)?;
+                self.withdrawal_mut(id)?.status = WithdrawalStatus::Reserved;
+                self.reserved = reserved;
+            }
+            Change::PendingDenied { id, .. } => {
+                self.withdrawal_mut(id)?.status = WithdrawalStatus::Denied;
+            }
+            Change::Settled { id, amount } => {
+                let hot = sub(self.hot, *amount)?;
+                let reserved = sub(self.reserved, *amount)?;
+                self.withdrawal_mut(id)?.status = WithdrawalStatus::Settled;
+                self.hot = hot;
+                self.reserved = reserved;
+            }
+            Change::Released { id, amount } => {
+                let reserved = sub(self.reserved, *amount)?;
+                self.withdrawal_mut(id)?.status = WithdrawalStatus::Released;
+                self.reserved = reserved;
+            }
+            Change::UsageAdded {
+                window,
+                bucket_end,
+                amount,
+            } => {
+                let usage = match window {
+                    WindowRef::Breaker => &mut self.breaker,
+                    WindowRef::Total { index } => slot(&mut self.windows, *index),
+                    WindowRef::User { user, index } => {
+                        let v = self.user_windows.entry(user.clone()).or_default();
+                        slot(v, *index)
+                    }
+                };
+                usage.add(*bucket_end, *amount);
+            }
+            Change::AllowlistAdded { destination, entry } => {
+                self.allowlist.insert(destination.clone(), *entry);
+            }
+            Change::AllowlistRemoved { destination } => {
+                self.allowlist
+                    .remove(destination)
+                    .ok_or(ApplyError::UnknownEntry)?;
+            }
+            Change::FreezeSet { freeze } => self.freeze = Some(freeze.clone()),
+            Change::UnfreezeVoted { approver } => {
+                if let Some(f) = self.freeze.as_mut() {
+                    f.votes.insert(approver.clone());
+                }
+            }
+            Change::FreezeLifted => {
+                self.freeze = None;
+                self.breaker.buckets.clear();
+            }
+        }
+        Ok(())
+    }
+
+    fn withdrawal_mut(&mut self, id: &str) -> Result<&mut Withdrawal, ApplyError> {
+        self.withdrawals
+            .get_mut(id)
+            .ok_or_else(|| ApplyError::UnknownWithdrawal(id.chars().take(64).collect()))
+    }
+
+    /// Drops window buckets that no longer count at `at` (and users with no
+    /// counting bucket). Never changes a decision; keeps the state small.
+    pub fn prune(&mut self, policy: &AssetPolicy, at: Timestamp) {
+        let windows = policy.windows();
+        for (i, usage) in self.windows.iter_mut().enumerate() {
+            match windows.get(i) {
+                Some(w) => usage.prune(at, w.duration()),
+                None => usage.buckets.clear(),
+            }
+        }
+        self.user_windows.retain(|_, v| {
+            for (i, usage) in v.iter_mut().enumerate() {
+                match windows.get(i) {
+                    Some(w) => usage.prune(at, w.duration()),
+                    None => usage.buckets.clear(),
+                }
+            }
+            v.iter().any(|u| !u.buckets.is_empty())
+        });
+        if let Some(b) = policy.breaker() {
+            self.breaker.prune(at, b.window());
+        }
+    }
+}
+
+fn slot(v: &mut Vec<WindowUsage>, index: usize) -> &mut WindowUsage {
+    if v.len() <= index {
+        // index < MAX_WINDOWS (config-checked) for the engine's own changes.
+        v.resize_with(index + 1, WindowUsage::default);
+    }
+    &mut v[index]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: i64) -> Timestamp {
+        Timestamp::from_unix(s)
+    }
+
+    #[test]
+    fn window_counts_each_amount_for_at_least_the_window_and_at_most_one_bucket_more() {
+        let w = Duration::from_secs(600).unwrap();
+        let g = Duration::from_secs(10).unwrap();
+        let mut u = WindowUsage::default();
+        let a = t(1_000_005);
+        u.add(WindowUsage::bucket_end(a, g), 7);
+        // Counted through a + W - 1 (the span (t - W, t] still holds a).
+        for dt in 0..600 {
+            assert_eq!(u.used(t(a.unix() + dt), w), 7, "dt {dt}");
+        }
+        // Gone by a + W + g.
+        assert_eq!(u.used(t(a.unix() + 600 + 10), w), 0);
+        u.prune(t(a.unix() + 610), w);
+        assert!(u.buckets.is_empty());
+    }
+
+    #[test]
+    fn bucket_end_handles_negative_times() {
+        let g = Duration::from_secs(60).unwrap();
+        assert_eq!(WindowUsage::bucket_end(t(-1), g), t(0));
+        assert_eq!(WindowUsage::bucket_end(t(0), g), t(60));
+        assert_eq!(WindowUsage::bucket_end(t(i64::MAX), g).unix(), i64::MAX);
+    }
+}

@@ -1,0 +1,502 @@
+//! Small value types with their own rules: instants, durations, shares and
+//! levels. Each parses strictly from the text a policy file or an event
+//! stream holds, and never panics on any input.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+/// An amount in an asset's integer base units (satoshi, micro-XEM, ...).
+///
+/// Plain `u64`: every sum the engine makes is checked.
+pub type Amount = u64;
+
+/// Basis points in one whole (100%).
+pub const BPS_PER_WHOLE: u32 = 10_000;
+
+/// An instant, in whole seconds since the Unix epoch (UTC).
+///
+/// The engine counts time in whole seconds: an RFC 3339 time with a fraction
+/// is rounded down to its second. Text form: RFC 3339 (`2018-01-26T00:02:00+09:00`),
+/// written back in UTC (`2018-01-25T15:02:00Z`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(i64);
+
+/// Why a timestamp did not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TimestampError {
+    /// Not an RFC 3339 date-time with an offset.
+    #[error("invalid rfc 3339 time {0:?}")]
+    Invalid(String),
+}
+
+impl Timestamp {
+    /// The instant `secs` seconds after the Unix epoch.
+    pub const fn from_unix(secs: i64) -> Self {
+        Timestamp(secs)
+    }
+
+    /// Seconds since the Unix epoch.
+    pub const fn unix(self) -> i64 {
+        self.0
+    }
+
+    /// Parses an RFC 3339 date-time (with `Z` or an offset), rounding a
+    /// fraction of a second down.
+    ///
+    /// # Errors
+    /// [`TimestampError::Invalid`] when the text is not RFC 3339.
+    pub fn parse_rfc3339(s: &str) -> Result<Self, TimestampError> {
+        let input_for_error = || s.chars().take(64).collect::<String>();
+        let dt = OffsetDateTime::parse(s, &Rfc3339)
+            .map_err(|_| TimestampError::Invalid(input_for_error()))?;
+        Ok(Timestamp(dt.unix_timestamp()))
+    }
+
+    /// This instant plus a duration, saturating at the ends of `i64`.
+    pub fn saturating_add(self, d: Duration) -> Self {
+        Timestamp(self.0.saturating_add(d.secs_i64()))
+    }
+
+    /// This instant minus a duration, saturating at the ends of `i64`.
+    pub fn saturating_sub(self, d: Duration) -> Self {
+        Timestamp(self.0.saturating_sub(d.secs_i64()))
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match OffsetDateTime::from_unix_timestamp(self.0)
+            .ok()
+            .and_then(|dt| dt.format(&Rfc3339).ok())
+        {
+            Some(s) => f.write_str(&s),
+            // Outside the years RFC 3339 can write: show the raw seconds.
+            None => write!(f, "@{}", self.0),
+        }
+    }
+}
+
+impl FromStr for Timestamp {
+    type Err = TimestampError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Timestamp::parse_rfc3339(s)
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl de::Visitor<'_> for V {
+            type Value = Timestamp;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an RFC 3339 time such as \"2018-01-26T00:02:00+09:00\"")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Timestamp, E> {
+                if let Some(raw) = v.strip_prefix('@') {
+                    // The form Display writes for instants RFC 3339 cannot hold.
+                    return raw
+                        .parse::<i64>()
+                        .map(Timestamp)
+                        .map_err(|_| E::custom(format!("invalid time {v:?}")));
+                }
+                Timestamp::parse_rfc3339(v).map_err(E::custom)
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// A length of time in whole seconds, written in policy files as one integer
+/// and one unit: `"30s"`, `"10m"`, `"24h"`, `"7d"`.
+///
+/// Hand-written parser (a dozen lines) rather than `humantime`: the accepted
+/// language is deliberately tiny and strict (one unit, no spaces, no sign, no
+/// fractions), so a policy never means something other than what it reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Duration(u32);
+
+/// The longest duration a policy may hold: 366 days.
+pub const MAX_DURATION_SECS: u32 = 366 * 86_400;
+
+/// Why a duration did not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DurationError {
+    /// Not `<digits><unit>` with unit s, m, h or d.
+    #[error("invalid duration {0:?} (expected digits and one unit s, m, h or d, e.g. \"24h\")")]
+    Invalid(String),
+    /// Longer than [`MAX_DURATION_SECS`].
+    #[error("duration {0:?} is longer than 366 days")]
+    TooLong(String),
+}
+
+impl Duration {
+    /// A duration of `secs` seconds, if at most [`MAX_DURATION_SECS`].
+    pub const fn from_secs(secs: u32) -> Option<Self> {
+        if secs <= MAX_DURATION_SECS {
+            Some(Duration(secs))
+        } else {
+            None
+        }
+    }
+
+    /// Whole seconds.
+    pub const fn secs(self) -> u32 {
+        self.0
+    }
+
+    fn secs_i64(self) -> i64 {
+        i64::from(self.0)
+    }
+
+    /// Parses `"10m"`-style text; see the type's documentation.
+    ///
+    /// # Errors
+    /// [`DurationError`] naming the text.
+    pub fn parse(s: &str) -> Result<Self, DurationError> {
+        let short = || s.chars().take(32).collect::<String>();
+        let (digits, unit) = match s.char_indices().last() {
+            Some((i, c)) => (&s[..i], c),
+            None => return Err(DurationError::Invalid(short())),
+        };
+        let mult: u64 = match unit {
+            's' => 1,
+            'm' => 60,
+            'h' => 3_600,
+            'd' => 86_400,
+            _ => return Err(DurationError::Invalid(short())),
+        };
+        if digits.is_empty() || digits.len() > 9 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(DurationError::Invalid(short()));
+        }
+        let n: u64 = digits
+            .parse()
+            .map_err(|_| DurationError::Invalid(short()))?;
+        let secs = n
+            .checked_mul(mult)
+            .ok_or_else(|| DurationError::TooLong(short()))?;
+        if secs > u64::from(MAX_DURATION_SECS) {
+            return Err(DurationError::TooLong(short()));
+        }
+        // Fits: at most MAX_DURATION_SECS.
+        Ok(Duration(secs as u32))
+    }
+}
+
+impl fmt::Display for Duration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = self.0;
+        if s > 86_400 && s % 86_400 == 0 {
+            write!(f, "{}d", s / 86_400)
+        } else if s != 0 && s % 3_600 == 0 {
+            write!(f, "{}h", s / 3_600)
+        } else if s != 0 && s % 60 == 0 {
+            write!(f, "{}m", s / 60)
+        } else {
+            write!(f, "{s}s")
+        }
+    }
+}
+
+impl FromStr for Duration {
+    type Err = DurationError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Duration::parse(s)
+    }
+}
+
+impl Serialize for Duration {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Duration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl de::Visitor<'_> for V {
+            type Value = Duration;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a duration string such as \"10m\" or \"24h\"")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Duration, E> {
+                Duration::parse(v).map_err(E::custom)
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// A share of a whole, in basis points (1% = 100 bps), at most 100%.
+///
+/// Written as a percentage string with at most two decimals: `"5%"`,
+/// `"0.25%"`, `"100%"`. Parsed exactly, never through a float.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Share(u32);
+
+/// Why a share did not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ShareError {
+    /// Not a percentage with at most two decimals.
+    #[error("invalid percentage {0:?} (expected e.g. \"5%\" or \"0.25%\")")]
+    Invalid(String),
+    /// Above 100%.
+    #[error("percentage {0:?} is above 100%")]
+    AboveWhole(String),
+}
+
+impl Share {
+    /// 100%.
+    pub const WHOLE: Share = Share(BPS_PER_WHOLE);
+
+    /// A share of `bps` basis points, if at most 10,000.
+    pub const fn from_bps(bps: u32) -> Option<Self> {
+        if bps <= BPS_PER_WHOLE {
+            Some(Share(bps))
+        } else {
+            None
+        }
+    }
+
+    /// Basis points (1% = 100).
+    pub const fn bps(self) -> u32 {
+        self.0
+    }
+
+    /// `floor(amount × share)`, exact (128-bit intermediate).
+    pub fn of(self, amount: Amount) -> Amount {
+        let v = u128::from(amount) * u128::from(self.0) / u128::from(BPS_PER_WHOLE);
+        // v <= amount because self.0 <= BPS_PER_WHOLE.
+        v as Amount
+    }
+
+    /// Parses `"5%"`-style text; see the type's documentation.
+    ///
+    /// # Errors
+    /// [`ShareError`] naming the text.
+    pub fn parse(s: &str) -> Result<Self, ShareError> {
+        let short = || s.chars().take(32).collect::<String>();
+        let body = s
+            .strip_suffix('%')
+            .ok_or_else(|| ShareError::Invalid(short()))?;
+        let (int, frac) = match body.split_once('.') {
+            Some((i, f)) => (i, f),
+            None => (body, ""),
+        };
+        let digits_ok = |t: &str| t.bytes().all(|b| b.is_ascii_digit());
+        if int.is_empty()
+            || int.len() > 3
+            || !digits_ok(int)
+            || frac.len() > 2
+            || !digits_ok(frac)
+            || (body.contains('.') && frac.is_empty())
+        {
+            return Err(ShareError::Invalid(short()));
+        }
+        let whole: u32 = int.parse().map_err(|_| ShareError::Invalid(short()))?;
+        let mut hundredths: u32 = if frac.is_empty() {
+            0
+        } else {
+            frac.parse().map_err(|_| ShareError::Invalid(short()))?
+        };
+        if frac.len() == 1 {
+            hundredths *= 10;
+        }
+        let bps = whole * 100 + hundredths;
+        Share::from_bps(bps).ok_or_else(|| ShareError::AboveWhole(short()))
+    }
+}
+
+impl fmt::Display for Share {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (w, h) = (self.0 / 100, self.0 % 100);
+        if h == 0 {
+            write!(f, "{w}%")
+        } else if h % 10 == 0 {
+            write!(f, "{w}.{}%", h / 10)
+        } else {
+            write!(f, "{w}.{h:02}%")
+        }
+    }
+}
+
+impl FromStr for Share {
+    type Err = ShareError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Share::parse(s)
+    }
+}
+
+impl Serialize for Share {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Share {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl de::Visitor<'_> for V {
+            type Value = Share;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a percentage string such as \"5%\"")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Share, E> {
+                Share::parse(v).map_err(E::custom)
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// A level relative to the hot cap in force: an absolute amount (an integer
+/// in the file) or a share of the cap (a percentage string). Used for the
+/// sweep target and the refill floor and target, so that they follow a cap
+/// that moves with custody.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// This many base units (never more than the cap).
+    Amount(Amount),
+    /// This share of the hot cap in force.
+    ShareOfCap(Share),
+}
+
+impl Level {
+    /// The level in base units for a cap, never above the cap.
+    pub fn resolve(self, cap: Amount) -> Amount {
+        match self {
+            Level::Amount(a) => a.min(cap),
+            Level::ShareOfCap(s) => s.of(cap),
+        }
+    }
+}
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Level::Amount(a) => write!(f, "{a}"),
+            Level::ShareOfCap(s) => write!(f, "{s} of the hot cap"),
+        }
+    }
+}
+
+impl Serialize for Level {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Level::Amount(a) => s.serialize_u64(*a),
+            Level::ShareOfCap(sh) => sh.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Level {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl de::Visitor<'_> for V {
+            type Value = Level;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an integer amount in base units or a percentage of the hot cap")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Level, E> {
+                Ok(Level::Amount(v))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Level, E> {
+                u64::try_from(v)
+                    .map(Level::Amount)
+                    .map_err(|_| E::custom(format!("negative amount {v}")))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Level, E> {
+                Share::parse(v).map(Level::ShareOfCap).map_err(E::custom)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_strictly() {
+        assert_eq!(Duration::parse("10m").unwrap().secs(), 600);
+        assert_eq!(Duration::parse("24h").unwrap().secs(), 86_400);
+        assert_eq!(Duration::parse("7d").unwrap().secs(), 604_800);
+        assert_eq!(Duration::parse("0s").unwrap().secs(), 0);
+        for bad in [
+            "",
+            "h",
+            "10",
+            "1.5h",
+            "-1h",
+            "+1h",
+            " 1h",
+            "1h ",
+            "1H",
+            "1h30m",
+            "10mm",
+            "１h",
+            "99999999999d",
+        ] {
+            assert!(Duration::parse(bad).is_err(), "{bad:?}");
+        }
+        assert!(matches!(
+            Duration::parse("367d"),
+            Err(DurationError::TooLong(_))
+        ));
+        assert_eq!(Duration::parse("90m").unwrap().to_string(), "90m");
+        assert_eq!(Duration::parse("120m").unwrap().to_string(), "2h");
+        assert_eq!(Duration::parse("1d").unwrap().to_string(), "24h");
+        assert_eq!(Duration::parse("7d").unwrap().to_string(), "7d");
+    }
+
+    #[test]
+    fn shares_parse_exactly() {
+        assert_eq!(Share::parse("5%").unwrap().bps(), 500);
+        assert_eq!(Share::parse("0.25%").unwrap().bps(), 25);
+        assert_eq!(Share::parse("0.5%").unwrap().bps(), 50);
+        assert_eq!(Share::parse("100%").unwrap().bps(), 10_000);
+        assert_eq!(Share::parse("0%").unwrap().bps(), 0);
+        for bad in [
+            "5", "%", ".5%", "5.%", "0.125%", "-1%", "1e2%", "5 %", "1000%",
+        ] {
+            assert!(Share::parse(bad).is_err(), "{bad:?}");
+        }
+        assert!(matches!(
+            Share::parse("100.01%"),
+            Err(ShareError::AboveWhole(_))
+        ));
+        for s in ["5%", "0.25%", "0.5%", "12.3%", "100%"] {
+            assert_eq!(Share::parse(s).unwrap().to_string(), s);
+        }
+        assert_eq!(Share::parse("5%").unwrap().of(526_300_010), 26_315_000);
+        assert_eq!(Share::WHOLE.of(u64::MAX), u64::MAX);
+    }
+
+    #[test]
+    fn timestamps_parse_rfc3339_with_offsets() {
+        let t = Timestamp::parse_rfc3339("2018-01-26T00:02:00+09:00").unwrap();
+        assert_eq!(t.to_string(), "2018-01-25T15:02:00Z");
+        let f = Timestamp::parse_rfc3339("2018-01-25T15:02:00.999Z").unwrap();
+        assert_eq!(f, t);
+        for bad in ["2018-01-26", "2018-01-26T00:02:00", "yesterday", ""] {
+            assert!(Timestamp::parse_rfc3339(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(
+            Timestamp::from_unix(i64::MAX).to_string(),
+            format!("@{}", i64::MAX)
+        );
+    }
+}
