@@ -1,0 +1,666 @@
+//! One test per rule of the engine, through the public API.
+
+use kinko_policy::{
+    decide, Change, Config, DecideError, Decision, Event, EventKind, FreezeReason, PendingReason,
+    Proposal, Rule, State, Timestamp, Wallet, WithdrawalStatus,
+};
+
+/// A config, a state and a clock in seconds from an arbitrary epoch.
+struct H {
+    config: Config,
+    state: State,
+}
+
+const T0: i64 = 1_700_000_000;
+
+fn t(s: i64) -> Timestamp {
+    Timestamp::from_unix(T0 + s)
+}
+
+impl H {
+    fn new(toml: &str) -> H {
+        H {
+            config: Config::from_toml_str(toml).unwrap(),
+            state: State::default(),
+        }
+    }
+    fn ev(&mut self, at: i64, kind: EventKind) -> Result<kinko_policy::Outcome, DecideError> {
+        decide(&self.config, &mut self.state, &Event::new(t(at), kind))
+    }
+    fn deposit(&mut self, at: i64, wallet: Wallet, amount: u64) {
+        self.ev(
+            at,
+            EventKind::Deposit {
+                asset: "A".into(),
+                wallet,
+                amount,
+            },
+        )
+        .unwrap();
+    }
+    fn withdraw_to(&mut self, at: i64, id: &str, user: &str, dest: &str, amount: u64) -> Decision {
+        self.ev(
+            at,
+            EventKind::Withdrawal {
+                id: id.into(),
+                user: user.into(),
+                asset: "A".into(),
+                destination: dest.into(),
+                amount,
+            },
+        )
+        .unwrap()
+        .decision
+    }
+    fn withdraw(&mut self, at: i64, id: &str, amount: u64) -> Decision {
+        self.withdraw_to(at, id, "u1", "dest1", amount)
+    }
+    fn approve(&mut self, at: i64, id: &str, approver: &str) -> Result<Decision, DecideError> {
+        self.ev(
+            at,
+            EventKind::Approval {
+                asset: "A".into(),
+                id: id.into(),
+                approver: approver.into(),
+            },
+        )
+        .map(|o| o.decision)
+    }
+    fn a(&self) -> &kinko_policy::AssetState {
+        &self.state.assets["A"]
+    }
+}
+
+fn approved(d: &Decision) -> bool {
+    matches!(d, Decision::Approved { .. })
+}
+
+fn denied_by(d: &Decision) -> &'static str {
+    match d {
+        Decision::Denied { rule, .. } => rule.name(),
+        other => panic!("not denied: {other:?}"),
+    }
+}
+
+const BASIC: &str = r#"
+[assets.A]
+hot_cap = 1_000_000
+max_withdrawal = 5_000
+[[assets.A.windows]]
+duration = "10m"
+limit = 10_000
+bucket = "1m"
+[[assets.A.windows]]
+duration = "1h"
+limit = 3_000
+per_user = true
+"#;
+
+#[test]
+fn time_never_goes_backwards_and_a_refused_event_changes_nothing() {
+    let mut h = H::new(BASIC);
+    h.deposit(100, Wallet::Hot, 50_000);
+    let before = h.state.clone();
+    let err = h
+        .ev(
+            99,
+            EventKind::Deposit {
+                asset: "A".into(),
+                wallet: Wallet::Hot,
+                amount: 1,
+            },
+        )
+        .unwrap_err();
+    assert!(matches!(err, DecideError::TimeWentBackwards { .. }));
+    assert_eq!(h.state, before);
+    // Equal times are fine.
+    h.deposit(100, Wallet::Hot, 1);
+}
+
+#[test]
+fn unknown_asset_zero_amount_and_bad_names_are_errors() {
+    let mut h = H::new(BASIC);
+    let e = h.ev(0, EventKind::Tick { asset: "B".into() }).unwrap_err();
+    assert!(matches!(e, DecideError::UnknownAsset(_)));
+    let e = h
+        .ev(
+            0,
+            EventKind::Deposit {
+                asset: "A".into(),
+                wallet: Wallet::Cold,
+                amount: 0,
+            },
+        )
+        .unwrap_err();
+    assert_eq!(e, DecideError::ZeroAmount);
+    let e = h
+        .ev(
+            0,
+            EventKind::Withdrawal {
+                id: "".into(),
+                user: "u".into(),
+                asset: "A".into(),
+                destination: "d".into(),
+                amount: 1,
+            },
+        )
+        .unwrap_err();
+    assert!(matches!(e, DecideError::InvalidName(_)));
+    h.deposit(0, Wallet::Hot, u64::MAX - 1);
+    let e = h
+        .ev(
+            0,
+            EventKind::Deposit {
+                asset: "A".into(),
+                wallet: Wallet::Cold,
+                amount: 2,
+            },
+        )
+        .unwrap_err();
+    assert_eq!(e, DecideError::Overflow);
+}
+
+#[test]
+fn same_withdrawal_id_never_spends_twice() {
+    let mut h = H::new(BASIC);
+    h.deposit(0, Wallet::Hot, 50_000);
+    assert!(approved(&h.withdraw(1, "w1", 1_000)));
+    let d = h.withdraw(2, "w1", 1_000);
+    assert_eq!(
+        d,
+        Decision::Duplicate {
+            id: "w1".into(),
+            status: WithdrawalStatus::Reserved
+        }
+    );
+    assert_eq!(h.a().reserved, 1_000);
+    // Even with another amount, user or after settlement.
+    h.ev(
+        3,
+        EventKind::Confirmed {
+            asset: "A".into(),
+            id: "w1".into(),
+        },
+    )
+    .unwrap();
+    assert!(matches!(
+        h.withdraw_to(4, "w1", "u2", "x", 7),
+        Decision::Duplicate { .. }
+    ));
+    assert_eq!(h.a().hot, 49_000);
+    // A denied id stays denied.
+    assert_eq!(denied_by(&h.withdraw(5, "w2", 9_999)), "max_withdrawal");
+    assert!(matches!(h.withdraw(6, "w2", 1), Decision::Duplicate { .. }));
+}
+
+#[test]
+fn per_withdrawal_maximum() {
+    let mut h = H::new(BASIC);
+    h.deposit(0, Wallet::Hot, 50_000);
+    assert_eq!(denied_by(&h.withdraw(1, "w1", 5_001)), "max_withdrawal");
+    assert!(approved(&h.withdraw(1, "w2", 2_000)));
+}
+
+#[test]
+fn total_window_holds_across_users_and_reopens_after_window_plus_bucket() {
+    let mut h = H::new(BASIC);
+    h.deposit(0, Wallet::Hot, 100_000);
+    // 10m window of 10,000 in 1m buckets; five users x 2,000.
+    for i in 0..5 {
+        let d = h.withdraw_to(30, &format!("w{i}"), &format!("u{i}"), "d", 2_000);
+        assert!(approved(&d), "{d:?}");
+    }
+    let d = h.withdraw_to(31, "w5", "u9", "d", 1);
+    assert_eq!(
+        d,
+        Decision::Denied {
+            id: "w5".into(),
+            rule: Rule::Velocity {
+                window: kinko_policy::Duration::parse("10m").unwrap(),
+                per_user: false,
+                limit: 10_000,
+                used: 10_000
+            }
+        }
+    );
+    // Still counted at 30 + 599 (the span (t - 10m, t] holds t = 30).
+    assert_eq!(
+        denied_by(&h.withdraw_to(629, "w6", "u9", "d", 1)),
+        "velocity"
+    );
+    // The bucket [0, 60) ends at 60: gone once t - 600 >= 60.
+    assert!(approved(&h.withdraw_to(660, "w7", "u9", "d", 1)));
+}
+
+#[test]
+fn per_user_window() {
+    let mut h = H::new(BASIC);
+    h.deposit(0, Wallet::Hot, 100_000);
+    assert!(approved(&h.withdraw_to(0, "w1", "alice", "d", 3_000)));
+    assert_eq!(
+        denied_by(&h.withdraw_to(1, "w2", "alice", "d", 1)),
+        "velocity"
+    );
+    assert!(approved(&h.withdraw_to(2, "w3", "bob", "d", 3_000)));
+}
+
+#[test]
+fn insufficient_hot_counts_reservations() {
+    let mut h = H::new(BASIC);
+    h.deposit(0, Wallet::Hot, 3_000);
+    assert!(approved(&h.withdraw_to(0, "w1", "a", "d", 2_000)));
+    assert_eq!(
+        h.withdraw_to(0, "w2", "b", "d", 1_001),
+        Decision::Denied {
+            id: "w2".into(),
+            rule: Rule::InsufficientHot { available: 1_000 }
+        }
+    );
+}
+
+const ALLOW: &str = r#"
+[assets.A]
+hot_cap = 1_000_000
+[assets.A.allowlist]
+mode = "deny"
+activation_delay = "24h"
+entries = ["from-config"]
+"#;
+
+#[test]
+fn allowlist_deny_mode_with_activation_delay_and_cancellation() {
+    let mut h = H::new(ALLOW);
+    h.deposit(0, Wallet::Hot, 100_000);
+    assert!(approved(&h.withdraw_to(0, "w0", "u", "from-config", 1)));
+    assert_eq!(
+        denied_by(&h.withdraw_to(0, "w1", "u", "new", 1)),
+        "not_allowlisted"
+    );
+    // Exact destinations only: a prefix or an extension is another destination.
+    assert_eq!(
+        denied_by(&h.withdraw_to(0, "w1b", "u", "from-config2", 1)),
+        "not_allowlisted"
+    );
+    assert_eq!(
+        denied_by(&h.withdraw_to(0, "w1c", "u", "from-confi", 1)),
+        "not_allowlisted"
+    );
+    h.ev(
+        10,
+        EventKind::AllowlistAdd {
+            asset: "A".into(),
+            destination: "new".into(),
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        denied_by(&h.withdraw_to(86_409, "w2", "u", "new", 1)),
+        "not_allowlisted"
+    );
+    assert!(approved(&h.withdraw_to(86_410, "w3", "u", "new", 1)));
+    // Cancelled during its delay: never becomes active.
+    h.ev(
+        86_410,
+        EventKind::AllowlistAdd {
+            asset: "A".into(),
+            destination: "evil".into(),
+        },
+    )
+    .unwrap();
+    h.ev(
+        86_411,
+        EventKind::AllowlistCancel {
+            asset: "A".into(),
+            destination: "evil".into(),
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        denied_by(&h.withdraw_to(200_000, "w4", "u", "evil", 1)),
+        "not_allowlisted"
+    );
+    // Re-adding an entry does not restart or shorten anything.
+    let out = h
+        .ev(
+            200_000,
+            EventKind::AllowlistAdd {
+                asset: "A".into(),
+                destination: "new".into(),
+            },
+        )
+        .unwrap();
+    assert_eq!(out.changes.len(), 1, "only the clock: {:?}", out.changes);
+    let e = h
+        .ev(
+            200_000,
+            EventKind::AllowlistCancel {
+                asset: "A".into(),
+                destination: "from-config".into(),
+            },
+        )
+        .unwrap_err();
+    assert_eq!(e, DecideError::EntryInConfig);
+}
+
+const QUORUM: &str = r#"
+[assets.A]
+hot_cap = 1_000_000
+[assets.A.allowlist]
+mode = "require-approval"
+activation_delay = "1h"
+[assets.A.approvals]
+approvers = ["alice", "bob", "carol"]
+quorum = 2
+threshold = 10_000
+"#;
+
+#[test]
+fn require_approval_needs_k_distinct_listed_approvers() {
+    let mut h = H::new(QUORUM);
+    h.deposit(0, Wallet::Hot, 100_000);
+    let d = h.withdraw_to(0, "w1", "u", "new", 100);
+    assert_eq!(
+        d,
+        Decision::Pending {
+            id: "w1".into(),
+            missing: kinko_policy::Missing {
+                required: 2,
+                have: 0,
+                reasons: vec![PendingReason::DestinationNotActive]
+            }
+        }
+    );
+    assert_eq!(
+        h.approve(1, "w1", "mallory"),
+        Err(DecideError::UnknownApprover)
+    );
+    assert!(matches!(
+        h.approve(2, "w1", "alice"),
+        Ok(Decision::Pending { .. })
+    ));
+    // The same approver twice counts once.
+    assert!(matches!(
+        h.approve(3, "w1", "alice"),
+        Ok(Decision::Pending { .. })
+    ));
+    assert_eq!(h.a().reserved, 0);
+    assert_eq!(
+        h.approve(4, "w1", "bob"),
+        Ok(Decision::Approved { id: "w1".into() })
+    );
+    assert_eq!(h.a().reserved, 100);
+    // Approving again is an error (not pending), never a second reservation.
+    assert!(matches!(
+        h.approve(5, "w1", "carol"),
+        Err(DecideError::WrongStatus { .. })
+    ));
+    assert_eq!(h.a().reserved, 100);
+}
+
+#[test]
+fn amounts_above_the_threshold_need_the_quorum() {
+    let mut h = H::new(QUORUM);
+    h.deposit(0, Wallet::Hot, 100_000);
+    h.ev(
+        0,
+        EventKind::AllowlistAdd {
+            asset: "A".into(),
+            destination: "d".into(),
+        },
+    )
+    .unwrap();
+    assert!(approved(&h.withdraw_to(3_600, "w1", "u", "d", 10_000)));
+    let d = h.withdraw_to(3_600, "w2", "u", "d", 10_001);
+    assert!(matches!(
+        d,
+        Decision::Pending { ref missing, .. }
+            if missing.reasons == vec![PendingReason::AboveThreshold { threshold: 10_000 }]
+    ));
+}
+
+const BREAKER: &str = r#"
+[assets.A]
+hot_cap = 1_000_000
+[[assets.A.windows]]
+duration = "1h"
+limit = 5_000
+[assets.A.approvals]
+approvers = ["alice", "bob", "carol"]
+quorum = 2
+[assets.A.breaker]
+window = "1h"
+limit = 20_000
+"#;
+
+#[test]
+fn breaker_counts_requested_outflow_freezes_and_only_a_quorum_unfreezes() {
+    let mut h = H::new(BREAKER);
+    h.deposit(0, Wallet::Hot, 100_000);
+    assert!(approved(&h.withdraw(0, "w1", 5_000)));
+    // Denied by velocity, but requested outflow still counts.
+    assert_eq!(denied_by(&h.withdraw(1, "w2", 10_000)), "velocity");
+    let out = h
+        .ev(
+            2,
+            EventKind::Withdrawal {
+                id: "w3".into(),
+                user: "u".into(),
+                asset: "A".into(),
+                destination: "d".into(),
+                amount: 5_001,
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        out.decision,
+        Decision::Denied {
+            id: "w3".into(),
+            rule: Rule::CircuitBreaker {
+                requested: 20_001,
+                limit: 20_000
+            }
+        }
+    );
+    assert!(out
+        .changes
+        .iter()
+        .any(|c| matches!(c, Change::FreezeSet { .. })));
+    // Frozen: everything denied, long after the window.
+    assert_eq!(denied_by(&h.withdraw(10_000, "w4", 1)), "frozen");
+    let unfreeze = |h: &mut H, at, who: &str| {
+        h.ev(
+            at,
+            EventKind::Unfreeze {
+                asset: "A".into(),
+                approver: who.into(),
+            },
+        )
+    };
+    assert_eq!(
+        unfreeze(&mut h, 10_001, "eve").unwrap_err(),
+        DecideError::UnknownApprover
+    );
+    unfreeze(&mut h, 10_002, "alice").unwrap();
+    unfreeze(&mut h, 10_003, "alice").unwrap();
+    assert!(h.a().freeze.is_some(), "one approver twice is not a quorum");
+    unfreeze(&mut h, 10_004, "carol").unwrap();
+    assert!(h.a().freeze.is_none());
+    assert!(approved(&h.withdraw(10_005, "w5", 1)));
+    assert_eq!(
+        unfreeze(&mut h, 10_006, "bob").unwrap_err(),
+        DecideError::NotFrozen
+    );
+}
+
+#[test]
+fn manual_freeze_denies_requests_and_quorum_completions() {
+    let mut h = H::new(QUORUM);
+    h.deposit(0, Wallet::Hot, 100_000);
+    assert!(matches!(
+        h.withdraw_to(0, "w1", "u", "new", 100),
+        Decision::Pending { .. }
+    ));
+    h.ev(
+        1,
+        EventKind::Freeze {
+            asset: "A".into(),
+            by: "ops".into(),
+            reason: "drill".into(),
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        denied_by(&h.withdraw_to(2, "w2", "u", "new", 100)),
+        "frozen"
+    );
+    h.approve(3, "w1", "alice").unwrap();
+    assert_eq!(denied_by(&h.approve(4, "w1", "bob").unwrap()), "frozen");
+    assert_eq!(h.a().reserved, 0);
+}
+
+#[test]
+fn hot_balance_below_the_books_freezes_at_once() {
+    let mut h = H::new(BASIC);
+    h.deposit(0, Wallet::Hot, 10_000);
+    assert!(approved(&h.withdraw_to(0, "w1", "a", "d", 3_000)));
+    assert!(approved(&h.withdraw_to(0, "w1b", "b", "d", 1_000)));
+    // The reserved 4,000 may already be spent on chain: 6,000 is fine.
+    h.ev(
+        1,
+        EventKind::HotBalance {
+            asset: "A".into(),
+            balance: 6_000,
+        },
+    )
+    .unwrap();
+    assert!(h.a().freeze.is_none());
+    h.ev(
+        2,
+        EventKind::HotBalance {
+            asset: "A".into(),
+            balance: 5_999,
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        h.a().freeze.as_ref().map(|f| f.reason.clone()),
+        Some(FreezeReason::HotShortfall {
+            expected_at_least: 6_000,
+            observed: 5_999
+        })
+    );
+    assert_eq!(denied_by(&h.withdraw(3, "w2", 1)), "frozen");
+}
+
+#[test]
+fn confirmation_settles_and_failure_releases_without_returning_window_budget() {
+    let mut h = H::new(BASIC);
+    h.deposit(0, Wallet::Hot, 100_000);
+    assert!(approved(&h.withdraw_to(0, "w1", "a", "d", 3_000)));
+    assert!(approved(&h.withdraw_to(0, "w2", "b", "d", 3_000)));
+    assert!(approved(&h.withdraw_to(0, "w2x", "e", "d", 3_000)));
+    assert!(approved(&h.withdraw_to(0, "w2y", "f", "d", 1_000)));
+    h.ev(
+        0,
+        EventKind::Confirmed {
+            asset: "A".into(),
+            id: "w1".into(),
+        },
+    )
+    .unwrap();
+    h.ev(
+        0,
+        EventKind::Failed {
+            asset: "A".into(),
+            id: "w2".into(),
+        },
+    )
+    .unwrap();
+    assert_eq!((h.a().hot, h.a().reserved), (97_000, 4_000));
+    // The failed 3,000 still counts in the 10m window (fail closed).
+    assert_eq!(denied_by(&h.withdraw_to(1, "w3", "c", "d", 1)), "velocity");
+    let e = h
+        .ev(
+            2,
+            EventKind::Confirmed {
+                asset: "A".into(),
+                id: "w1".into(),
+            },
+        )
+        .unwrap_err();
+    assert!(matches!(e, DecideError::WrongStatus { .. }));
+    let e = h
+        .ev(
+            2,
+            EventKind::Failed {
+                asset: "A".into(),
+                id: "nope".into(),
+            },
+        )
+        .unwrap_err();
+    assert_eq!(e, DecideError::UnknownWithdrawal);
+}
+
+#[test]
+fn sweep_and_refill_proposals_keep_hot_between_floor_and_cap() {
+    let mut h = H::new(
+        r#"
+        [assets.A]
+        hot_cap = 10_000
+        hot_cap_share = "10%"
+        sweep_target = "80%"
+        refill_floor = "20%"
+        refill_target = "50%"
+        "#,
+    );
+    h.deposit(0, Wallet::Cold, 90_000);
+    let out = h
+        .ev(
+            1,
+            EventKind::Deposit {
+                asset: "A".into(),
+                wallet: Wallet::Hot,
+                amount: 30_000,
+            },
+        )
+        .unwrap();
+    // Custody 120,000: cap min(10,000, 12,000) = 10,000; target 8,000.
+    assert_eq!(
+        out.proposals,
+        vec![Proposal::Sweep {
+            asset: "A".into(),
+            amount: 22_000
+        }]
+    );
+    let out = h
+        .ev(
+            2,
+            EventKind::Sweep {
+                asset: "A".into(),
+                amount: 22_000,
+            },
+        )
+        .unwrap();
+    assert!(out.proposals.is_empty());
+    assert_eq!(h.a().hot, 8_000);
+    assert!(approved(&h.withdraw(3, "w1", 7_000)));
+    // Hot can pay 1,000 < floor 2,000: refill up to 5,000.
+    let out = h.ev(4, EventKind::Tick { asset: "A".into() }).unwrap();
+    assert_eq!(
+        out.proposals,
+        vec![Proposal::Refill {
+            asset: "A".into(),
+            amount: 4_000
+        }]
+    );
+    let e = h
+        .ev(
+            5,
+            EventKind::Sweep {
+                asset: "A".into(),
+                amount: 1_001,
+            },
+        )
+        .unwrap_err();
+    assert!(matches!(e, DecideError::InsufficientFunds { .. }));
+}
