@@ -1,0 +1,306 @@
+//! Addresses: the fast path from cached branch keys.
+//!
+//! For address `i` of a branch, each cosigner's child key is
+//! `branch_pubkey + HMAC-SHA512(branch_chaincode, branch_pubkey || i)[..32]·G`
+//! (BIP32 public derivation, one step). The branch keys (`account/0`,
+//! `account/1`) are derived once when the wallet is built. Then the keys are
+//! sorted (BIP67), the `m <keys> n OP_CHECKMULTISIG` script is written into a
+//! stack buffer, hashed and encoded. This is what miniscript's
+//! `at_derivation_index(i).address()` computes, without re-walking the
+//! descriptor, re-deriving the whole path or computing parent fingerprints.
+//! It is hand-written (on top of rust-bitcoin's `ckd_pub_tweak`) because no
+//! crate offers a batch path; a property test checks it against miniscript.
+
+use std::collections::HashMap;
+
+use bitcoin::bip32::{ChildNumber, Xpub};
+use bitcoin::secp256k1::{PublicKey, Scalar, Secp256k1, Verification};
+use bitcoin::{Address, Script, ScriptBuf};
+use rayon::prelude::*;
+
+use crate::wallet::{Keychain, MultisigWallet, WalletKey, MAX_KEYS};
+
+/// Largest witness script: two small-int pushes of at most two bytes, 20 keys
+/// of 34 bytes and `OP_CHECKMULTISIG`.
+const MAX_SCRIPT_LEN: usize = 2 + MAX_KEYS * 34 + 2 + 1;
+
+/// Below this many addresses a range is derived on the calling thread.
+const PARALLEL_THRESHOLD: u32 = 1024;
+
+/// Why an address could not be derived.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AddressError {
+    /// The index is 2^31 or more (a hardened index, not derivable from xpubs).
+    #[error("index {0} is not below 2^31")]
+    IndexTooLarge(u64),
+    /// BIP32 derivation hit an invalid key (probability below 2^-127).
+    #[error("key derivation failed at index {0}")]
+    Derivation(u32),
+}
+
+/// The cached branch keys of every cosigner, per keychain.
+#[derive(Clone, Debug)]
+pub(crate) struct Branches {
+    /// `[keychain][key position]`: the `account/0` and `account/1` xpubs.
+    by_keychain: [Vec<Xpub>; 2],
+}
+
+impl Branches {
+    pub(crate) fn new<C: Verification>(secp: &Secp256k1<C>, keys: &[WalletKey]) -> Self {
+        let derive = |b: u32| {
+            keys.iter()
+                .map(|k| {
+                    // Unhardened derivation from a valid xpub fails only for an
+                    // invalid tweak, probability below 2^-127.
+                    k.xpub
+                        .ckd_pub(secp, ChildNumber::Normal { index: b })
+                        .expect("branch derivation fails with negligible probability")
+                })
+                .collect::<Vec<_>>()
+        };
+        Branches {
+            by_keychain: [derive(0), derive(1)],
+        }
+    }
+
+    pub(crate) fn branch(&self, keychain: Keychain) -> &[Xpub] {
+        &self.by_keychain[keychain.branch() as usize]
+    }
+}
+
+fn check_index(index: u64) -> Result<u32, AddressError> {
+    if index >= 1 << 31 {
+        return Err(AddressError::IndexTooLarge(index));
+    }
+    // Checked just above.
+    Ok(index as u32)
+}
+
+/// One BIP32 public derivation step, without the fingerprint that
+/// `Xpub::ckd_pub` also computes.
+pub(crate) fn child_pubkey<C: Verification>(
+    secp: &Secp256k1<C>,
+    branch: &Xpub,
+    index: u32,
+) -> Result<PublicKey, AddressError> {
+    let (tweak, _chain_code) = branch
+        .ckd_pub_tweak(ChildNumber::Normal { index })
+        .map_err(|_| AddressError::Derivation(index))?;
+    branch
+        .public_key
+        .add_exp_tweak(secp, &Scalar::from(tweak))
+        .map_err(|_| AddressError::Derivation(index))
+}
+
+/// Pushes a small positive integer as Bitcoin script does (`OP_1`..`OP_16`,
+/// then a one-byte push for 17..=20).
+fn push_int(buf: &mut [u8; MAX_SCRIPT_LEN], len: &mut usize, v: usize) {
+    if v <= 16 {
+        buf[*len] = 0x50 + v as u8;
+        *len += 1;
+    } else {
+        buf[*len] = 0x01;
+        buf[*len + 1] = v as u8;
+        *len += 2;
+    }
+}
+
+/// BIP67: sorts `keys` (compressed serializations) and writes
+/// `m <keys> n OP_CHECKMULTISIG` into `buf`; returns the length.
+/// Callers guarantee `1 <= m <= keys.len() <= 20`.
+fn write_sorted_multisig(buf: &mut [u8; MAX_SCRIPT_LEN], m: usize, keys: &mut [[u8; 33]]) -> usize {
+    keys.sort_unstable();
+    let mut len = 0;
+    push_int(buf, &mut len, m);
+    for k in keys.iter() {
+        buf[len] = 0x21; // OP_PUSHBYTES_33
+        buf[len + 1..len + 34].copy_from_slice(k);
+        len += 34;
+    }
+    push_int(buf, &mut len, keys.len());
+    buf[len] = 0xae; // OP_CHECKMULTISIG
+    len + 1
+}
+
+/// The BIP67 multisig script of `m` of `keys` (compressed public keys, in any
+/// order): the keys sorted by their serialization, then
+/// `m <keys> n OP_CHECKMULTISIG`. The wallet's addresses use the same code.
+///
+/// Returns `None` unless `1 <= m <= keys.len() <= 20`.
+pub fn sorted_multisig_script(m: usize, keys: &[[u8; 33]]) -> Option<ScriptBuf> {
+    if m == 0 || m > keys.len() || keys.len() > MAX_KEYS {
+        return None;
+    }
+    let mut sorted = [[0u8; 33]; MAX_KEYS];
+    sorted[..keys.len()].copy_from_slice(keys);
+    let mut buf = [0u8; MAX_SCRIPT_LEN];
+    let len = write_sorted_multisig(&mut buf, m, &mut sorted[..keys.len()]);
+    Some(ScriptBuf::from_bytes(buf[..len].to_vec()))
+}
+
+impl MultisigWallet {
+    /// Writes the witness script of `keychain`/`index` into `buf`; returns its length.
+    fn write_witness_script(
+        &self,
+        keychain: Keychain,
+        index: u32,
+        buf: &mut [u8; MAX_SCRIPT_LEN],
+    ) -> Result<usize, AddressError> {
+        let branch = self.branches.branch(keychain);
+        let n = branch.len();
+        let mut keys = [[0u8; 33]; MAX_KEYS];
+        for (slot, b) in keys.iter_mut().zip(branch) {
+            *slot = child_pubkey(self.secp(), b, index)?.serialize();
+        }
+        Ok(write_sorted_multisig(buf, self.threshold(), &mut keys[..n]))
+    }
+
+    fn address_unchecked_index(
+        &self,
+        keychain: Keychain,
+        index: u32,
+    ) -> Result<Address, AddressError> {
+        let mut buf = [0u8; MAX_SCRIPT_LEN];
+        let len = self.write_witness_script(keychain, index, &mut buf)?;
+        Ok(Address::p2wsh(
+            Script::from_bytes(&buf[..len]),
+            self.network(),
+        ))
+    }
+
+    /// The witness script (`m <sorted keys> n OP_CHECKMULTISIG`) at `keychain`/`index`.
+    ///
+    /// # Errors
+    ///
+    /// [`AddressError::IndexTooLarge`] for an index of 2^31 or more.
+    pub fn witness_script(
+        &self,
+        keychain: Keychain,
+        index: u32,
+    ) -> Result<ScriptBuf, AddressError> {
+        let index = check_index(index.into())?;
+        let mut buf = [0u8; MAX_SCRIPT_LEN];
+        let len = self.write_witness_script(keychain, index, &mut buf)?;
+        Ok(ScriptBuf::from_bytes(buf[..len].to_vec()))
+    }
+
+    /// The P2WSH `scriptPubKey` at `keychain`/`index`.
+    ///
+    /// # Errors
+    ///
+    /// [`AddressError::IndexTooLarge`] for an index of 2^31 or more.
+    pub fn script_pubkey(&self, keychain: Keychain, index: u32) -> Result<ScriptBuf, AddressError> {
+        Ok(self.address(keychain, index)?.script_pubkey())
+    }
+
+    /// Each cosigner's child public key at `keychain`/`index`, in descriptor order.
+    ///
+    /// # Errors
+    ///
+    /// [`AddressError::IndexTooLarge`] for an index of 2^31 or more.
+    pub fn child_keys(
+        &self,
+        keychain: Keychain,
+        index: u32,
+    ) -> Result<Vec<PublicKey>, AddressError> {
+        let index = check_index(index.into())?;
+        self.branches
+            .branch(keychain)
+            .iter()
+            .map(|b| child_pubkey(self.secp(), b, index))
+            .collect()
+    }
+
+    /// The address at `keychain`/`index`.
+    ///
+    /// # Errors
+    ///
+    /// [`AddressError::IndexTooLarge`] for an index of 2^31 or more.
+    pub fn address(&self, keychain: Keychain, index: u32) -> Result<Address, AddressError> {
+        let index = check_index(index.into())?;
+        self.address_unchecked_index(keychain, index)
+    }
+
+    /// `count` addresses from `start`, in index order. Ranges of 1,024 or more
+    /// are split over rayon's current thread pool (all cores by default; run
+    /// inside `ThreadPool::install` to choose).
+    ///
+    /// # Errors
+    ///
+    /// [`AddressError::IndexTooLarge`] when the range reaches 2^31.
+    pub fn addresses(
+        &self,
+        keychain: Keychain,
+        start: u32,
+        count: u32,
+    ) -> Result<Vec<Address>, AddressError> {
+        if count == 0 {
+            return Ok(Vec::new());
+        }
+        check_index(u64::from(start) + u64::from(count) - 1)?;
+        if count < PARALLEL_THRESHOLD {
+            (start..start + count)
+                .map(|i| self.address_unchecked_index(keychain, i))
+                .collect()
+        } else {
+            (start..start + count)
+                .into_par_iter()
+                .map(|i| self.address_unchecked_index(keychain, i))
+                .collect()
+        }
+    }
+
+    /// An index of this wallet's scripts over `count` indexes from `start` on
+    /// both keychains, for recognizing our outputs and signing without
+    /// deriving again (see [`MultisigWallet::sign_with_index`]).
+    ///
+    /// # Errors
+    ///
+    /// [`AddressError::IndexTooLarge`] when the range reaches 2^31.
+    pub fn script_index(&self, start: u32, count: u32) -> Result<ScriptIndex, AddressError> {
+        let mut map = HashMap::with_capacity(2 * count as usize);
+        for kc in [Keychain::Receive, Keychain::Change] {
+            for (i, a) in self.addresses(kc, start, count)?.into_iter().enumerate() {
+                // `i < count`, so the sum stays below 2^31 (checked by `addresses`).
+                map.insert(a.script_pubkey(), (kc, start + i as u32));
+            }
+        }
+        Ok(ScriptIndex {
+            wallet_id: self.id(),
+            map,
+        })
+    }
+}
+
+/// Scripts of one wallet derived ahead of time: `scriptPubKey` → (keychain, index).
+///
+/// Made only by [`MultisigWallet::script_index`], so every entry was derived
+/// by the wallet itself; it is tied to that wallet's id.
+#[derive(Debug, Clone)]
+pub struct ScriptIndex {
+    wallet_id: String,
+    map: HashMap<ScriptBuf, (Keychain, u32)>,
+}
+
+impl ScriptIndex {
+    /// Where `script_pubkey` sits in the wallet, if it is in the index.
+    pub fn lookup(&self, script_pubkey: &Script) -> Option<(Keychain, u32)> {
+        self.map.get(script_pubkey).copied()
+    }
+
+    /// The id of the wallet the index was made from.
+    pub fn wallet_id(&self) -> &str {
+        &self.wallet_id
+    }
+
+    /// Number of scripts in the index.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether the index is empty.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+}

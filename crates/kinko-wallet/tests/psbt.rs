@@ -1,0 +1,1 @@
+//! PSBT create, sign, combine, finalize, extract.

@@ -1,0 +1,9 @@
+//! Integration tests of kinko-wallet, one binary.
+
+mod common;
+
+mod address;
+mod analysis;
+mod descriptor;
+mod psbt;
+mod vectors;
