@@ -141,3 +141,23 @@ fn bip389_invalid_vectors() {
         .replace("<0;1>", "<1;0>");
     assert!(MultisigWallet::from_descriptor(&reversed, Network::Testnet).is_err());
 }
+
+/// BIP174 invalid PSBTs: a verbatim subset of the `invalid` list of Bitcoin
+/// Core's `test/functional/data/rpc_psbt.json` (source and commit in the data
+/// file). Each must fail to decode, with an error and no panic; and each must
+/// fail kinko's decoder too.
+#[test]
+fn bip174_invalid_psbts_fail_to_decode() {
+    let data: serde_json::Value =
+        serde_json::from_str(include_str!("data/rpc_psbt_invalid.json")).unwrap();
+    let list = data["invalid"].as_array().unwrap();
+    assert!(list.len() >= 15);
+    let mut accepted = Vec::new();
+    for (i, v) in list.iter().enumerate() {
+        let text = v.as_str().unwrap();
+        if kinko_wallet::decode_psbt(text.as_bytes()).is_ok() {
+            accepted.push(i);
+        }
+    }
+    assert!(accepted.is_empty(), "invalid vectors decoded: {accepted:?}");
+}
