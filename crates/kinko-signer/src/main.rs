@@ -1,10 +1,15 @@
 //! `kinko-signer`, the air-gapped signer. Thin: parsing here, logic in
-//! kinko-keys and kinko-wallet. No networking crate in its dependency tree.
+//! kinko-keys (and kinko-wallet for the signing commands). No networking
+//! crate in its dependency tree.
+//!
+//! Exit codes: 0 ok, 1 error, 2 usage, 3 refused for a security reason.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod cli;
+mod cmd;
 mod error;
+mod input;
 
 use std::process::ExitCode;
 
@@ -12,7 +17,10 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    let result: error::CliResult = match cli.command {};
+    let result: error::CliResult = match cli.command {
+        cli::Command::Init(args) => cmd::init::run(&args),
+        cli::Command::Xpub(args) => cmd::xpub::run(&args),
+    };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
