@@ -16,4 +16,6 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     // Each group: `Name(crate::cmd::name::Args)`, dispatched in main.rs.
+    /// Validate a policy (and its worst-case loss bound) or replay events through it.
+    Policy(crate::cmd::policy::Args),
 }

@@ -13,7 +13,9 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    let result: error::CliResult = match cli.command {};
+    let result: error::CliResult = match cli.command {
+        cli::Command::Policy(args) => cmd::policy::run(args),
+    };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

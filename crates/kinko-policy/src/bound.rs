@@ -71,6 +71,18 @@ impl LossBound {
         best
     }
 
+    /// The bound from the absolute parts of the limits alone (`None` if no
+    /// term has one): the bound at any custody is at most this.
+    pub fn absolute(&self) -> Option<Amount> {
+        if self.effective_horizon.secs() == 0 {
+            return Some(0);
+        }
+        self.terms
+            .iter()
+            .filter_map(|t| t.limit.amount().map(|a| a.saturating_mul(t.multiple)))
+            .min()
+    }
+
     /// The bound as a share of custody in basis points when every term has a
     /// share part (`None` if some term is absolute only, or none exists).
     pub fn share_bps(&self) -> Option<u64> {

@@ -1,1 +1,3 @@
 //! One module per command group: its clap `Args` and its `run`.
+
+pub mod policy;
