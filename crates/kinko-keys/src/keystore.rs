@@ -396,30 +396,18 @@ impl Keystore {
         if passphrase.is_empty() {
             return Err(KeystoreWriteError::EmptyPassphrase);
         }
-        let phrase = self.mnemonic.phrase_with_secret();
-        let doc = DocumentOut {
-            version: KEYSTORE_VERSION,
-            language: self.mnemonic.language().as_str(),
-            mnemonic: &phrase,
-            bip39_passphrase: self.bip39_passphrase.expose_secret(),
-            registrations: &self.registrations,
-        };
-        let mut plaintext = ZeroizingBuf::with_capacity(512);
-        serde_json::to_writer_pretty(&mut plaintext, &doc)
-            .map_err(|e| KeystoreWriteError::Io(e.into()))?;
-        plaintext.write_all(b"\n").map_err(KeystoreWriteError::Io)?;
-
+        let plaintext = self.to_document_with_secret();
         let mut recipient = age::scrypt::Recipient::new(secret_string(passphrase));
         recipient.set_work_factor(options.work_factor);
         let encryptor =
             age::Encryptor::with_recipients(std::iter::once(&recipient as &dyn age::Recipient))
                 .map_err(KeystoreWriteError::Encrypt)?;
-        let mut out = Vec::with_capacity(plaintext.0.len() + 256);
+        let mut out = Vec::with_capacity(plaintext.len() + 256);
         let mut writer = encryptor
             .wrap_output(&mut out)
             .map_err(KeystoreWriteError::Io)?;
         writer
-            .write_all(&plaintext.0)
+            .write_all(&plaintext)
             .map_err(KeystoreWriteError::Io)?;
         writer.finish().map_err(KeystoreWriteError::Io)?;
         Ok(out)
@@ -473,7 +461,35 @@ impl Keystore {
         Self::from_document(&plaintext)
     }
 
-    fn from_document(plaintext: &[u8]) -> Result<Keystore, KeystoreOpenError> {
+    /// The plaintext JSON document (the format is in the [module
+    /// documentation](self)), in a buffer wiped on drop. This is what the age
+    /// file encrypts.
+    pub fn to_document_with_secret(&self) -> Zeroizing<Vec<u8>> {
+        let phrase = self.mnemonic.phrase_with_secret();
+        let doc = DocumentOut {
+            version: KEYSTORE_VERSION,
+            language: self.mnemonic.language().as_str(),
+            mnemonic: &phrase,
+            bip39_passphrase: self.bip39_passphrase.expose_secret(),
+            registrations: &self.registrations,
+        };
+        let mut plaintext = ZeroizingBuf::with_capacity(512);
+        serde_json::to_writer_pretty(&mut plaintext, &doc)
+            .expect("serializing strings and a vector of strings into memory cannot fail");
+        plaintext
+            .write_all(b"\n")
+            .expect("writing to memory cannot fail");
+        std::mem::take(&mut plaintext.0)
+    }
+
+    /// Decodes a plaintext JSON document, for example one decrypted with
+    /// `age -d` by hand.
+    ///
+    /// # Errors
+    ///
+    /// [`KeystoreOpenError::Document`], [`KeystoreOpenError::UnsupportedVersion`],
+    /// [`KeystoreOpenError::UnknownLanguage`] or [`KeystoreOpenError::Mnemonic`].
+    pub fn from_document(plaintext: &[u8]) -> Result<Keystore, KeystoreOpenError> {
         let mut doc: DocumentIn = serde_json::from_slice(plaintext).map_err(|e| {
             use serde_json::error::Category;
             KeystoreOpenError::Document {
