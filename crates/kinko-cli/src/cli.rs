@@ -18,4 +18,8 @@ pub enum Command {
     // Each group: `Name(crate::cmd::name::Args)`, dispatched in main.rs.
     /// Validate a policy (and its worst-case loss bound) or replay events through it.
     Policy(crate::cmd::policy::Args),
+    /// Receive or change addresses of a multisig wallet, one per line.
+    Address(crate::cmd::address::Args),
+    /// Create, combine, finalize and inspect PSBTs.
+    Psbt(crate::cmd::psbt::Args),
 }

@@ -15,6 +15,8 @@ fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     let result: error::CliResult = match cli.command {
         cli::Command::Policy(args) => cmd::policy::run(args),
+        cli::Command::Address(args) => cmd::address::run(args),
+        cli::Command::Psbt(args) => cmd::psbt::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,3 +1,5 @@
 //! One module per command group: its clap `Args` and its `run`.
 
 pub mod policy;
+pub mod address;
+pub mod psbt;
