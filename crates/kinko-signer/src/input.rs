@@ -3,7 +3,7 @@
 //! override.
 
 use std::env::{self, VarError};
-use std::io::Read;
+use std::io::{IsTerminal, Read};
 
 use anyhow::Context;
 use kinko_keys::keystore::MIN_WORK_FACTOR;
@@ -62,8 +62,14 @@ pub fn bip39_passphrase() -> CliResult<Passphrase> {
     Ok(env_secret(ENV_BIP39_PASSPHRASE)?.unwrap_or_default())
 }
 
-/// Reads the mnemonic from stdin into a wiped buffer.
+/// Reads the mnemonic from stdin into a wiped buffer; from a terminal, with
+/// a prompt and without echo (so the words do not stay on the screen).
 pub fn mnemonic_from_stdin() -> CliResult<Zeroizing<String>> {
+    if std::io::stdin().is_terminal() {
+        let phrase = rpassword::prompt_password("mnemonic (input hidden, one line): ")
+            .context("cannot read the mnemonic from the terminal")?;
+        return Ok(Zeroizing::new(phrase));
+    }
     // Capacity for the whole limit up front: the buffer never reallocates,
     // so no unwiped copy of the phrase is left behind.
     let mut buf = Zeroizing::new(Vec::with_capacity(MAX_STDIN + 1));
