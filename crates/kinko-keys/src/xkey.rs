@@ -170,6 +170,9 @@ pub enum DeriveError {
     /// index; kinko reports it instead.
     #[error("the derived key is invalid (probability below 2^-127), use another index")]
     InvalidKey,
+    /// A key origin starts at a master key (depth 0); this key is deeper.
+    #[error("key origins are computed from a master key (depth 0)")]
+    NotMaster,
     /// A hardened step was asked of a public key.
     #[error("cannot derive a hardened child from a public key")]
     HardenedFromPublic,
@@ -449,17 +452,22 @@ impl FromStr for OriginXpub {
 ///
 /// # Errors
 ///
+/// [`DeriveError::NotMaster`] when `master` is not at depth 0; otherwise
 /// [`DeriveError`] from the derivation.
 pub fn origin_xpub<C: Signing>(
     secp: &Secp256k1<C>,
     master: &SecretXpriv,
     path: &KeyPath,
 ) -> Result<OriginXpub, DeriveError> {
+    if master.depth() != 0 {
+        return Err(DeriveError::NotMaster);
+    }
     let account = master.derive(secp, path)?;
     let origin = KeyOrigin::new(master.fingerprint(secp), path.clone());
     let xpub = account.to_xpub(secp);
-    Ok(OriginXpub::new(origin, xpub)
-        .expect("derived from a master key: depth and child number follow the path"))
+    // From a depth-0 key the depth and child number follow the path, so this
+    // cannot fail; map rather than panic all the same.
+    OriginXpub::new(origin, xpub).map_err(|_| DeriveError::NotMaster)
 }
 
 #[cfg(test)]
@@ -525,6 +533,17 @@ mod tests {
         let k: SecretXpriv = xprv.parse().unwrap();
         assert_eq!(k.to_string_with_secret().as_str(), xprv);
         assert_eq!(format!("{k:?} {k}"), "[redacted] [redacted]");
+    }
+
+    #[test]
+    fn origins_only_from_a_master_key() {
+        let secp = Secp256k1::new();
+        // BIP32 vector 1, m/0h: depth 1.
+        let child: SecretXpriv = "xprv9uHRZZhk6KAJC1avXpDAp4MDc3sQKNxDiPvvkX8Br5ngLNv1TxvUxt4cV1rGL5hj6KCesnDYUhd7oWgT11eZG7XnxHrnYeSvkzY7d2bhkJ7".parse().unwrap();
+        assert_eq!(
+            origin_xpub(&secp, &child, &KeyPath::master()),
+            Err(DeriveError::NotMaster)
+        );
     }
 
     #[test]
