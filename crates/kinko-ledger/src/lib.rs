@@ -1,3 +1,819 @@
-//! Durable policy state and a hash-chained audit log on SQLite or PostgreSQL for kinko.
+//! `kinko-ledger`: the policy engine's state, durable and shared, and a
+//! hash-chained audit log — on SQLite (embedded, `sqlite:PATH`) or PostgreSQL
+//! (`postgres://…`, many workers on many machines).
+//!
+//! ```
+//! use kinko_ledger::{Ledger, Policy};
+//! use kinko_policy::{Decision, EventKind, Timestamp, Wallet};
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let dir = tempfile::tempdir()?;
+//! # let url = format!("sqlite:{}", dir.path().join("ledger.db").display());
+//! let policy = Policy::from_toml_str(r#"
+//!     [assets.BTC]
+//!     hot_cap = 2_000_000_000
+//!     [[assets.BTC.windows]]
+//!     duration = "24h"
+//!     limit = 500_000_000
+//! "#)?;
+//! let mut ledger = Ledger::open(&url)?.with_policy(policy);
+//! let t0 = Timestamp::parse_rfc3339("2026-01-01T00:00:00Z")?;
+//! ledger.decide_at(t0, EventKind::Deposit {
+//!     asset: "BTC".into(), wallet: Wallet::Hot, amount: 1_000_000_000 })?;
+//! let done = ledger.decide_at(t0, EventKind::Withdrawal {
+//!     id: "w1".into(), user: "alice".into(), asset: "BTC".into(),
+//!     destination: "bc1qexample".into(), amount: 100_000_000 })?;
+//! // Returned only after the commit: the reservation is durable.
+//! assert!(matches!(done.outcome.decision, Decision::Approved { .. }));
+//! ledger.verify_audit()?;
+//! # Ok(()) }
+//! ```
+//!
+//! # Why no two workers can overspend (the 2014 Flexcoin / Poloniex race)
+//!
+//! Those exchanges read a balance, decided, and wrote the new balance in
+//! separate steps; two requests interleaved between the read and the write
+//! both saw the old balance and both were paid. Here a decision is one
+//! database transaction that *starts* by taking the asset row's exclusive
+//! lock (PostgreSQL `SELECT … FOR UPDATE`; SQLite `BEGIN IMMEDIATE`, the
+//! database's single write lock) and holds it until commit. Everything a
+//! decision reads — books, windows, breaker, freeze, the withdrawal, the
+//! user's windows, the allowlist entry — is read after the lock is granted,
+//! and everything it writes is written before the lock is released. So the
+//! decisions on one asset form a serial order, each made on the state the
+//! previous one committed: exactly the engine's single-threaded semantics,
+//! whose invariants (`kinko-policy`) then hold for the ledger too. Nothing
+//! is decided on a cached value without checking: the asset row carries a
+//! version counter bumped by every commit; a worker reuses its cached copy
+//! of the asset's state only when the locked row still has the version it
+//! cached, and otherwise reloads it.
+//!
+//! The withdrawal id is the `kinko_withdrawal` primary key (idempotency
+//! across workers and assets); the engine answers a repeated id with
+//! `Duplicate` and spends nothing.
+//!
+//! # Time
+//!
+//! One time source per ledger, read inside the transaction after the lock:
+//! PostgreSQL's `clock_timestamp()` (one clock for all workers) or the system
+//! clock for SQLite (one machine); tests and `--at` pass explicit times. A
+//! time older than the asset's last event fails closed with
+//! [`DecideError::ClockWentBackwards`], nothing recorded.
+//!
+//! # Schema
+//!
+//! Versioned migrations under one table `kinko_meta`; a ledger whose schema
+//! is newer than this build refuses to open ([`OpenError::NewerSchema`]).
+//! See `docs/adr/0001-ledger-concurrency.md` for the whole argument.
 
 #![forbid(unsafe_code)]
+
+pub mod audit;
+mod pg;
+mod sqlite;
+mod store;
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+
+use kinko_policy::{
+    decide_asset, AllowlistEntry, AssetState, Change, Config, ConfigError, Decision, Event,
+    EventKind, Freeze, Outcome, Proposal, Timestamp, WindowRef, WindowUsage, Withdrawal,
+};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+pub use audit::{AuditHead, AuditRecord, Problem, VerifyError};
+pub use store::{StorageError, SCHEMA_VERSION};
+
+use audit::ChainCheck;
+use store::{AssetRow, Backend, Tx, WithdrawalRow};
+
+/// A validated policy and the SHA-256 of the text it was read from (recorded
+/// in every audit record: the config version in force).
+#[derive(Debug, Clone)]
+pub struct Policy {
+    config: Config,
+    sha256: Option<String>,
+}
+
+impl Policy {
+    /// Parses and validates a policy file's text (TOML).
+    ///
+    /// # Errors
+    /// The policy's [`ConfigError`].
+    pub fn from_toml_str(text: &str) -> Result<Self, ConfigError> {
+        let config = Config::from_toml_str(text)?;
+        Ok(Policy {
+            config,
+            sha256: Some(format!("{:x}", Sha256::digest(text.as_bytes()))),
+        })
+    }
+
+    /// A policy built in code (no text: its audit records carry no hash).
+    pub fn from_config(config: Config) -> Self {
+        Policy {
+            config,
+            sha256: None,
+        }
+    }
+
+    /// The config.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// SHA-256 of the policy text, hex.
+    pub fn sha256(&self) -> Option<&str> {
+        self.sha256.as_deref()
+    }
+}
+
+/// Where decisions get their time when none is given.
+#[derive(Clone, Default)]
+#[non_exhaustive]
+pub enum TimeSource {
+    /// The store's clock: PostgreSQL's `clock_timestamp()`, the system clock
+    /// for SQLite.
+    #[default]
+    Store,
+    /// A function (simulations and tests). Called inside the transaction,
+    /// after the lock.
+    Custom(Arc<dyn Fn() -> Timestamp + Send + Sync>),
+}
+
+impl std::fmt::Debug for TimeSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TimeSource::Store => f.write_str("Store"),
+            TimeSource::Custom(_) => f.write_str("Custom"),
+        }
+    }
+}
+
+/// Why a ledger did not open.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenError {
+    /// Not `sqlite:PATH`, `postgres://…` or `postgresql://…`.
+    #[error("unsupported ledger url (expected sqlite:PATH or postgres://...)")]
+    UnsupportedUrl,
+    /// The ledger was written by a newer kinko.
+    #[error("ledger schema version {found} is newer than this kinko supports ({supported}); upgrade kinko")]
+    NewerSchema {
+        /// The stored version.
+        found: u32,
+        /// The newest version this build knows.
+        supported: u32,
+    },
+    /// The stored schema version is not a number.
+    #[error("ledger schema version is damaged")]
+    DamagedSchema,
+    /// The store failed.
+    #[error("cannot open the ledger")]
+    Storage(#[source] StorageError),
+}
+
+pub(crate) fn check_schema(found: Option<Result<u32, &str>>) -> Result<u32, OpenError> {
+    match found {
+        None => Ok(0),
+        Some(Err(_)) => Err(OpenError::DamagedSchema),
+        Some(Ok(v)) if v > SCHEMA_VERSION => Err(OpenError::NewerSchema {
+            found: v,
+            supported: SCHEMA_VERSION,
+        }),
+        Some(Ok(v)) => Ok(v),
+    }
+}
+
+/// Why an event was not decided.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecideError {
+    /// The ledger was opened without a policy.
+    #[error("no policy loaded")]
+    NoPolicy,
+    /// The engine refused the event outright; nothing was recorded.
+    #[error("event refused")]
+    Refused(#[source] kinko_policy::DecideError),
+    /// The time is older than the asset's last event: fail closed.
+    #[error("clock went backwards: {at} is before the last event at {last}")]
+    ClockWentBackwards {
+        /// The asset's last event.
+        last: Timestamp,
+        /// The time given or read.
+        at: Timestamp,
+    },
+    /// The withdrawal id is already used by another asset.
+    #[error("withdrawal id is already used by another asset")]
+    IdOfOtherAsset,
+    /// An amount above what the ledger's integer columns hold (`i64::MAX`).
+    #[error("amount above the ledger's maximum")]
+    AmountTooLarge,
+    /// The stored state does not parse or does not fit the changes.
+    #[error("stored {0} is damaged")]
+    Damaged(&'static str),
+    /// The store failed; nothing of the batch was committed.
+    #[error("storage failed; nothing was committed")]
+    Storage(#[source] StorageError),
+}
+
+impl From<StorageError> for DecideError {
+    fn from(e: StorageError) -> Self {
+        DecideError::Storage(e)
+    }
+}
+
+impl DecideError {
+    /// Whether the error means a storage failure worth retrying (lock
+    /// timeout, serialization failure, deadlock): nothing was committed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, DecideError::Storage(e) if e.is_transient())
+    }
+}
+
+/// Why reading the ledger failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReadError {
+    /// The store failed.
+    #[error("cannot read the ledger")]
+    Storage(#[source] StorageError),
+    /// A stored row does not parse.
+    #[error("stored {0} is damaged")]
+    Damaged(&'static str),
+    /// Writing the output failed.
+    #[error("cannot write the output")]
+    Io(#[source] std::io::Error),
+}
+
+impl From<StorageError> for ReadError {
+    fn from(e: StorageError) -> Self {
+        ReadError::Storage(e)
+    }
+}
+
+/// One event to decide, with its time (`None`: the ledger's time source).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// Its time, or `None` for the ledger's time source.
+    pub at: Option<Timestamp>,
+    /// What happened.
+    pub kind: EventKind,
+}
+
+/// A decision that is committed (durable) and in the audit log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Committed {
+    /// The event's time.
+    pub at: Timestamp,
+    /// The decision, its changes and the proposals.
+    pub outcome: Outcome,
+    /// The audit record's sequence number in its asset's chain.
+    pub audit_seq: u64,
+    /// The audit record's hash.
+    pub audit_hash: String,
+}
+
+/// What `verify` checked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VerifySummary {
+    /// Chains (assets).
+    pub chains: usize,
+    /// Records.
+    pub records: u64,
+}
+
+/// The part of an asset's state kept on its row (the rest has rows of its
+/// own): JSON in the `core` column.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Core {
+    #[serde(default)]
+    last_at: Option<Timestamp>,
+    #[serde(default)]
+    windows: Vec<WindowUsage>,
+    #[serde(default)]
+    breaker: WindowUsage,
+    #[serde(default)]
+    freeze: Option<Freeze>,
+}
+
+/// The audit payload.
+#[derive(Serialize)]
+struct Payload<'a> {
+    event: &'a Event,
+    decision: &'a Decision,
+    changes: &'a [Change],
+    proposals: &'a [Proposal],
+    policy: Option<&'a str>,
+}
+
+struct Work {
+    row: AssetRow,
+    core: Core,
+    dirty: bool,
+}
+
+/// A ledger: one connection to a SQLite file or a PostgreSQL schema, a
+/// policy, a time source and a cache of asset state keyed by the asset row's
+/// version. Open one per worker thread.
+pub struct Ledger {
+    backend: Box<dyn Backend>,
+    policy: Option<Policy>,
+    time: TimeSource,
+    cache: HashMap<String, (i64, Core)>,
+}
+
+impl std::fmt::Debug for Ledger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the URL: it may hold a password.
+        f.debug_struct("Ledger")
+            .field("policy", &self.policy.as_ref().and_then(Policy::sha256))
+            .field("time", &self.time)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How many audit records `verify` and `export` read per query.
+const PAGE: u32 = 5_000;
+
+fn damaged<T>(what: &'static str) -> impl FnOnce(T) -> DecideError {
+    move |_| DecideError::Damaged(what)
+}
+
+impl Ledger {
+    /// Opens (creating or migrating) the ledger at `url`: `sqlite:PATH` or
+    /// `postgres://…` / `postgresql://…` (tables in the connection's
+    /// `search_path` schema; set it with `?options=-csearch_path%3DNAME`).
+    ///
+    /// # Errors
+    /// [`OpenError`]; never echoes the URL.
+    pub fn open(url: &str) -> Result<Self, OpenError> {
+        let backend: Box<dyn Backend> = if let Some(rest) = url.strip_prefix("sqlite:") {
+            let path = rest.strip_prefix("//").unwrap_or(rest);
+            if path.is_empty() {
+                return Err(OpenError::UnsupportedUrl);
+            }
+            let mut s = sqlite::Sqlite::open(Path::new(path))?;
+            s.migrate()?;
+            Box::new(s)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Box::new(pg::Pg::open(url)?)
+        } else {
+            return Err(OpenError::UnsupportedUrl);
+        };
+        Ok(Ledger {
+            backend,
+            policy: None,
+            time: TimeSource::Store,
+            cache: HashMap::new(),
+        })
+    }
+
+    /// Sets the policy decisions are made under.
+    pub fn with_policy(mut self, policy: Policy) -> Self {
+        self.policy = Some(policy);
+        self
+    }
+
+    /// Sets the time source (default: the store's clock).
+    pub fn with_time_source(mut self, time: TimeSource) -> Self {
+        self.time = time;
+        self
+    }
+
+    /// The policy in force.
+    pub fn policy(&self) -> Option<&Policy> {
+        self.policy.as_ref()
+    }
+
+    /// Decides one event at the time source's time, commits, and returns the
+    /// committed decision.
+    ///
+    /// # Errors
+    /// [`DecideError`]: the event was refused or the store failed; nothing was
+    /// recorded.
+    pub fn decide(&mut self, kind: EventKind) -> Result<Committed, DecideError> {
+        self.decide_one(Request { at: None, kind })
+    }
+
+    /// Decides one event at an explicit time (refused if older than the
+    /// asset's last event).
+    ///
+    /// # Errors
+    /// As [`Ledger::decide`].
+    pub fn decide_at(&mut self, at: Timestamp, kind: EventKind) -> Result<Committed, DecideError> {
+        self.decide_one(Request { at: Some(at), kind })
+    }
+
+    fn decide_one(&mut self, req: Request) -> Result<Committed, DecideError> {
+        let mut out = self.decide_batch(std::slice::from_ref(&req))?;
+        match out.pop() {
+            Some(r) => r,
+            None => Err(DecideError::Damaged("batch result")),
+        }
+    }
+
+    /// Decides several events in one transaction (group commit: one disk
+    /// sync for all). Each event gets its own result: a refused event changes
+    /// nothing and the others go on. The outer error means nothing at all
+    /// was committed. Events of one asset are decided in the given order.
+    ///
+    /// # Errors
+    /// [`DecideError::NoPolicy`], [`DecideError::Storage`] or
+    /// [`DecideError::Damaged`] for the whole batch.
+    pub fn decide_batch(
+        &mut self,
+        reqs: &[Request],
+    ) -> Result<Vec<Result<Committed, DecideError>>, DecideError> {
+        let Ledger {
+            backend,
+            policy,
+            time,
+            cache,
+        } = self;
+        let policy = policy.as_ref().ok_or(DecideError::NoPolicy)?;
+        let config = &policy.config;
+        // Lock in sorted order: no deadlock between workers.
+        let mut assets: Vec<&str> = reqs
+            .iter()
+            .map(|r| r.kind.asset())
+            .filter(|a| config.asset(a).is_some())
+            .collect();
+        assets.sort_unstable();
+        assets.dedup();
+
+        let mut tx = backend.begin()?;
+        let mut works: BTreeMap<&str, Work> = BTreeMap::new();
+        for a in assets {
+            let cached = cache.get(a);
+            let row = tx.lock_asset(a, cached.map(|c| c.0))?;
+            let core = match (&row.core, cached) {
+                (Some(text), _) => serde_json::from_str(text).map_err(damaged("asset state"))?,
+                (None, Some((_, core))) => core.clone(),
+                (None, None) => return Err(DecideError::Damaged("asset state")),
+            };
+            works.insert(
+                a,
+                Work {
+                    row,
+                    core,
+                    dirty: false,
+                },
+            );
+        }
+        let now = if reqs.iter().any(|r| r.at.is_none()) {
+            Some(match time {
+                TimeSource::Store => tx.now()?,
+                TimeSource::Custom(f) => f(),
+            })
+        } else {
+            None
+        };
+
+        let mut results = Vec::with_capacity(reqs.len());
+        for req in reqs {
+            let at = match (req.at, now) {
+                (Some(t), _) | (None, Some(t)) => t,
+                (None, None) => return Err(DecideError::Damaged("time")),
+            };
+            results.push(decide_in(tx.as_mut(), policy, &mut works, at, &req.kind)?);
+        }
+        for (asset, w) in works.iter_mut() {
+            if w.dirty {
+                w.row.version += 1;
+                w.row.core = Some(serde_json::to_string(&w.core).map_err(damaged("asset state"))?);
+                tx.update_asset(asset, &w.row)?;
+            }
+        }
+        tx.commit()?;
+        // Only now, after the commit, may the cache follow.
+        for (asset, w) in works {
+            cache.insert(asset.to_owned(), (w.row.version, w.core));
+        }
+        Ok(results)
+    }
+
+    /// The full state of an asset (every withdrawal, user window and
+    /// allowlist entry), from one consistent snapshot; `None` if the ledger
+    /// never saw the asset.
+    ///
+    /// # Errors
+    /// [`ReadError`].
+    pub fn asset_state(&mut self, asset: &str) -> Result<Option<AssetState>, ReadError> {
+        let mut tx = self.backend.begin_read()?;
+        let Some(row) = tx.read_asset(asset)? else {
+            return Ok(None);
+        };
+        let core: Core = serde_json::from_str(row.core.as_deref().unwrap_or("{}"))
+            .map_err(|_| ReadError::Damaged("asset state"))?;
+        let mut s = AssetState {
+            last_at: core.last_at,
+            hot: row.hot,
+            cold: row.cold,
+            reserved: row.reserved,
+            windows: core.windows,
+            breaker: core.breaker,
+            freeze: core.freeze,
+            ..Default::default()
+        };
+        for (id, rec) in tx.all_withdrawals(asset)? {
+            let w: Withdrawal =
+                serde_json::from_str(&rec).map_err(|_| ReadError::Damaged("withdrawal"))?;
+            s.withdrawals.insert(id, w);
+        }
+        for (user, usage) in tx.all_user_windows(asset)? {
+            let u: Vec<WindowUsage> =
+                serde_json::from_str(&usage).map_err(|_| ReadError::Damaged("user windows"))?;
+            s.user_windows.insert(user, u);
+        }
+        for (dest, added, active) in tx.all_allowlist(asset)? {
+            s.allowlist.insert(
+                dest,
+                AllowlistEntry {
+                    added_at: Timestamp::from_unix(added),
+                    active_at: Timestamp::from_unix(active),
+                },
+            );
+        }
+        Ok(Some(s))
+    }
+
+    /// The assets the ledger holds, sorted.
+    ///
+    /// # Errors
+    /// [`ReadError`].
+    pub fn assets(&mut self) -> Result<Vec<String>, ReadError> {
+        let mut tx = self.backend.begin_read()?;
+        Ok(tx.assets()?)
+    }
+
+    /// A withdrawal by id, with its asset.
+    ///
+    /// # Errors
+    /// [`ReadError`].
+    pub fn withdrawal(&mut self, id: &str) -> Result<Option<(String, Withdrawal)>, ReadError> {
+        let mut tx = self.backend.begin_read()?;
+        match tx.withdrawal(id)? {
+            Some((asset, rec)) => Ok(Some((
+                asset,
+                serde_json::from_str(&rec).map_err(|_| ReadError::Damaged("withdrawal"))?,
+            ))),
+            None => Ok(None),
+        }
+    }
+
+    /// The head (record count and last hash) of every asset's audit chain:
+    /// publish them outside the database to make rewriting history visible.
+    ///
+    /// # Errors
+    /// [`ReadError`].
+    pub fn audit_heads(&mut self) -> Result<Vec<AuditHead>, ReadError> {
+        let mut tx = self.backend.begin_read()?;
+        Ok(tx.heads()?)
+    }
+
+    /// Verifies every audit chain against its stored head, from one
+    /// consistent snapshot.
+    ///
+    /// # Errors
+    /// [`VerifyError::BadRecord`] naming the first bad record (of the first
+    /// bad chain in asset order).
+    pub fn verify_audit(&mut self) -> Result<VerifySummary, VerifyError> {
+        let st = VerifyError::Storage;
+        let mut tx = self.backend.begin_read().map_err(st)?;
+        let heads = tx.heads().map_err(st)?;
+        let mut assets: Vec<String> = heads.iter().map(|h| h.asset.clone()).collect();
+        assets.extend(tx.audit_assets().map_err(st)?);
+        assets.sort();
+        assets.dedup();
+        let mut records = 0;
+        for asset in &assets {
+            let mut chain = ChainCheck::new(asset);
+            let mut after = 0;
+            loop {
+                let page = tx.audit_page(asset, after, PAGE).map_err(st)?;
+                for r in &page {
+                    chain.feed(r)?;
+                    after = r.seq;
+                }
+                if page.len() < PAGE as usize {
+                    break;
+                }
+            }
+            records += chain.finish(heads.iter().find(|h| &h.asset == asset))?;
+        }
+        Ok(VerifySummary {
+            chains: assets.len(),
+            records,
+        })
+    }
+
+    /// Writes every audit record as one JSON object per line (asset order,
+    /// then sequence order), from one consistent snapshot; returns the count.
+    /// [`audit::verify_export`] checks such a file without the database.
+    ///
+    /// # Errors
+    /// [`ReadError`].
+    pub fn export_audit<W: Write>(&mut self, mut out: W) -> Result<u64, ReadError> {
+        let mut tx = self.backend.begin_read()?;
+        let assets = tx.audit_assets()?;
+        let mut n = 0;
+        for asset in &assets {
+            let mut after = 0;
+            loop {
+                let page = tx.audit_page(asset, after, PAGE)?;
+                for r in &page {
+                    serde_json::to_writer(&mut out, r)
+                        .map_err(|e| ReadError::Io(std::io::Error::other(e)))?;
+                    out.write_all(b"\n").map_err(ReadError::Io)?;
+                    after = r.seq;
+                    n += 1;
+                }
+                if page.len() < PAGE as usize {
+                    break;
+                }
+            }
+        }
+        out.flush().map_err(ReadError::Io)?;
+        Ok(n)
+    }
+}
+
+/// Decides one event inside the batch's transaction. The outer error aborts
+/// the batch; the inner one refuses this event only (nothing written).
+fn decide_in(
+    tx: &mut dyn Tx,
+    policy: &Policy,
+    works: &mut BTreeMap<&str, Work>,
+    at: Timestamp,
+    kind: &EventKind,
+) -> Result<Result<Committed, DecideError>, DecideError> {
+    let asset = kind.asset();
+    let (Some(asset_policy), Some(work)) = (policy.config.asset(asset), works.get_mut(asset))
+    else {
+        return Ok(Err(DecideError::Refused(
+            kinko_policy::DecideError::UnknownAsset(asset.chars().take(64).collect()),
+        )));
+    };
+    let mut s = AssetState {
+        last_at: work.core.last_at,
+        hot: work.row.hot,
+        cold: work.row.cold,
+        reserved: work.row.reserved,
+        windows: work.core.windows.clone(),
+        breaker: work.core.breaker.clone(),
+        freeze: work.core.freeze.clone(),
+        ..Default::default()
+    };
+    let event = Event::new(at, kind.clone());
+    // Load just what the decision reads (see `Event::touches`).
+    let touches = event.touches();
+    let mut user = touches.user.map(str::to_owned);
+    let mut destination = touches.destination.map(str::to_owned);
+    if let Some(id) = touches.withdrawal {
+        if let Some((w_asset, rec)) = tx.withdrawal(id)? {
+            if w_asset != asset {
+                return Ok(Err(DecideError::IdOfOtherAsset));
+            }
+            let w: Withdrawal = serde_json::from_str(&rec).map_err(damaged("withdrawal"))?;
+            user.get_or_insert_with(|| w.user.clone());
+            destination.get_or_insert_with(|| w.destination.clone());
+            s.withdrawals.insert(id.to_owned(), w);
+        }
+    }
+    if let Some(u) = &user {
+        if let Some(text) = tx.user_windows(asset, u)? {
+            let usage: Vec<WindowUsage> =
+                serde_json::from_str(&text).map_err(damaged("user windows"))?;
+            s.user_windows.insert(u.clone(), usage);
+        }
+    }
+    if let Some(d) = &destination {
+        if let Some((added, active)) = tx.allowlist_entry(asset, d)? {
+            s.allowlist.insert(
+                d.clone(),
+                AllowlistEntry {
+                    added_at: Timestamp::from_unix(added),
+                    active_at: Timestamp::from_unix(active),
+                },
+            );
+        }
+    }
+
+    let outcome = match decide_asset(asset_policy, &mut s, &event) {
+        Ok(o) => o,
+        Err(kinko_policy::DecideError::Corrupt(_)) => {
+            return Err(DecideError::Damaged("asset state"))
+        }
+        Err(kinko_policy::DecideError::TimeWentBackwards { last, at }) => {
+            return Ok(Err(DecideError::ClockWentBackwards { last, at }))
+        }
+        Err(e) => return Ok(Err(DecideError::Refused(e))),
+    };
+    // The SQL columns are i64: refuse (before writing anything) what they
+    // cannot hold.
+    let max = i64::MAX as u64;
+    if s.hot > max
+        || s.cold > max
+        || s.reserved > max
+        || s.withdrawals.values().any(|w| w.amount > max)
+    {
+        return Ok(Err(DecideError::AmountTooLarge));
+    }
+
+    // Persist what changed.
+    let mut new_w = None;
+    let mut changed_w = None;
+    let mut changed_user = None;
+    for c in &outcome.changes {
+        match c {
+            Change::WithdrawalRecorded { id, .. } => new_w = Some(id.as_str()),
+            Change::ApprovalAdded { id, .. }
+            | Change::Reserved { id, .. }
+            | Change::PendingDenied { id, .. }
+            | Change::Settled { id, .. }
+            | Change::Released { id, .. } => changed_w = Some(id.as_str()),
+            Change::UsageAdded {
+                window: WindowRef::User { user, .. },
+                ..
+            } => changed_user = Some(user.as_str()),
+            Change::AllowlistAdded { destination, entry } => tx.put_allowlist(
+                asset,
+                destination,
+                Some((entry.added_at.unix(), entry.active_at.unix())),
+            )?,
+            Change::AllowlistRemoved { destination } => {
+                tx.put_allowlist(asset, destination, None)?
+            }
+            _ => {}
+        }
+    }
+    for (id, insert) in [(new_w, true), (changed_w, false)] {
+        let Some(id) = id else { continue };
+        let w = s
+            .withdrawals
+            .get(id)
+            .ok_or(DecideError::Damaged("withdrawal"))?;
+        let row = WithdrawalRow {
+            asset: asset.to_owned(),
+            id: id.to_owned(),
+            user: w.user.clone(),
+            status: w.status.name(),
+            amount: store::to_i64(w.amount)?,
+            record: serde_json::to_string(w).map_err(damaged("withdrawal"))?,
+        };
+        if insert {
+            tx.insert_withdrawal(&row)?;
+        } else {
+            tx.update_withdrawal(&row)?;
+        }
+    }
+    if let Some(u) = changed_user {
+        let usage = match s.user_windows.get(u) {
+            Some(v) => Some(serde_json::to_string(v).map_err(damaged("user windows"))?),
+            None => None,
+        };
+        tx.put_user_windows(asset, u, usage.as_deref())?;
+    }
+
+    let payload = serde_json::to_string(&Payload {
+        event: &event,
+        decision: &outcome.decision,
+        changes: &outcome.changes,
+        proposals: &outcome.proposals,
+        policy: policy.sha256(),
+    })
+    .map_err(damaged("audit payload"))?;
+    let seq = work.row.audit_count + 1;
+    let record = AuditRecord::new(
+        asset,
+        seq,
+        at,
+        kind.type_name(),
+        payload,
+        &work.row.audit_head,
+    );
+    tx.append_audit(&record)?;
+
+    work.row.audit_count = seq;
+    work.row.audit_head = record.hash.clone();
+    work.row.hot = s.hot;
+    work.row.cold = s.cold;
+    work.row.reserved = s.reserved;
+    work.core = Core {
+        last_at: s.last_at,
+        windows: s.windows,
+        breaker: s.breaker,
+        freeze: s.freeze,
+    };
+    work.dirty = true;
+    Ok(Ok(Committed {
+        at,
+        outcome,
+        audit_seq: seq,
+        audit_hash: record.hash,
+    }))
+}

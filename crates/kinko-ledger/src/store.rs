@@ -1,0 +1,222 @@
+//! The one storage trait both backends implement, and the schema's versions.
+//!
+//! The ledger's logic ([`crate::Ledger`]) is written once against [`Tx`];
+//! SQLite and PostgreSQL only translate its few row operations to SQL. The
+//! rows are small: the asset row (books, a JSON "core" with the clock, the
+//! total windows, the breaker and the freeze, the audit head and a version
+//! counter), one row per withdrawal, per user's windows and per allowlist
+//! entry, and the audit records.
+
+use kinko_policy::Timestamp;
+
+use crate::audit::{AuditHead, AuditRecord};
+
+/// The schema version this build writes. A ledger whose stored version is
+/// higher was written by a newer kinko and is refused.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Why the store failed. Messages never contain the ledger URL (it may hold a
+/// password).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StorageError {
+    /// SQLite failed.
+    #[error("sqlite error")]
+    Sqlite(#[source] rusqlite::Error),
+    /// PostgreSQL failed.
+    #[error("postgresql error")]
+    Postgres(#[source] postgres::Error),
+    /// A stored row does not parse (damaged or edited by hand).
+    #[error("stored {what} is damaged")]
+    Damaged {
+        /// Which row.
+        what: &'static str,
+    },
+    /// An amount above `i64::MAX`, which the SQL integer columns cannot hold.
+    #[error("amount {0} is above the ledger's maximum {max}", max = i64::MAX)]
+    AmountTooLarge(u64),
+    /// The system clock is before 1970.
+    #[error("system clock is before the unix epoch")]
+    ClockBeforeEpoch,
+}
+
+impl From<rusqlite::Error> for StorageError {
+    fn from(e: rusqlite::Error) -> Self {
+        StorageError::Sqlite(e)
+    }
+}
+
+impl From<postgres::Error> for StorageError {
+    fn from(e: postgres::Error) -> Self {
+        StorageError::Postgres(e)
+    }
+}
+
+impl StorageError {
+    /// Whether retrying the whole transaction may succeed (a lock wait timed
+    /// out, a serialization failure, a deadlock the database broke).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StorageError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => matches!(
+                e.code,
+                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+            ),
+            StorageError::Postgres(e) => e.code().is_some_and(|c| {
+                *c == postgres::error::SqlState::T_R_SERIALIZATION_FAILURE
+                    || *c == postgres::error::SqlState::T_R_DEADLOCK_DETECTED
+            }),
+            _ => false,
+        }
+    }
+}
+
+pub(crate) fn to_i64(v: u64) -> Result<i64, StorageError> {
+    i64::try_from(v).map_err(|_| StorageError::AmountTooLarge(v))
+}
+
+pub(crate) fn to_u64(v: i64, what: &'static str) -> Result<u64, StorageError> {
+    u64::try_from(v).map_err(|_| StorageError::Damaged { what })
+}
+
+/// The asset row.
+#[derive(Debug, Clone)]
+pub(crate) struct AssetRow {
+    pub version: i64,
+    pub hot: u64,
+    pub cold: u64,
+    pub reserved: u64,
+    /// The core JSON; `None` when the caller's cached version is current.
+    pub core: Option<String>,
+    pub audit_count: u64,
+    pub audit_head: String,
+}
+
+/// A withdrawal row.
+#[derive(Debug, Clone)]
+pub(crate) struct WithdrawalRow {
+    pub asset: String,
+    pub id: String,
+    pub user: String,
+    pub status: &'static str,
+    pub amount: i64,
+    /// The whole record, JSON.
+    pub record: String,
+}
+
+/// One transaction. A write transaction holds the asset rows it locked until
+/// commit; dropping it without commit rolls back.
+pub(crate) trait Tx {
+    /// The ledger's time source inside the transaction (database server time
+    /// on PostgreSQL, the system clock on SQLite).
+    fn now(&mut self) -> Result<Timestamp, StorageError>;
+    /// Locks the asset row (creating it empty if missing) and reads it.
+    fn lock_asset(&mut self, asset: &str, cached: Option<i64>) -> Result<AssetRow, StorageError>;
+    /// Reads an asset row without locking (read transactions).
+    fn read_asset(&mut self, asset: &str) -> Result<Option<AssetRow>, StorageError>;
+    fn withdrawal(&mut self, id: &str) -> Result<Option<(String, String)>, StorageError>;
+    fn user_windows(&mut self, asset: &str, user: &str) -> Result<Option<String>, StorageError>;
+    fn allowlist_entry(
+        &mut self,
+        asset: &str,
+        destination: &str,
+    ) -> Result<Option<(i64, i64)>, StorageError>;
+    fn insert_withdrawal(&mut self, w: &WithdrawalRow) -> Result<(), StorageError>;
+    fn update_withdrawal(&mut self, w: &WithdrawalRow) -> Result<(), StorageError>;
+    fn put_user_windows(
+        &mut self,
+        asset: &str,
+        user: &str,
+        usage: Option<&str>,
+    ) -> Result<(), StorageError>;
+    fn put_allowlist(
+        &mut self,
+        asset: &str,
+        destination: &str,
+        entry: Option<(i64, i64)>,
+    ) -> Result<(), StorageError>;
+    fn append_audit(&mut self, r: &AuditRecord) -> Result<(), StorageError>;
+    /// Writes the asset row (version included).
+    fn update_asset(&mut self, asset: &str, row: &AssetRow) -> Result<(), StorageError>;
+    fn commit(self: Box<Self>) -> Result<(), StorageError>;
+
+    fn assets(&mut self) -> Result<Vec<String>, StorageError>;
+    fn all_withdrawals(&mut self, asset: &str) -> Result<Vec<(String, String)>, StorageError>;
+    fn all_user_windows(&mut self, asset: &str) -> Result<Vec<(String, String)>, StorageError>;
+    fn all_allowlist(&mut self, asset: &str) -> Result<Vec<(String, i64, i64)>, StorageError>;
+    fn heads(&mut self) -> Result<Vec<AuditHead>, StorageError>;
+    /// Assets that have audit records (with or without an asset row).
+    fn audit_assets(&mut self) -> Result<Vec<String>, StorageError>;
+    /// Up to `limit` records of a chain with `seq > after`, in `seq` order.
+    fn audit_page(
+        &mut self,
+        asset: &str,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<AuditRecord>, StorageError>;
+}
+
+/// A connection to one ledger.
+pub(crate) trait Backend: Send {
+    /// A write transaction (SQLite: `BEGIN IMMEDIATE`).
+    fn begin(&mut self) -> Result<Box<dyn Tx + '_>, StorageError>;
+    /// A read transaction seeing one consistent snapshot.
+    fn begin_read(&mut self) -> Result<Box<dyn Tx + '_>, StorageError>;
+}
+
+/// The schema, as migrations from version `i` to `i + 1` (index `i`), in SQL
+/// both SQLite and PostgreSQL accept. Amounts are `BIGINT` (checked `u64` ↔
+/// `i64` conversions); JSON is `TEXT`.
+pub(crate) const MIGRATIONS: &[&str] = &[
+    // 0 -> 1
+    "CREATE TABLE kinko_asset (
+        asset TEXT PRIMARY KEY,
+        version BIGINT NOT NULL,
+        hot BIGINT NOT NULL,
+        cold BIGINT NOT NULL,
+        reserved BIGINT NOT NULL,
+        core TEXT NOT NULL,
+        audit_count BIGINT NOT NULL,
+        audit_head TEXT NOT NULL
+    );
+    CREATE TABLE kinko_withdrawal (
+        id TEXT PRIMARY KEY,
+        asset TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        status TEXT NOT NULL,
+        amount BIGINT NOT NULL,
+        record TEXT NOT NULL
+    );
+    CREATE INDEX kinko_withdrawal_asset ON kinko_withdrawal (asset, status);
+    CREATE TABLE kinko_user_window (
+        asset TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        usage TEXT NOT NULL,
+        PRIMARY KEY (asset, user_id)
+    );
+    CREATE TABLE kinko_allowlist (
+        asset TEXT NOT NULL,
+        destination TEXT NOT NULL,
+        added_at BIGINT NOT NULL,
+        active_at BIGINT NOT NULL,
+        PRIMARY KEY (asset, destination)
+    );
+    CREATE TABLE kinko_audit (
+        asset TEXT NOT NULL,
+        seq BIGINT NOT NULL,
+        at BIGINT NOT NULL,
+        kind TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        PRIMARY KEY (asset, seq)
+    );",
+];
+
+/// The meta table every version has: `schema_version` lives here.
+pub(crate) const META_DDL: &str =
+    "CREATE TABLE IF NOT EXISTS kinko_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)";
+
+/// Why a stored schema version is not usable.
+pub(crate) fn parse_version(v: &str) -> Option<u32> {
+    v.parse().ok()
+}
