@@ -488,8 +488,8 @@ impl MultisigWallet {
                     };
                     f.add(Rule::InputNotOurs, Some(i), None, why);
                 }
-                Some((kc, idx)) => match (self.witness_script(kc, idx), self.child_keys(kc, idx)) {
-                    (Ok(ws), Ok(keys)) => {
+                Some((kc, idx)) => match self.keys_and_script(kc, idx) {
+                    Ok((keys, ws)) => {
                         let spk = ScriptBuf::new_p2wsh(&ws.wscript_hash());
                         let spk_ok = spent.as_ref().is_some_and(|s| s.script_pubkey == spk);
                         let ws_ok = input.witness_script.as_ref().is_none_or(|w| *w == ws);
@@ -520,7 +520,7 @@ impl MultisigWallet {
                             );
                         }
                     }
-                    _ => f.add(
+                    Err(_) => f.add(
                         Rule::InputNotOurs,
                         Some(i),
                         None,

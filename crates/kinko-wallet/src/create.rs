@@ -446,3 +446,22 @@ impl MultisigWallet {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn satisfaction_weight_of_two_of_three() {
+        // 4 items (1 byte), dummy (1), two 73-byte signatures, script length (1) and 105 bytes.
+        assert_eq!(satisfaction_weight(2, 105), 1 + 1 + 146 + 1 + 105);
+        // A 20-key script (683 bytes) needs a 3-byte length.
+        assert_eq!(satisfaction_weight(20, 683), 1 + 1 + 73 * 20 + 3 + 683);
+    }
+
+    #[test]
+    fn fee_rate_bounds() {
+        assert_eq!(MIN_FEE_RATE.to_sat_per_vb_ceil(), 1);
+        assert_eq!(MAX_FEE_RATE.to_sat_per_vb_floor(), 1_000);
+    }
+}

@@ -185,6 +185,29 @@ impl MultisigWallet {
         Ok(ScriptBuf::from_bytes(buf[..len].to_vec()))
     }
 
+    /// Each cosigner's child key (descriptor order) and the witness script at
+    /// `keychain`/`index`, from one derivation of each key.
+    pub(crate) fn keys_and_script(
+        &self,
+        keychain: Keychain,
+        index: u32,
+    ) -> Result<(Vec<PublicKey>, ScriptBuf), AddressError> {
+        let index = check_index(index.into())?;
+        let pks = self
+            .branches
+            .branch(keychain)
+            .iter()
+            .map(|b| child_pubkey(self.secp(), b, index))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut ser = [[0u8; 33]; MAX_KEYS];
+        for (slot, pk) in ser.iter_mut().zip(&pks) {
+            *slot = pk.serialize();
+        }
+        let mut buf = [0u8; MAX_SCRIPT_LEN];
+        let len = write_sorted_multisig(&mut buf, self.threshold(), &mut ser[..pks.len()]);
+        Ok((pks, ScriptBuf::from_bytes(buf[..len].to_vec())))
+    }
+
     /// The P2WSH `scriptPubKey` at `keychain`/`index`.
     ///
     /// # Errors
@@ -302,5 +325,44 @@ impl ScriptIndex {
     /// Whether the index is empty.
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_ints_are_pushed_as_script_does() {
+        for v in 1..=20usize {
+            let mut buf = [0u8; MAX_SCRIPT_LEN];
+            let mut len = 0;
+            push_int(&mut buf, &mut len, v);
+            let want = bitcoin::script::Builder::new()
+                .push_int(v as i64)
+                .into_script();
+            assert_eq!(&buf[..len], want.as_bytes(), "{v}");
+        }
+    }
+
+    #[test]
+    fn sorted_multisig_script_bounds() {
+        let k = [[2u8; 33], [3u8; 33]];
+        assert!(sorted_multisig_script(0, &k).is_none());
+        assert!(sorted_multisig_script(3, &k).is_none());
+        assert!(sorted_multisig_script(1, &[[2u8; 33]; 21]).is_none());
+        let s = sorted_multisig_script(2, &[[3u8; 33], [2u8; 33]]).unwrap();
+        assert_eq!(s.len(), 1 + 2 * 34 + 1 + 1);
+        assert_eq!(s.as_bytes()[2], 2, "sorted: the 02… key first");
+    }
+
+    #[test]
+    fn index_check() {
+        assert_eq!(check_index(0), Ok(0));
+        assert_eq!(check_index((1 << 31) - 1), Ok((1 << 31) - 1));
+        assert_eq!(
+            check_index(1 << 31),
+            Err(AddressError::IndexTooLarge(1 << 31))
+        );
     }
 }

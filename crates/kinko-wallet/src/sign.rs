@@ -429,17 +429,14 @@ impl MultisigWallet {
                 }
                 (script, pks)
             } else {
-                let script = self
-                    .witness_script(keychain, idx)
+                let (all, script) = self
+                    .keys_and_script(keychain, idx)
                     .map_err(|source| SignError::Derivation { input: i, source })?;
                 if input.witness_script.as_ref().is_some_and(|w| *w != script)
                     || ScriptBuf::new_p2wsh(&script.wscript_hash()) != spent.script_pubkey
                 {
                     return Err(mismatch);
                 }
-                let all = self
-                    .child_keys(keychain, idx)
-                    .map_err(|source| SignError::Derivation { input: i, source })?;
                 (script, held.iter().map(|(pos, _)| all[*pos]).collect())
             };
             let sighash = cache

@@ -664,3 +664,24 @@ impl fmt::Display for MultisigWallet {
         f.write_str(&self.descriptor())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keychains() {
+        assert_eq!(Keychain::from_branch(0), Some(Keychain::Receive));
+        assert_eq!(Keychain::from_branch(1), Some(Keychain::Change));
+        assert_eq!(Keychain::from_branch(2), None);
+        assert_eq!(Keychain::Change.to_string(), "change");
+    }
+
+    #[test]
+    fn paths_print_as_descriptors_and_coldcard_write_them() {
+        let p: DerivationPath = "m/48'/0'/0'/2'".parse().unwrap();
+        assert_eq!(origin_suffix(&p), "/48'/0'/0'/2'");
+        assert_eq!(m_path(&p), "m/48'/0'/0'/2'");
+        assert_eq!(m_path(&DerivationPath::master()), "m");
+    }
+}

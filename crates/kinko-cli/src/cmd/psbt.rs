@@ -466,3 +466,49 @@ fn analysis_json(w: &MultisigWallet, a: &PsbtAnalysis) -> serde_json::Value {
         })).collect::<Vec<_>>(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fee_rates_parse_without_floats() {
+        let kwu = |s: &str| parse_fee_rate(s).map(|r| r.to_sat_per_kwu()).ok();
+        assert_eq!(kwu("1"), Some(250));
+        assert_eq!(kwu("1.5"), Some(375));
+        assert_eq!(kwu("0.1"), Some(25));
+        assert_eq!(kwu(".25"), Some(63));
+        assert_eq!(kwu("2.001"), Some(501));
+        for bad in [
+            "",
+            ".",
+            "abc",
+            "1.2345",
+            "-1",
+            "1e3",
+            "99999999999999999999",
+        ] {
+            assert_eq!(kwu(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn recipients_parse() {
+        assert!(parse_recipient("tb1qw508d6qejxtdg4y5r3zarvary0c5xw7kxpjzsx:1000").is_ok());
+        assert!(parse_recipient("tb1qw508d6qejxtdg4y5r3zarvary0c5xw7kxpjzsx").is_err());
+        assert!(parse_recipient("nonsense:1000").is_err());
+        assert!(parse_recipient("tb1qw508d6qejxtdg4y5r3zarvary0c5xw7kxpjzsx:-5").is_err());
+    }
+
+    #[test]
+    fn btc_amounts_print_exactly() {
+        assert_eq!(
+            btc(Amount::from_sat(150_000)),
+            "0.00150000 BTC (150000 sat)"
+        );
+        assert_eq!(
+            btc(Amount::from_sat(2_100_000_000_000_000)),
+            "21000000.00000000 BTC (2100000000000000 sat)"
+        );
+    }
+}

@@ -1,0 +1,162 @@
+//! Signing a 2,000-input PSBT of a 2-of-3 wallet with one key: kinko against
+//! the floor (per input: sighash, one child key from a cached branch key,
+//! low-R ECDSA) and rust-bitcoin's `Psbt::sign` with the master xprv; and
+//! 500 inputs against 2,000 for linearity. All in the same run.
+
+#![allow(clippy::print_stdout, missing_docs)]
+
+mod common;
+
+use criterion::{criterion_group, BatchSize, Criterion};
+use kinko_wallet::bitcoin::bip32::{ChildNumber, Xpriv, Xpub};
+use kinko_wallet::bitcoin::psbt::Psbt;
+use kinko_wallet::bitcoin::secp256k1::{Message, Scalar, Secp256k1};
+use kinko_wallet::bitcoin::sighash::{EcdsaSighashType, SighashCache};
+use kinko_wallet::{CreateParams, Keychain, MultisigWallet, XprvSigner};
+
+fn psbt(w: &MultisigWallet, n: u32) -> Psbt {
+    let coins = common::utxos(w, n);
+    w.create_psbt(
+        &coins,
+        &CreateParams {
+            recipients: vec![(
+                "tb1qw508d6qejxtdg4y5r3zarvary0c5xw7kxpjzsx"
+                    .parse()
+                    .unwrap(),
+                kinko_wallet::bitcoin::Amount::from_sat(10_000),
+            )],
+            fee_rate: kinko_wallet::bitcoin::FeeRate::from_sat_per_vb(1).unwrap(),
+            change_index: 0,
+            spend_all: true,
+        },
+    )
+    .unwrap()
+    .psbt
+}
+
+/// The floor: per input, the sighash, the child key and the signature.
+fn floor(p: &Psbt, branches: &[(Xpriv, Xpub); 2], locs: &[(Keychain, u32)]) -> usize {
+    let secp = Secp256k1::signing_only();
+    let mut cache = SighashCache::new(&p.unsigned_tx);
+    let mut n = 0;
+    for (i, (inp, (kc, idx))) in p.inputs.iter().zip(locs).enumerate() {
+        let ws = inp.witness_script.as_ref().unwrap();
+        let value = inp.witness_utxo.as_ref().unwrap().value;
+        let h = cache
+            .p2wsh_signature_hash(i, ws, value, EcdsaSighashType::All)
+            .unwrap();
+        let (xprv, xpub) = &branches[kc.branch() as usize];
+        let (t, _) = xpub
+            .ckd_pub_tweak(ChildNumber::Normal { index: *idx })
+            .unwrap();
+        let sk = xprv.private_key.add_tweak(&Scalar::from(t)).unwrap();
+        let sig = secp.sign_ecdsa_low_r(&Message::from(h), &sk);
+        n += sig.serialize_compact()[0] as usize;
+    }
+    n
+}
+
+fn bench(c: &mut Criterion) {
+    let (w, ms) = common::wallet_2of3();
+    let secp = Secp256k1::new();
+    let signer = XprvSigner::from_master(&ms[0], &common::account_path()).unwrap();
+    let account = ms[0].derive_priv(&secp, &common::account_path()).unwrap();
+    let branches = [0u32, 1].map(|b| {
+        let x = account
+            .derive_priv(&secp, &[ChildNumber::Normal { index: b }])
+            .unwrap();
+        (x, Xpub::from_priv(&secp, &x))
+    });
+    let p2000 = psbt(&w, 2_000);
+    let p500 = psbt(&w, 500);
+    let locs = |p: &Psbt| -> Vec<(Keychain, u32)> {
+        let coins = common::utxos(&w, p.inputs.len() as u32);
+        p.unsigned_tx
+            .input
+            .iter()
+            .map(|txin| {
+                let u = coins
+                    .iter()
+                    .find(|u| u.outpoint == txin.previous_output)
+                    .unwrap();
+                (u.keychain, u.index)
+            })
+            .collect()
+    };
+    let locs2000 = locs(&p2000);
+    let index = w.script_index(0, 2_000).unwrap();
+
+    let mut g = c.benchmark_group("signing");
+    g.sample_size(10);
+    g.warm_up_time(std::time::Duration::from_millis(500));
+    g.measurement_time(std::time::Duration::from_secs(4));
+    g.bench_function("floor_2000", |b| {
+        b.iter(|| floor(&p2000, &branches, &locs2000))
+    });
+    g.bench_function("kinko_2000", |b| {
+        b.iter_batched_ref(
+            || p2000.clone(),
+            |p| w.sign(p, &signer).unwrap(),
+            BatchSize::LargeInput,
+        )
+    });
+    g.bench_function("kinko_indexed_2000", |b| {
+        b.iter_batched_ref(
+            || p2000.clone(),
+            |p| w.sign_with_index(p, &signer, &index).unwrap(),
+            BatchSize::LargeInput,
+        )
+    });
+    g.bench_function("kinko_500", |b| {
+        b.iter_batched_ref(
+            || p500.clone(),
+            |p| w.sign(p, &signer).unwrap(),
+            BatchSize::LargeInput,
+        )
+    });
+    g.bench_function("rust_bitcoin_2000", |b| {
+        b.iter_batched_ref(
+            || p2000.clone(),
+            |p| p.sign(&ms[0], &secp).unwrap(),
+            BatchSize::LargeInput,
+        )
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+
+fn main() {
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+    common::report(
+        "signing",
+        &[
+            (
+                "kinko / floor (full derivation check)",
+                "kinko_2000",
+                "floor_2000",
+            ),
+            (
+                "kinko indexed / floor (target <= 1.25)",
+                "kinko_indexed_2000",
+                "floor_2000",
+            ),
+            (
+                "rust-bitcoin / kinko (target >= 4)",
+                "rust_bitcoin_2000",
+                "kinko_2000",
+            ),
+            (
+                "rust-bitcoin / kinko indexed",
+                "rust_bitcoin_2000",
+                "kinko_indexed_2000",
+            ),
+            (
+                "2000 / 500 inputs (linear: about 4)",
+                "kinko_2000",
+                "kinko_500",
+            ),
+        ],
+    );
+}
