@@ -1,0 +1,250 @@
+//! Durable decisions per second, with the bare in-memory engine as the
+//! baseline measured in the same run; the ratios are printed at the end.
+//!
+//! `cargo bench -p kinko-ledger --bench decisions` (PostgreSQL cases need
+//! `DATABASE_URL`; they make and drop their own schema).
+//!
+//! Every decision is a withdrawal request approved and reserved (three
+//! velocity windows, a maximum, an approval threshold it stays below).
+
+#![allow(clippy::print_stdout, missing_docs)]
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, Criterion, Throughput};
+use kinko_ledger::{Ledger, Policy, Request, TimeSource};
+use kinko_policy::{decide, Config, Event, EventKind, State, Timestamp, Wallet};
+
+const WORKERS: usize = 8;
+const BATCH: usize = 32;
+
+fn policy_text(assets: usize) -> String {
+    let mut s = String::new();
+    for i in 0..assets {
+        s.push_str(&format!(
+            r#"
+[assets.A{i}]
+hot_cap = 9_000_000_000_000_000
+max_withdrawal = 1_000_000
+[[assets.A{i}.windows]]
+duration = "10m"
+limit = 9_000_000_000_000_000
+[[assets.A{i}.windows]]
+duration = "1h"
+limit = 9_000_000_000_000_000
+[[assets.A{i}.windows]]
+duration = "24h"
+limit = 1_000_000_000
+per_user = true
+[assets.A{i}.approvals]
+approvers = ["alice", "bob"]
+quorum = 2
+threshold = 500_000
+"#
+        ));
+    }
+    s
+}
+
+fn withdrawal(asset: usize, n: u64) -> EventKind {
+    EventKind::Withdrawal {
+        id: format!("w{asset}_{n}"),
+        user: format!("u{}", n % 1_000),
+        asset: format!("A{asset}"),
+        destination: format!("dest{}", n % 97),
+        amount: 1 + n % 100,
+    }
+}
+
+fn deposit(asset: usize) -> EventKind {
+    EventKind::Deposit {
+        asset: format!("A{asset}"),
+        wallet: Wallet::Hot,
+        amount: 4_000_000_000_000_000,
+    }
+}
+
+/// Simulated time: one second per call, shared by the workers of a case.
+fn clock() -> TimeSource {
+    let c = Arc::new(AtomicI64::new(1_767_225_600));
+    TimeSource::Custom(Arc::new(move || {
+        Timestamp::from_unix(c.fetch_add(1, Ordering::Relaxed))
+    }))
+}
+
+fn open(url: &str, assets: usize, time: &TimeSource) -> Ledger {
+    let policy = Policy::from_toml_str(&policy_text(assets)).expect("bench policy");
+    Ledger::open(url)
+        .expect("open ledger")
+        .with_policy(policy)
+        .with_time_source(time.clone())
+}
+
+struct PgSchema {
+    base: String,
+    schema: String,
+}
+
+impl PgSchema {
+    fn new() -> Option<Self> {
+        let base = std::env::var("DATABASE_URL")
+            .ok()
+            .filter(|u| !u.is_empty())?;
+        let schema = format!("kinko_bench_{}", std::process::id());
+        let mut c = postgres::Client::connect(&base, postgres::NoTls).ok()?;
+        c.batch_execute(&format!(
+            "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
+        ))
+        .ok()?;
+        Some(PgSchema { base, schema })
+    }
+    fn url(&self) -> String {
+        let sep = if self.base.contains('?') { '&' } else { '?' };
+        format!("{}{sep}options=-csearch_path%3D{}", self.base, self.schema)
+    }
+}
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        if let Ok(mut c) = postgres::Client::connect(&self.base, postgres::NoTls) {
+            let _ = c.batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema));
+        }
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let mut g = c.benchmark_group("decisions");
+    g.sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(6));
+
+    // Baseline: the bare engine in memory.
+    {
+        let config = Config::from_toml_str(&policy_text(1)).expect("policy");
+        let mut state = State::default();
+        let mut t = 1_767_225_600;
+        decide(
+            &config,
+            &mut state,
+            &Event::new(Timestamp::from_unix(t), deposit(0)),
+        )
+        .expect("deposit");
+        let mut n = 0u64;
+        g.throughput(Throughput::Elements(1));
+        g.bench_function("engine_in_memory", |b| {
+            b.iter(|| {
+                n += 1;
+                t += 1;
+                let e = Event::new(Timestamp::from_unix(t), withdrawal(0, n));
+                decide(&config, &mut state, &e).expect("decide")
+            })
+        });
+    }
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite:{}", dir.path().join("bench.db").display());
+    let time = clock();
+    let mut l = open(&url, 1, &time);
+    l.decide(deposit(0)).expect("deposit");
+    let mut n = 0u64;
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("sqlite_1_worker_commit_each", |b| {
+        b.iter(|| {
+            n += 1;
+            l.decide(withdrawal(0, n)).expect("decide")
+        })
+    });
+    g.throughput(Throughput::Elements(BATCH as u64));
+    g.bench_function("sqlite_1_worker_group_commit_32", |b| {
+        b.iter(|| {
+            let reqs: Vec<Request> = (0..BATCH)
+                .map(|_| {
+                    n += 1;
+                    Request {
+                        at: None,
+                        kind: withdrawal(0, n),
+                    }
+                })
+                .collect();
+            l.decide_batch(&reqs).expect("batch")
+        })
+    });
+    drop(l);
+
+    if let Some(pg) = PgSchema::new() {
+        for (name, assets) in [
+            ("postgres_8_workers_1_asset", 1usize),
+            ("postgres_8_workers_8_assets", WORKERS),
+        ] {
+            let time = clock();
+            let mut ledgers: Vec<Ledger> = (0..WORKERS)
+                .map(|_| open(&pg.url(), assets, &time))
+                .collect();
+            for a in 0..assets {
+                ledgers[0].decide(deposit(a)).expect("deposit");
+            }
+            let counter = AtomicI64::new(0);
+            g.throughput(Throughput::Elements(WORKERS as u64));
+            g.bench_function(name, |b| {
+                b.iter_custom(|iters| {
+                    let start = Instant::now();
+                    std::thread::scope(|s| {
+                        for (w, l) in ledgers.iter_mut().enumerate() {
+                            let counter = &counter;
+                            s.spawn(move || {
+                                for _ in 0..iters {
+                                    let k = counter.fetch_add(1, Ordering::Relaxed) as u64;
+                                    l.decide(withdrawal(w % assets, k + 1_000_000 * assets as u64))
+                                        .expect("decide");
+                                }
+                            });
+                        }
+                    });
+                    start.elapsed()
+                })
+            });
+        }
+    } else {
+        println!("DATABASE_URL is unset: PostgreSQL cases skipped");
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+
+/// Reads criterion's mean estimate (ns per iteration) of a case.
+fn mean_ns(case: &str) -> Option<f64> {
+    let home = std::env::var("CRITERION_HOME").ok().unwrap_or_else(|| {
+        let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
+        format!("{target}/criterion")
+    });
+    let text =
+        std::fs::read_to_string(format!("{home}/decisions/{case}/new/estimates.json")).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v["mean"]["point_estimate"].as_f64()
+}
+
+fn main() {
+    benches();
+    criterion::Criterion::default()
+        .configure_from_args()
+        .final_summary();
+    // Decisions per second and the ratio to the in-memory engine.
+    let base = mean_ns("engine_in_memory");
+    println!("\ncase                                decisions/s   engine/case");
+    for (case, per_iter) in [
+        ("engine_in_memory", 1.0),
+        ("sqlite_1_worker_commit_each", 1.0),
+        ("sqlite_1_worker_group_commit_32", BATCH as f64),
+        ("postgres_8_workers_1_asset", WORKERS as f64),
+        ("postgres_8_workers_8_assets", WORKERS as f64),
+    ] {
+        if let Some(ns) = mean_ns(case) {
+            let rate = per_iter * 1e9 / ns;
+            let ratio = base.map_or(f64::NAN, |b| (ns / per_iter) / b);
+            println!("{case:<35} {rate:>11.0}   {ratio:>10.0}x");
+        }
+    }
+}

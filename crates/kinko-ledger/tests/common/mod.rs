@@ -1,0 +1,211 @@
+//! Fixtures: a fresh ledger per test on each backend, a policy, a small RNG.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use kinko_ledger::{Ledger, Policy};
+use kinko_policy::{EventKind, Timestamp, Wallet};
+
+/// A fresh, empty ledger location; dropped with the test (PostgreSQL: its
+/// schema is dropped).
+pub struct Db {
+    pub url: String,
+    /// The SQLite file's directory.
+    _dir: Option<tempfile::TempDir>,
+    /// PostgreSQL: (base url, schema).
+    pg: Option<(String, String)>,
+}
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+fn unique() -> String {
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{}_{}_{}", std::process::id(), n, nanos)
+}
+
+/// A SQLite ledger in a new temporary directory. `fast` puts it on tmpfs
+/// (`/dev/shm`) when there is one: for tests about logic and races, not
+/// about the disk.
+pub fn sqlite_in(fast: bool) -> Db {
+    let dir = match (fast, std::path::Path::new("/dev/shm").is_dir()) {
+        (true, true) => tempfile::tempdir_in("/dev/shm"),
+        _ => tempfile::tempdir(),
+    }
+    .expect("temporary directory");
+    let url = format!("sqlite:{}", dir.path().join("ledger.db").display());
+    Db {
+        url,
+        _dir: Some(dir),
+        pg: None,
+    }
+}
+
+/// A SQLite ledger on the ordinary temporary directory.
+pub fn sqlite() -> Db {
+    sqlite_in(false)
+}
+
+/// `DATABASE_URL`, or `None` after saying that the test is skipped.
+pub fn database_url() -> Option<String> {
+    match std::env::var("DATABASE_URL") {
+        Ok(u) if !u.is_empty() => Some(u),
+        _ => {
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("DATABASE_URL is unset: skipping the PostgreSQL run of this test");
+            }
+            None
+        }
+    }
+}
+
+/// A PostgreSQL ledger in a new schema, or `None` when `DATABASE_URL` is
+/// unset. `extra` adds server options (e.g. `-csynchronous_commit%3Doff`).
+pub fn postgres_with(extra: &str) -> Option<Db> {
+    let base = database_url()?;
+    let schema = format!("kinko_t_{}", unique());
+    let mut c = postgres::Client::connect(&base, postgres::NoTls).expect("connect DATABASE_URL");
+    c.batch_execute(&format!("CREATE SCHEMA {schema}"))
+        .expect("create schema");
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let url = format!("{base}{sep}options=-csearch_path%3D{schema}{extra}");
+    Some(Db {
+        url,
+        _dir: None,
+        pg: Some((base, schema)),
+    })
+}
+
+/// A PostgreSQL ledger in a new schema.
+pub fn postgres() -> Option<Db> {
+    postgres_with("")
+}
+
+impl Db {
+    /// Opens a ledger with the test policy.
+    pub fn open(&self) -> Ledger {
+        Ledger::open(&self.url)
+            .expect("open ledger")
+            .with_policy(policy())
+    }
+
+    /// Runs SQL against the ledger's tables directly (tampering, schema
+    /// changes): the same statement text on both backends.
+    pub fn raw(&self, sql: &str) {
+        match &self.pg {
+            Some((base, schema)) => {
+                let mut c = postgres::Client::connect(base, postgres::NoTls).expect("connect");
+                c.batch_execute(&format!("SET search_path = {schema}; {sql}"))
+                    .expect("raw sql");
+            }
+            None => {
+                let path = self.url.trim_start_matches("sqlite:");
+                let c = rusqlite::Connection::open(path).expect("open sqlite");
+                c.execute_batch(sql).expect("raw sql");
+            }
+        }
+    }
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        if let Some((base, schema)) = &self.pg {
+            if let Ok(mut c) = postgres::Client::connect(base, postgres::NoTls) {
+                let _ = c.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
+            }
+        }
+    }
+}
+
+/// The test policy: three windows (two total, one per user), a maximum, an
+/// approval threshold with a 2-of-3 quorum, an allowlist in
+/// require-approval mode with a 1 h delay. No breaker (it would freeze the
+/// random runs early) except where a test adds one.
+pub const POLICY: &str = r#"
+[assets.BTC]
+hot_cap = 1_000_000_000_000
+max_withdrawal = 5_000_000
+[[assets.BTC.windows]]
+duration = "10m"
+limit = 20_000_000
+bucket = "10s"
+[[assets.BTC.windows]]
+duration = "1h"
+limit = 60_000_000
+[[assets.BTC.windows]]
+duration = "1h"
+limit = 8_000_000
+per_user = true
+[assets.BTC.approvals]
+approvers = ["alice", "bob", "carol"]
+quorum = 2
+threshold = 3_000_000
+
+[assets.XEM]
+hot_cap = 1_000_000_000_000
+[[assets.XEM.windows]]
+duration = "10m"
+limit = 30_000_000
+[assets.XEM.allowlist]
+mode = "require-approval"
+activation_delay = "1h"
+entries = ["NXEMPARTNER"]
+[assets.XEM.approvals]
+approvers = ["alice", "bob", "carol"]
+quorum = 2
+"#;
+
+pub fn policy() -> Policy {
+    Policy::from_toml_str(POLICY).expect("test policy is valid")
+}
+
+/// 2026-01-01T00:00:00Z plus `s` seconds.
+pub fn t(s: i64) -> Timestamp {
+    Timestamp::from_unix(1_767_225_600 + s)
+}
+
+pub fn deposit(asset: &str, amount: u64) -> EventKind {
+    EventKind::Deposit {
+        asset: asset.into(),
+        wallet: Wallet::Hot,
+        amount,
+    }
+}
+
+pub fn withdrawal(asset: &str, id: &str, user: &str, dest: &str, amount: u64) -> EventKind {
+    EventKind::Withdrawal {
+        id: id.into(),
+        user: user.into(),
+        asset: asset.into(),
+        destination: dest.into(),
+        amount,
+    }
+}
+
+/// SplitMix64: a small deterministic generator for test traffic (no
+/// dependency needed for a test's random choices).
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+/// A count from the environment (long runs), or the default.
+pub fn env_count(var: &str, default: u64) -> u64 {
+    std::env::var(var)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
