@@ -418,7 +418,12 @@ fn check_bucket(
     match bucket {
         None => Ok(default_bucket(window)),
         Some(b) if b.secs() == 0 => Err(invalid(key, "bucket must be longer than 0s")),
-        Some(b) if b > window => Err(invalid(key, "bucket must not be longer than the window")),
+        // Usage is counted up to one bucket longer than the window: keep
+        // that slack (and the gap between the loss bound and what an
+        // attacker can reach) within 10%.
+        Some(b) if u64::from(b.secs()) * 10 > u64::from(window.secs()) => {
+            Err(invalid(key, "bucket must be at most a tenth of the window"))
+        }
         Some(b) => Ok(b),
     }
 }

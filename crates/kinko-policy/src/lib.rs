@@ -42,7 +42,11 @@ mod bound;
 mod config;
 mod engine;
 mod event;
+pub mod gen;
+mod invariants;
 mod state;
+#[cfg(feature = "proptest")]
+pub mod testkit;
 mod units;
 
 pub use bound::{loss_bound, BoundTerm, LossBound};
@@ -55,6 +59,7 @@ pub use engine::{
     Proposal, Rule,
 };
 pub use event::{Destination, Event, EventKind, Touches, UserId, Wallet, WithdrawalId};
+pub use invariants::{check_invariants, greedy_attack, Attack, InvariantReport, Violation};
 pub use state::{
     AllowlistEntry, ApplyError, AssetState, Change, Freeze, FreezeReason, State, WindowRef,
     WindowUsage, Withdrawal, WithdrawalStatus,
