@@ -323,18 +323,23 @@ pub fn events(config: &Config, e: &mut impl Entropy, len: usize) -> Vec<Event> {
     let mut next_id = 0u64;
     for _ in 0..len {
         // Time: mostly small steps, often exactly at an edge, bursts at 0.
+        // About one event in 80 is stamped before the last one (the engine
+        // must refuse it); the stream's clock itself never goes back.
         let dt = match e.below(10) {
             0..=2 => 0,
             3..=5 => edges[e.below(edges.len() as u64) as usize],
             6 => e.below(100_000) as i64,
-            7 if e.chance(1, 8) => -(1 + e.below(600) as i64),
             _ => e.below(120) as i64,
         };
         now = now.saturating_add(dt);
-        let at = Timestamp::from_unix(now);
+        let at = if e.chance(1, 80) {
+            Timestamp::from_unix(now.saturating_sub(1 + e.below(600) as i64))
+        } else {
+            Timestamp::from_unix(now)
+        };
         let id = |e: &mut dyn FnMut(u64) -> u64, next: &mut u64| -> String {
             // Mostly new ids, sometimes a recent one again (duplicates).
-            if *next > 0 && e(4) == 0 {
+            if *next > 0 && e(10) == 0 {
                 format!("w{}", e(*next))
             } else {
                 *next += 1;
@@ -369,7 +374,7 @@ pub fn events(config: &Config, e: &mut impl Entropy, len: usize) -> Vec<Event> {
             }
             6 => EventKind::Approval {
                 asset: asset(),
-                id: format!("w{}", e.below(next_id.max(1))),
+                id: format!("w{}", next_id.saturating_sub(1 + e.below(4))),
                 approver: if e.chance(1, 6) {
                     "mallory".to_owned()
                 } else {
@@ -377,7 +382,7 @@ pub fn events(config: &Config, e: &mut impl Entropy, len: usize) -> Vec<Event> {
                 },
             },
             7 => {
-                let id = format!("w{}", e.below(next_id.max(1)));
+                let id = format!("w{}", next_id.saturating_sub(1 + e.below(4)));
                 if e.chance(3, 4) {
                     EventKind::Confirmed { asset: asset(), id }
                 } else {
@@ -388,23 +393,28 @@ pub fn events(config: &Config, e: &mut impl Entropy, len: usize) -> Vec<Event> {
                 asset: asset(),
                 destination: format!("evil{}", e.below(3)),
             },
-            9 => match e.below(6) {
-                0 => EventKind::AllowlistCancel {
+            9 => match e.below(12) {
+                0..=2 => EventKind::AllowlistCancel {
                     asset: asset(),
                     destination: format!("evil{}", e.below(3)),
                 },
-                1 => EventKind::Freeze {
+                3 => EventKind::Freeze {
                     asset: asset(),
                     by: "ops".to_owned(),
                     reason: "drill".to_owned(),
                 },
-                2 | 3 => EventKind::Unfreeze {
+                4..=8 => EventKind::Unfreeze {
                     asset: asset(),
                     approver: APPROVERS[e.below(APPROVERS.len() as u64) as usize].to_owned(),
                 },
-                _ => EventKind::HotBalance {
+                // Mostly a balance the books explain; sometimes a shortfall.
+                9 => EventKind::HotBalance {
                     asset: asset(),
                     balance: e.magnitude(0, custody.max(1)),
+                },
+                _ => EventKind::HotBalance {
+                    asset: asset(),
+                    balance: u64::MAX,
                 },
             },
             10 => {
