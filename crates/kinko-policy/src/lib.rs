@@ -44,6 +44,7 @@ mod engine;
 mod event;
 pub mod gen;
 mod invariants;
+pub mod replay;
 mod state;
 #[cfg(feature = "proptest")]
 pub mod testkit;
