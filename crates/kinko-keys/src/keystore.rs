@@ -140,8 +140,9 @@ impl KeystoreOptions {
     }
 
     /// Sets the highest work factor an opened file may demand. Low values are
-    /// allowed (a fuzzer uses them); the write work factor is lowered to it if
-    /// needed.
+    /// allowed (for reading untrusted input cheaply, as the fuzzer does); the
+    /// write work factor is lowered to it if needed, and writing then refuses
+    /// anything below [`MIN_WORK_FACTOR`].
     ///
     /// # Errors
     ///
@@ -258,6 +259,9 @@ pub enum KeystoreWriteError {
     /// The keystore passphrase is empty.
     #[error("the keystore passphrase is empty")]
     EmptyPassphrase,
+    /// The options ask for a scrypt work factor below [`MIN_WORK_FACTOR`].
+    #[error("refusing to write a keystore with a weak scrypt work factor")]
+    WorkFactor(#[source] WorkFactorError),
     /// Reading, writing or syncing failed.
     #[error("cannot write the keystore file")]
     Io(#[source] io::Error),
@@ -387,7 +391,8 @@ impl Keystore {
     ///
     /// # Errors
     ///
-    /// [`KeystoreWriteError::EmptyPassphrase`], or age's error.
+    /// [`KeystoreWriteError::EmptyPassphrase`],
+    /// [`KeystoreWriteError::WorkFactor`], or age's error.
     pub fn encrypt(
         &self,
         passphrase: &Passphrase,
@@ -395,6 +400,15 @@ impl Keystore {
     ) -> Result<Vec<u8>, KeystoreWriteError> {
         if passphrase.is_empty() {
             return Err(KeystoreWriteError::EmptyPassphrase);
+        }
+        if options.work_factor < MIN_WORK_FACTOR {
+            // Reachable through a low `with_max_work_factor` (meant for
+            // reading hostile input cheaply); never write that weak a file.
+            return Err(KeystoreWriteError::WorkFactor(WorkFactorError {
+                value: options.work_factor,
+                min: MIN_WORK_FACTOR,
+                max: options.max_work_factor,
+            }));
         }
         let plaintext = self.to_document_with_secret();
         let mut recipient = age::scrypt::Recipient::new(secret_string(passphrase));
@@ -817,6 +831,11 @@ mod tests {
         assert!(KeystoreOptions::new().with_max_work_factor(23).is_err());
         let o = KeystoreOptions::new().with_max_work_factor(4).unwrap();
         assert_eq!((o.work_factor(), o.max_work_factor()), (4, 4));
+        let ks = sample();
+        assert!(matches!(
+            ks.encrypt(&Passphrase::from("pw"), &o),
+            Err(KeystoreWriteError::WorkFactor(_))
+        ));
     }
 
     #[test]

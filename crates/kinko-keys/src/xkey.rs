@@ -130,8 +130,10 @@ pub fn decode_xkey_bytes(data: &[u8]) -> Result<ExtendedKey, XkeyError> {
             0x02 | 0x03 => return Err(XkeyError::PrivateVersionPublicData),
             other => return Err(XkeyError::PrivateKeyPrefix(other)),
         }
-        if secp256k1::SecretKey::from_slice(&key_data[1..]).is_err() {
-            return Err(XkeyError::PrivateKeyOutOfRange);
+        match secp256k1::SecretKey::from_slice(&key_data[1..]) {
+            // Only a range check: wipe the copy it made.
+            Ok(mut k) => k.non_secure_erase(),
+            Err(_) => return Err(XkeyError::PrivateKeyOutOfRange),
         }
         let xpriv = Xpriv::decode(data).map_err(|_| XkeyError::PrivateKeyOutOfRange)?;
         Ok(ExtendedKey::Private(SecretXpriv { inner: xpriv }))
