@@ -22,4 +22,16 @@ pub enum Command {
     Address(crate::cmd::address::Args),
     /// Create, combine, finalize and inspect PSBTs.
     Psbt(crate::cmd::psbt::Args),
+    /// Request a withdrawal: decided and reserved in the ledger (exit 3 if denied).
+    Withdraw(crate::cmd::ledger::WithdrawArgs),
+    /// Record a deposit to the hot or cold wallet in the ledger.
+    Deposit(crate::cmd::ledger::DepositArgs),
+    /// Approve a pending withdrawal (one approver's vote).
+    Approve(crate::cmd::ledger::ApproveArgs),
+    /// Confirm a reserved withdrawal on chain: the reservation settles.
+    Confirm(crate::cmd::ledger::SettleArgs),
+    /// Mark a reserved withdrawal failed: the reservation is released.
+    Fail(crate::cmd::ledger::SettleArgs),
+    /// Verify or export the ledger's hash-chained audit log.
+    Audit(crate::cmd::audit::Args),
 }

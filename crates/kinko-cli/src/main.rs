@@ -17,6 +17,12 @@ fn main() -> ExitCode {
         cli::Command::Policy(args) => cmd::policy::run(args),
         cli::Command::Address(args) => cmd::address::run(args),
         cli::Command::Psbt(args) => cmd::psbt::run(args),
+        cli::Command::Withdraw(args) => cmd::ledger::withdraw(args),
+        cli::Command::Deposit(args) => cmd::ledger::deposit(args),
+        cli::Command::Approve(args) => cmd::ledger::approve(args),
+        cli::Command::Confirm(args) => cmd::ledger::confirm(args),
+        cli::Command::Fail(args) => cmd::ledger::fail(args),
+        cli::Command::Audit(args) => cmd::audit::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

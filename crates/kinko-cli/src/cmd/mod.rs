@@ -3,3 +3,5 @@
 pub mod policy;
 pub mod address;
 pub mod psbt;
+pub mod ledger;
+pub mod audit;

@@ -1,0 +1,286 @@
+//! `kinko withdraw | deposit | approve | confirm | fail` and `kinko audit
+//! verify | export | heads` against a SQLite ledger: stdout, stderr and exit
+//! status (0 decided, 2 usage, 3 denied naming the rule or audit tampered).
+//! The PostgreSQL backend runs the same library suite in kinko-ledger.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const POLICY: &str = r#"
+[assets.BTC]
+hot_cap = 1_000_000_000
+max_withdrawal = 50_000_000
+[[assets.BTC.windows]]
+duration = "1h"
+limit = 30_000_000
+[assets.BTC.approvals]
+approvers = ["alice", "bob", "carol"]
+quorum = 2
+threshold = 20_000_000
+"#;
+
+struct Env {
+    dir: tempfile::TempDir,
+    policy: PathBuf,
+    url: String,
+}
+
+fn env() -> Env {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, POLICY).expect("write policy");
+    let url = format!("sqlite:{}", dir.path().join("ledger.db").display());
+    Env { dir, policy, url }
+}
+
+impl Env {
+    /// `kinko CMD --ledger URL --policy FILE ARGS…`
+    fn run(&self, cmd: &str, args: &[&str]) -> Output {
+        let mut all = vec![
+            cmd,
+            "--ledger",
+            &self.url,
+            "--policy",
+            self.policy.to_str().unwrap(),
+        ];
+        all.extend_from_slice(args);
+        kinko(&all)
+    }
+    fn db_path(&self) -> PathBuf {
+        self.dir.path().join("ledger.db")
+    }
+}
+
+fn kinko(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kinko"))
+        .args(args)
+        .env_remove("KINKO_LEDGER")
+        .output()
+        .expect("the kinko binary runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn ok(o: &Output) -> String {
+    assert_eq!(o.status.code(), Some(0), "stderr: {}", stderr(o));
+    stdout(o)
+}
+
+#[test]
+fn withdraw_approve_confirm_fail_and_deny_with_exit_3() {
+    let e = env();
+    let at = |s: &str| format!("2026-01-01T00:{s}Z");
+    let out = ok(&e.run(
+        "deposit",
+        &[
+            "--asset",
+            "BTC",
+            "--amount",
+            "100000000",
+            "--at",
+            &at("00:00"),
+        ],
+    ));
+    assert!(out.starts_with("recorded"), "{out}");
+
+    let w = |id: &str, amount: &str, t: &str| {
+        e.run(
+            "withdraw",
+            &[
+                "--id", id, "--user", "u1", "--asset", "BTC", "--to", "bc1qdest", "--amount",
+                amount, "--at", t,
+            ],
+        )
+    };
+    let out = ok(&w("w1", "10000000", &at("01:00")));
+    assert!(out.starts_with("approved w1"), "{out}");
+    assert!(out.contains("audit BTC#2"), "{out}");
+    // The same id again: nothing spends twice.
+    let out = ok(&w("w1", "10000000", &at("01:30")));
+    assert!(out.starts_with("duplicate w1: already reserved"), "{out}");
+
+    // Above the threshold: pending, then two approvers.
+    let out = ok(&w("w2", "25000000", &at("02:00")));
+    assert!(out.starts_with("pending w2: 0 of 2"), "{out}");
+    let approve = |who: &str, t: &str| {
+        e.run(
+            "approve",
+            &["--asset", "BTC", "--id", "w2", "--approver", who, "--at", t],
+        )
+    };
+    assert!(ok(&approve("alice", &at("03:00"))).starts_with("pending w2: 1 of 2"));
+    // Approved by the quorum, but the 1h window (30M) has 10M used: denied at
+    // release, exit 3 naming the rule.
+    let o = approve("bob", &at("04:00"));
+    assert_eq!(o.status.code(), Some(3), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("refused by rule velocity"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stdout(&o).starts_with("denied w2"), "{}", stdout(&o));
+
+    // Above the maximum: denied, exit 3, JSON names the rule too.
+    let o = e.run(
+        "withdraw",
+        &[
+            "--id",
+            "w3",
+            "--user",
+            "u2",
+            "--asset",
+            "BTC",
+            "--to",
+            "bc1qdest",
+            "--amount",
+            "60000000",
+            "--at",
+            &at("05:00"),
+            "--json",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(3));
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(v["decision"]["decision"], "denied");
+    assert_eq!(v["decision"]["rule"]["rule"], "max_withdrawal");
+    assert!(stderr(&o).contains("refused by rule max_withdrawal"));
+
+    // Confirm w1, then a fresh w4 fails and is released.
+    ok(&e.run(
+        "confirm",
+        &["--asset", "BTC", "--id", "w1", "--at", &at("06:00")],
+    ));
+    ok(&w("w4", "1000", &at("07:00")));
+    let o = e.run(
+        "fail",
+        &[
+            "--asset",
+            "BTC",
+            "--id",
+            "w4",
+            "--at",
+            &at("08:00"),
+            "--json",
+        ],
+    );
+    let v: serde_json::Value = serde_json::from_str(ok(&o).trim()).unwrap();
+    assert_eq!(v["changes"][1]["change"], "released");
+
+    // Confirming again is refused by the engine: exit 1, nothing recorded.
+    let o = e.run(
+        "confirm",
+        &["--asset", "BTC", "--id", "w1", "--at", &at("09:00")],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("withdrawal is settled"),
+        "{}",
+        stderr(&o)
+    );
+
+    // The clock going backwards fails closed with exit 3.
+    let o = w("w5", "1000", &at("00:30"));
+    assert_eq!(o.status.code(), Some(3));
+    assert!(
+        stderr(&o).contains("clock_went_backwards"),
+        "{}",
+        stderr(&o)
+    );
+
+    let out = ok(&kinko(&["audit", "verify", "--ledger", &e.url]));
+    assert_eq!(out.trim(), "audit log verifies: 1 chain(s), 10 record(s)");
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let e = env();
+    for args in [
+        vec!["--asset", "BTC", "--amount", "-5"],
+        vec!["--asset", "BTC", "--amount", "1.5"],
+        vec!["--asset", "BTC", "--amount", "5", "--at", "yesterday"],
+        vec!["--asset", "BTC"],
+    ] {
+        let o = e.run("deposit", &args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+    }
+    let o = kinko(&["audit", "verify", "--ledger", "mysql://root:secret@host/db"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("unsupported ledger url"));
+    // Never echoes the URL (it may hold a password).
+    assert!(!stderr(&o).contains("secret"), "{}", stderr(&o));
+}
+
+fn replace_in_file(path: &Path, from: &[u8], to: &[u8]) -> bool {
+    assert_eq!(from.len(), to.len());
+    let mut bytes = std::fs::read(path).unwrap();
+    match bytes.windows(from.len()).position(|w| w == from) {
+        Some(i) => {
+            bytes[i..i + from.len()].copy_from_slice(to);
+            std::fs::write(path, bytes).unwrap();
+            true
+        }
+        None => false,
+    }
+}
+
+#[test]
+fn audit_export_heads_and_tampering_named_with_exit_3() {
+    let e = env();
+    ok(&e.run(
+        "deposit",
+        &[
+            "--asset",
+            "BTC",
+            "--amount",
+            "777000",
+            "--at",
+            "2026-01-01T00:00:00Z",
+        ],
+    ));
+    ok(&e.run(
+        "deposit",
+        &[
+            "--asset",
+            "BTC",
+            "--amount",
+            "555000",
+            "--at",
+            "2026-01-01T00:00:01Z",
+        ],
+    ));
+    let export = ok(&kinko(&["audit", "export", "--ledger", &e.url]));
+    let lines: Vec<serde_json::Value> = export
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[1]["seq"], 2);
+    assert_eq!(lines[1]["prev_hash"], lines[0]["hash"]);
+    let heads = ok(&kinko(&["audit", "heads", "--ledger", &e.url]));
+    let head: serde_json::Value = serde_json::from_str(heads.trim()).unwrap();
+    assert_eq!(head["count"], 2);
+    assert_eq!(head["hash"], lines[1]["hash"]);
+
+    // Edit the second record's amount in the database file itself (the
+    // ledger closed: SQLite checkpointed the WAL into the file).
+    let edited = replace_in_file(&e.db_path(), b"\"amount\":555000", b"\"amount\":955000");
+    assert!(edited, "record text not found in the database file");
+    let o = kinko(&["audit", "verify", "--ledger", &e.url]);
+    assert_eq!(o.status.code(), Some(3), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("first bad record BTC#2: hash does not match"),
+        "{}",
+        stderr(&o)
+    );
+    let o = kinko(&["audit", "verify", "--ledger", &e.url, "--json"]);
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(
+        (v["valid"].clone(), v["seq"].clone()),
+        (false.into(), 2.into())
+    );
+}
