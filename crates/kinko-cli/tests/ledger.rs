@@ -213,6 +213,16 @@ fn usage_errors_exit_2() {
     assert!(stderr(&o).contains("unsupported ledger url"));
     // Never echoes the URL (it may hold a password).
     assert!(!stderr(&o).contains("secret"), "{}", stderr(&o));
+    // A mistyped path is not an empty log that verifies.
+    let missing = format!("sqlite:{}", e.dir.path().join("nope.db").display());
+    let o = kinko(&["audit", "verify", "--ledger", &missing]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("no ledger at this path"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!e.dir.path().join("nope.db").exists());
 }
 
 fn replace_in_file(path: &Path, from: &[u8], to: &[u8]) -> bool {

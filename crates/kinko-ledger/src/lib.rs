@@ -159,6 +159,9 @@ pub enum OpenError {
     /// Not `sqlite:PATH`, `postgres://…` or `postgresql://…`.
     #[error("unsupported ledger url (expected sqlite:PATH or postgres://...)")]
     UnsupportedUrl,
+    /// No ledger at this path (and creating one was not asked for).
+    #[error("no ledger at this path")]
+    NotFound,
     /// The ledger was written by a newer kinko.
     #[error("ledger schema version {found} is newer than this kinko supports ({supported}); upgrade kinko")]
     NewerSchema {
@@ -351,12 +354,26 @@ impl Ledger {
     /// # Errors
     /// [`OpenError`]; never echoes the URL.
     pub fn open(url: &str) -> Result<Self, OpenError> {
+        Self::open_inner(url, true)
+    }
+
+    /// Opens an existing ledger, as [`Ledger::open`] but refusing to create a
+    /// new SQLite file ([`OpenError::NotFound`]): for readers such as `audit
+    /// verify`, where a mistyped path must not pass as an empty, valid log.
+    ///
+    /// # Errors
+    /// [`OpenError`].
+    pub fn open_existing(url: &str) -> Result<Self, OpenError> {
+        Self::open_inner(url, false)
+    }
+
+    fn open_inner(url: &str, create: bool) -> Result<Self, OpenError> {
         let backend: Box<dyn Backend> = if let Some(rest) = url.strip_prefix("sqlite:") {
             let path = rest.strip_prefix("//").unwrap_or(rest);
             if path.is_empty() {
                 return Err(OpenError::UnsupportedUrl);
             }
-            let mut s = sqlite::Sqlite::open(Path::new(path))?;
+            let mut s = sqlite::Sqlite::open(Path::new(path), create)?;
             s.migrate()?;
             Box::new(s)
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {

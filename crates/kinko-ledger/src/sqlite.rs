@@ -32,7 +32,10 @@ pub(crate) struct Sqlite {
 }
 
 impl Sqlite {
-    pub(crate) fn open(path: &Path) -> Result<Self, OpenError> {
+    pub(crate) fn open(path: &Path, create: bool) -> Result<Self, OpenError> {
+        if !create && !path.exists() {
+            return Err(OpenError::NotFound);
+        }
         let conn = Connection::open(path).map_err(|e| OpenError::Storage(e.into()))?;
         let s = Sqlite { conn };
         s.setup().map_err(OpenError::Storage)?;

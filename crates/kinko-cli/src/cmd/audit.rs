@@ -56,7 +56,7 @@ pub fn run(args: Args) -> CliResult {
         AuditCommand::Verify { ledger, json } => verify(&ledger, json),
         AuditCommand::Export { ledger, out } => export(&ledger, out),
         AuditCommand::Heads { ledger } => {
-            let mut l = crate::cmd::ledger::open(&ledger)?;
+            let mut l = crate::cmd::ledger::open_existing(&ledger)?;
             for h in l.audit_heads().context("cannot read the audit heads")? {
                 println!("{}", serde_json::to_string(&h)?);
             }
@@ -66,7 +66,7 @@ pub fn run(args: Args) -> CliResult {
 }
 
 fn verify(url: &str, json: bool) -> CliResult {
-    let mut l = crate::cmd::ledger::open(url)?;
+    let mut l = crate::cmd::ledger::open_existing(url)?;
     match l.verify_audit() {
         Ok(s) => {
             if json {
@@ -103,7 +103,7 @@ fn verify(url: &str, json: bool) -> CliResult {
 }
 
 fn export(url: &str, out: Option<PathBuf>) -> CliResult {
-    let mut l = crate::cmd::ledger::open(url)?;
+    let mut l = crate::cmd::ledger::open_existing(url)?;
     match out {
         Some(path) => {
             let f = std::fs::File::create(&path)

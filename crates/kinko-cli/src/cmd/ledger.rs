@@ -171,10 +171,16 @@ pub fn fail(a: SettleArgs) -> CliResult {
     run(&a.common, kind)
 }
 
-/// Opens the ledger at `url` (no policy).
+/// Opens (or creates) the ledger at `url` (no policy).
 pub fn open(url: &str) -> CliResult<Ledger> {
     // The error never contains the URL (it may hold a password).
     Ok(Ledger::open(url).context("cannot open the ledger")?)
+}
+
+/// Opens an existing ledger: a mistyped SQLite path is an error, not an
+/// empty log that verifies.
+pub fn open_existing(url: &str) -> CliResult<Ledger> {
+    Ok(Ledger::open_existing(url).context("cannot open the ledger")?)
 }
 
 fn run(common: &LedgerArgs, kind: EventKind) -> CliResult {
