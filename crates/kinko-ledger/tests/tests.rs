@@ -6,5 +6,6 @@
 
 mod common;
 mod crash;
+mod model;
 mod race;
 mod suite;
