@@ -834,3 +834,60 @@ fn decide_in(
         audit_hash: record.hash,
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_checked_and_never_echoed() {
+        for url in [
+            "",
+            "sqlite:",
+            "sqlite://",
+            "mysql://root:hunter2@db/x",
+            "file:/tmp/x",
+            "SQLITE:/tmp/x",
+        ] {
+            let e = Ledger::open(url).unwrap_err();
+            assert!(matches!(e, OpenError::UnsupportedUrl), "{url}: {e:?}");
+            assert!(!e.to_string().contains("hunter2"));
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let missing = format!("sqlite:{}", dir.path().join("none.db").display());
+        assert!(matches!(
+            Ledger::open_existing(&missing),
+            Err(OpenError::NotFound)
+        ));
+        // Both URL forms open the same file.
+        let path = dir.path().join("l.db");
+        drop(Ledger::open(&format!("sqlite:{}", path.display())).unwrap());
+        assert!(Ledger::open_existing(&format!("sqlite://{}", path.display())).is_ok());
+    }
+
+    #[test]
+    fn schema_versions() {
+        assert_eq!(check_schema(None).unwrap(), 0);
+        assert_eq!(check_schema(Some(Ok(1))).unwrap(), 1);
+        assert!(matches!(
+            check_schema(Some(Ok(2))),
+            Err(OpenError::NewerSchema {
+                found: 2,
+                supported: 1
+            })
+        ));
+        assert!(matches!(
+            check_schema(Some(Err("x"))),
+            Err(OpenError::DamagedSchema)
+        ));
+        assert_eq!(store::MIGRATIONS.len() as u32, SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn debug_never_shows_the_url() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite:{}", dir.path().join("secret-name.db").display());
+        let l = Ledger::open(&url).unwrap();
+        assert!(!format!("{l:?}").contains("secret-name"));
+    }
+}
