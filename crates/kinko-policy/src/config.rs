@@ -401,9 +401,14 @@ fn preset_standard(a: &mut RawAsset) {
 }
 
 pub(crate) fn valid_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= MAX_NAME_LEN
-        && !s.chars().any(|c| c.is_whitespace() || c.is_control())
+    if s.is_empty() || s.len() > MAX_NAME_LEN {
+        return false;
+    }
+    // Fast path for ASCII (addresses, ids): printable and not a space.
+    if s.bytes().all(|b| b.is_ascii_graphic()) {
+        return true;
+    }
+    !s.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
 fn default_bucket(d: Duration) -> Duration {

@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{AllowlistMode, AssetPolicy, Config};
+use crate::config::{Allowlist, AllowlistMode, AssetPolicy, Config};
 use crate::event::{Event, EventKind, Wallet, WithdrawalId};
 use crate::state::{
     AllowlistEntry, ApplyError, AssetState, Change, Freeze, FreezeReason, State, WindowRef,
@@ -298,7 +298,22 @@ pub fn decide_asset(
     for c in &changes {
         state.apply(c).map_err(DecideError::Corrupt)?;
     }
-    state.prune(policy, event.at);
+    if policy.windows().iter().any(|w| w.per_user()) {
+        // The approval's user is read from the record (cloned: rare path).
+        let approval_user = match &event.kind {
+            EventKind::Approval { id, .. } => {
+                state.withdrawals.get(id.as_str()).map(|w| w.user.clone())
+            }
+            _ => None,
+        };
+        let user = match &event.kind {
+            EventKind::Withdrawal { user, .. } => Some(user.as_str()),
+            _ => approval_user.as_deref(),
+        };
+        state.prune_touched(policy, event.at, user);
+    } else {
+        state.prune_touched(policy, event.at, None);
+    }
     let proposals = proposals(policy, state, event.kind.asset());
     Ok(Outcome {
         decision,
@@ -432,18 +447,19 @@ fn plan(
                         reasons: Vec::new(),
                     },
                 }
-            } else if s.freeze.is_some() {
-                let rule = Rule::Frozen;
-                ch.push(Change::PendingDenied {
-                    id: id.clone(),
-                    rule: rule.clone(),
-                });
-                Decision::Denied {
-                    id: id.clone(),
-                    rule,
-                }
             } else {
-                match release_checks(policy, s, at, &w.user, w.amount) {
+                // Re-checked at completion: frozen since the request, or (mode
+                // deny) the destination's entry cancelled since.
+                let rule = if s.freeze.is_some() {
+                    Err(Rule::Frozen)
+                } else if policy.allowlist().is_some_and(|a| {
+                    a.mode() == AllowlistMode::Deny && !destination_active(a, s, &w.destination, at)
+                }) {
+                    Err(Rule::NotAllowlisted)
+                } else {
+                    release_checks(policy, s, at, &w.user, w.amount)
+                };
+                match rule {
                     Err(rule) => {
                         ch.push(Change::PendingDenied {
                             id: id.clone(),
@@ -604,6 +620,15 @@ fn plan(
     Ok((decision, ch))
 }
 
+/// Whether a destination is an active allowlist entry at `at`: written in
+/// the file, or added by an event whose activation time has come.
+fn destination_active(al: &Allowlist, s: &AssetState, destination: &str, at: Timestamp) -> bool {
+    al.entries().contains(destination)
+        || s.allowlist
+            .get(destination)
+            .is_some_and(|e| e.active_at <= at)
+}
+
 /// A new withdrawal request.
 #[allow(clippy::too_many_arguments)]
 fn request(
@@ -670,10 +695,7 @@ fn request(
     }
     let mut reasons = Vec::new();
     if let Some(al) = policy.allowlist() {
-        let active = al.entries().contains(destination)
-            || s.allowlist
-                .get(destination)
-                .is_some_and(|e| e.active_at <= at);
+        let active = destination_active(al, s, destination, at);
         if !active {
             match al.mode() {
                 AllowlistMode::Deny => return Ok(deny(Rule::NotAllowlisted, ch)),
@@ -727,7 +749,11 @@ fn release_checks(
         return Err(Rule::InsufficientHot { available });
     }
     let custody = s.custody();
-    let user_windows = s.user_windows.get(user);
+    let user_windows = if policy.windows().iter().any(|w| w.per_user()) {
+        s.user_windows.get(user)
+    } else {
+        None
+    };
     for (i, w) in policy.windows().iter().enumerate() {
         let usage = if w.per_user() {
             user_windows.and_then(|v| v.get(i))

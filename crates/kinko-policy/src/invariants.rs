@@ -58,6 +58,7 @@ pub struct InvariantReport {
 }
 
 struct Approval {
+    id: String,
     at: Timestamp,
     amount: Amount,
     user: String,
@@ -96,9 +97,11 @@ fn violation(index: usize, invariant: &'static str, detail: String) -> Violation
 /// - `quorum`: a withdrawal that needs approvals is approved only once `k`
 ///   distinct listed approvers approved it;
 /// - `loss_bound`: outflow the attacker of [`crate::loss_bound`] could cause
-///   within any 1h or 24h span stays within the bound (taken at the largest
-///   custody seen; the breaker's term is dropped for spans where a quorum
-///   lifted a freeze).
+///   within any 1h or 24h span (approvals without a quorum, to destinations
+///   the attacker could add within the span, not released later) stays
+///   within the bound (taken at the largest custody seen, or all deposits
+///   when no rule limits outflow; the breaker's term is dropped for spans
+///   where a quorum lifted a freeze).
 ///
 /// # Errors
 /// The first [`Violation`].
@@ -111,6 +114,7 @@ pub fn check_invariants(config: &Config, events: &[Event]) -> Result<InvariantRe
     let mut allow_added: HashMap<String, Timestamp> = HashMap::new();
     let mut approvers_of: HashMap<String, BTreeSet<String>> = HashMap::new();
     let mut max_custody: Amount = 0;
+    let mut deposited: Amount = 0;
 
     for (i, ev) in events.iter().enumerate() {
         let asset = ev.kind.asset();
@@ -147,6 +151,9 @@ pub fn check_invariants(config: &Config, events: &[Event]) -> Result<InvariantRe
             return Err(violation(i, "time_order", "older event accepted".into()));
         }
         max_custody = max_custody.max(pre.custody()).max(post.custody());
+        if let EventKind::Deposit { amount, .. } = &ev.kind {
+            deposited = deposited.saturating_add(*amount);
+        }
 
         // Reference bookkeeping of the allowlist and approvals.
         match &ev.kind {
@@ -315,6 +322,7 @@ pub fn check_invariants(config: &Config, events: &[Event]) -> Result<InvariantRe
                 }
             }
             approvals.push(Approval {
+                id: id.clone(),
                 at: ev.at,
                 amount: w.amount,
                 user: w.user.clone(),
@@ -353,7 +361,18 @@ pub fn check_invariants(config: &Config, events: &[Event]) -> Result<InvariantRe
         }
     }
 
-    // loss_bound
+    // loss_bound: what left for good (released withdrawals never left).
+    let released: BTreeSet<&str> = events
+        .first()
+        .and_then(|e| state.assets.get(e.kind.asset()))
+        .map(|a| {
+            a.withdrawals
+                .iter()
+                .filter(|(_, w)| w.status == WithdrawalStatus::Released)
+                .map(|(id, _)| id.as_str())
+                .collect()
+        })
+        .unwrap_or_default();
     for (k, h) in [3_600u32, 86_400].into_iter().enumerate() {
         let horizon = Duration::from_secs(h).unwrap_or_default();
         let Some(policy) = config.asset(events.first().map_or("", |e| e.kind.asset())) else {
@@ -374,12 +393,15 @@ pub fn check_invariants(config: &Config, events: &[Event]) -> Result<InvariantRe
             let end = start.saturating_add(horizon);
             let taken = approvals[si..]
                 .iter()
-                .filter(|a| a.at < end && !a.via_quorum)
+                .filter(|a| a.at < end && !a.via_quorum && !released.contains(a.id.as_str()))
                 .filter(|a| policy.allowlist().is_none() || a.added_at.is_some_and(|t| t >= start))
                 .fold(0u64, |acc, a| acc.saturating_add(a.amount));
             let lifted = lifts.iter().any(|t| *t >= start && *t < end);
             let bound = if lifted { &no_breaker } else { &full };
-            let (b, _) = bound.at_custody(max_custody);
+            // With no limiting term, the bound is custody itself; deposits
+            // during the stream add to what can leave.
+            let (b, rule) = bound.at_custody(max_custody);
+            let b = if rule.is_none() { b.max(deposited) } else { b };
             if taken > b {
                 return Err(violation(
                     events.len().saturating_sub(1),

@@ -480,8 +480,39 @@ impl AssetState {
             .ok_or_else(|| ApplyError::UnknownWithdrawal(id.chars().take(64).collect()))
     }
 
-    /// Drops window buckets that no longer count at `at` (and users with no
-    /// counting bucket). Never changes a decision; keeps the state small.
+    /// Drops the buckets of the total windows and the breaker that no longer
+    /// count at `at`, and those of one user (dropping the user when nothing
+    /// of theirs counts). Cost independent of the number of users: the
+    /// engine calls it after every decision. Never changes a decision.
+    pub fn prune_touched(&mut self, policy: &AssetPolicy, at: Timestamp, user: Option<&str>) {
+        let windows = policy.windows();
+        for (i, usage) in self.windows.iter_mut().enumerate() {
+            match windows.get(i) {
+                Some(w) => usage.prune(at, w.duration()),
+                None => usage.buckets.clear(),
+            }
+        }
+        if let Some(b) = policy.breaker() {
+            self.breaker.prune(at, b.window());
+        }
+        if let Some(user) = user {
+            if let Some(v) = self.user_windows.get_mut(user) {
+                for (i, usage) in v.iter_mut().enumerate() {
+                    match windows.get(i) {
+                        Some(w) => usage.prune(at, w.duration()),
+                        None => usage.buckets.clear(),
+                    }
+                }
+                if v.iter().all(|u| u.buckets.is_empty()) {
+                    self.user_windows.remove(user);
+                }
+            }
+        }
+    }
+
+    /// Drops every bucket that no longer counts at `at`, for every user too
+    /// (cost grows with the number of users: run it as housekeeping, e.g.
+    /// hourly). Never changes a decision; keeps the state small.
     pub fn prune(&mut self, policy: &AssetPolicy, at: Timestamp) {
         let windows = policy.windows();
         for (i, usage) in self.windows.iter_mut().enumerate() {

@@ -664,3 +664,49 @@ fn sweep_and_refill_proposals_keep_hot_between_floor_and_cap() {
         .unwrap_err();
     assert!(matches!(e, DecideError::InsufficientFunds { .. }));
 }
+
+#[test]
+fn cancelling_an_entry_denies_a_pending_withdrawal_to_it_in_deny_mode() {
+    // Found by the invariants proptest: a withdrawal pending for its amount
+    // must not be approved to a destination whose entry was cancelled since.
+    let mut h = H::new(
+        r#"
+        [assets.A]
+        hot_cap = 1_000_000
+        [assets.A.allowlist]
+        mode = "deny"
+        activation_delay = "1h"
+        [assets.A.approvals]
+        approvers = ["alice", "bob"]
+        quorum = 2
+        threshold = 100
+        "#,
+    );
+    h.deposit(0, Wallet::Hot, 100_000);
+    h.ev(
+        0,
+        EventKind::AllowlistAdd {
+            asset: "A".into(),
+            destination: "d".into(),
+        },
+    )
+    .unwrap();
+    assert!(matches!(
+        h.withdraw_to(3_600, "w1", "u", "d", 1_000),
+        Decision::Pending { .. }
+    ));
+    h.ev(
+        3_601,
+        EventKind::AllowlistCancel {
+            asset: "A".into(),
+            destination: "d".into(),
+        },
+    )
+    .unwrap();
+    h.approve(3_602, "w1", "alice").unwrap();
+    assert_eq!(
+        denied_by(&h.approve(3_603, "w1", "bob").unwrap()),
+        "not_allowlisted"
+    );
+    assert_eq!(h.a().reserved, 0);
+}
