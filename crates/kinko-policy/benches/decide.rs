@@ -87,7 +87,8 @@ fn batch(round: usize) -> Vec<Event> {
         .collect()
 }
 
-fn run_engine(config: &Config, mut state: State, events: &[Event]) -> usize {
+/// Returns the state so that dropping it is not timed.
+fn run_engine(config: &Config, mut state: State, events: &[Event]) -> (usize, State) {
     let mut approved = 0;
     for e in events {
         let out = decide(config, &mut state, e).expect("accepted");
@@ -96,10 +97,11 @@ fn run_engine(config: &Config, mut state: State, events: &[Event]) -> usize {
             kinko_policy::Decision::Approved { .. }
         ));
     }
-    approved
+    (approved, state)
 }
 
-fn run_baseline(allow: &HashSet<String>, events: &[Event]) -> usize {
+/// Returns the map so that dropping it is not timed.
+fn run_baseline(allow: &HashSet<String>, events: &[Event]) -> (usize, HashMap<String, u64>) {
     let mut seen: HashMap<String, u64> = HashMap::new();
     let mut ok = 0;
     for e in events {
@@ -116,7 +118,7 @@ fn run_baseline(allow: &HashSet<String>, events: &[Event]) -> usize {
             }
         }
     }
-    ok
+    (ok, seen)
 }
 
 fn bench(c: &mut Criterion) {
@@ -126,7 +128,7 @@ fn bench(c: &mut Criterion) {
     let state_without = funded(&without);
     let allow: HashSet<String> = (0..ENTRIES).map(dest).collect();
     let events = batch(0);
-    assert_eq!(run_engine(&with, state_with.clone(), &events), BATCH);
+    assert_eq!(run_engine(&with, state_with.clone(), &events).0, BATCH);
 
     let mut g = c.benchmark_group("decide");
     g.throughput(Throughput::Elements(BATCH as u64));
@@ -145,46 +147,88 @@ fn bench(c: &mut Criterion) {
         )
     });
     g.bench_function("baseline_hashmap", |b| {
-        b.iter(|| black_box(run_baseline(&allow, &events)))
+        b.iter_batched(
+            || (),
+            |()| black_box(run_baseline(&allow, &events)),
+            BatchSize::LargeInput,
+        )
     });
     g.finish();
 
-    // Interleaved A/B/C rounds, median per workload, then the ratios.
-    let rounds = 15;
-    let mut t = [Vec::new(), Vec::new(), Vec::new()];
+    // Interleaved A/B/C rounds, median per workload, in wall time and in
+    // this thread's CPU time; then the ratios.
+    let rounds = 21;
+    let mut wall = [Vec::new(), Vec::new(), Vec::new()];
+    let mut cpu = [Vec::new(), Vec::new(), Vec::new()];
     for _ in 0..rounds {
-        let s = state_with.clone();
-        let start = Instant::now();
-        black_box(run_engine(&with, s, &events));
-        t[0].push(start.elapsed().as_secs_f64());
-        let s = state_without.clone();
-        let start = Instant::now();
-        black_box(run_engine(&without, s, &events));
-        t[1].push(start.elapsed().as_secs_f64());
-        let start = Instant::now();
-        black_box(run_baseline(&allow, &events));
-        t[2].push(start.elapsed().as_secs_f64());
+        for (k, (wall_k, cpu_k)) in wall.iter_mut().zip(cpu.iter_mut()).enumerate() {
+            let s = if k == 0 {
+                state_with.clone()
+            } else {
+                state_without.clone()
+            };
+            let (c0, w0) = (cpu_ns(), Instant::now());
+            let out = match k {
+                0 => black_box(run_engine(&with, s, &events)).0,
+                1 => black_box(run_engine(&without, s, &events)).0,
+                _ => {
+                    drop(s);
+                    black_box(run_baseline(&allow, &events)).0
+                }
+            };
+            wall_k.push(w0.elapsed().as_secs_f64());
+            if let (Some(a), Some(b)) = (c0, cpu_ns()) {
+                cpu_k.push(b.saturating_sub(a) as f64 / 1e9);
+            }
+            black_box(out);
+        }
     }
     let med = |v: &mut Vec<f64>| {
+        if v.is_empty() {
+            return f64::NAN;
+        }
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
     };
-    let [a, b, c2] = &mut t;
-    let (a, b, c2) = (med(a), med(b), med(c2));
     let per_s = |secs: f64| BATCH as f64 / secs;
     println!();
-    println!("decisions/s, median of {rounds} interleaved rounds of {BATCH}:");
-    println!("  engine, 3 windows + 10k allowlist: {:>12.0}", per_s(a));
-    println!("  engine, no windows + 10k allowlist: {:>11.0}", per_s(b));
-    println!("  baseline HashSet+HashMap:          {:>12.0}", per_s(c2));
     println!(
-        "  ratio engine(3 windows) / engine(no windows) time: {:.2}",
-        a / b
+        "decisions/s, median of {rounds} interleaved rounds of {BATCH} (wall | thread CPU time):"
+    );
+    let names = [
+        "engine, 3 windows + 10k allowlist ",
+        "engine, no windows + 10k allowlist",
+        "baseline HashSet get + HashMap insert",
+    ];
+    let mut w = [0.0; 3];
+    let mut c = [0.0; 3];
+    for k in 0..3 {
+        w[k] = med(&mut wall[k]);
+        c[k] = med(&mut cpu[k]);
+        println!(
+            "  {:<38} {:>10.0} | {:>10.0}",
+            names[k],
+            per_s(w[k]),
+            per_s(c[k])
+        );
+    }
+    println!(
+        "  ratio engine(3 windows) / engine(no windows) time: {:.2} | {:.2}",
+        w[0] / w[1],
+        c[0] / c[1]
     );
     println!(
-        "  ratio engine(3 windows) / baseline time:           {:.2}",
-        a / c2
+        "  ratio engine(3 windows) / baseline time:           {:.2} | {:.2}",
+        w[0] / w[2],
+        c[0] / c[2]
     );
+}
+
+/// Nanoseconds this thread has run on a CPU (Linux `schedstat`): on a
+/// shared machine, wall time counts other processes' turns too.
+fn cpu_ns() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    s.split_whitespace().next()?.parse().ok()
 }
 
 criterion_group!(benches, bench);
