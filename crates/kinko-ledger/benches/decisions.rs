@@ -88,11 +88,11 @@ struct PgSchema {
 }
 
 impl PgSchema {
-    fn new() -> Option<Self> {
+    fn new(case: &str) -> Option<Self> {
         let base = std::env::var("DATABASE_URL")
             .ok()
             .filter(|u| !u.is_empty())?;
-        let schema = format!("kinko_bench_{}", std::process::id());
+        let schema = format!("kinko_bench_{}_{case}", std::process::id());
         let mut c = postgres::Client::connect(&base, postgres::NoTls).ok()?;
         c.batch_execute(&format!(
             "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
@@ -173,41 +173,55 @@ fn bench(c: &mut Criterion) {
     });
     drop(l);
 
-    if let Some(pg) = PgSchema::new() {
-        for (name, assets) in [
-            ("postgres_8_workers_1_asset", 1usize),
-            ("postgres_8_workers_8_assets", WORKERS),
-        ] {
-            let time = clock();
-            let mut ledgers: Vec<Ledger> = (0..WORKERS)
-                .map(|_| open(&pg.url(), assets, &time))
-                .collect();
-            for a in 0..assets {
-                ledgers[0].decide(deposit(a)).expect("deposit");
-            }
-            let counter = AtomicI64::new(0);
-            g.throughput(Throughput::Elements(WORKERS as u64));
-            g.bench_function(name, |b| {
-                b.iter_custom(|iters| {
-                    let start = Instant::now();
-                    std::thread::scope(|s| {
-                        for (w, l) in ledgers.iter_mut().enumerate() {
-                            let counter = &counter;
-                            s.spawn(move || {
-                                for _ in 0..iters {
-                                    let k = counter.fetch_add(1, Ordering::Relaxed) as u64;
-                                    l.decide(withdrawal(w % assets, k + 1_000_000 * assets as u64))
-                                        .expect("decide");
-                                }
-                            });
-                        }
-                    });
-                    start.elapsed()
-                })
-            });
-        }
-    } else {
+    if std::env::var("DATABASE_URL").map_or(true, |u| u.is_empty()) {
         println!("DATABASE_URL is unset: PostgreSQL cases skipped");
+    }
+    for (name, assets, batch) in [
+        ("postgres_8_workers_1_asset", 1usize, 1usize),
+        ("postgres_8_workers_8_assets", WORKERS, 1),
+        ("postgres_8_workers_1_asset_group_commit_32", 1, BATCH),
+    ] {
+        let Some(pg) = PgSchema::new(&format!("{assets}_{batch}")) else {
+            continue;
+        };
+        let time = clock();
+        let mut ledgers: Vec<Ledger> = (0..WORKERS)
+            .map(|_| open(&pg.url(), assets, &time))
+            .collect();
+        for a in 0..assets {
+            ledgers[0].decide(deposit(a)).expect("deposit");
+        }
+        let counter = AtomicI64::new(0);
+        g.throughput(Throughput::Elements((WORKERS * batch) as u64));
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let start = Instant::now();
+                std::thread::scope(|s| {
+                    for (w, l) in ledgers.iter_mut().enumerate() {
+                        let counter = &counter;
+                        s.spawn(move || {
+                            for _ in 0..iters {
+                                let reqs: Vec<Request> = (0..batch)
+                                    .map(|_| {
+                                        let k = counter.fetch_add(1, Ordering::Relaxed) as u64;
+                                        Request {
+                                            at: None,
+                                            kind: withdrawal(w % assets, k),
+                                        }
+                                    })
+                                    .collect();
+                                for r in l.decide_batch(&reqs).expect("batch") {
+                                    r.expect("decided");
+                                }
+                            }
+                        });
+                    }
+                });
+                start.elapsed()
+            })
+        });
+        drop(ledgers);
+        drop(pg);
     }
     g.finish();
 }
@@ -240,6 +254,10 @@ fn main() {
         ("sqlite_1_worker_group_commit_32", BATCH as f64),
         ("postgres_8_workers_1_asset", WORKERS as f64),
         ("postgres_8_workers_8_assets", WORKERS as f64),
+        (
+            "postgres_8_workers_1_asset_group_commit_32",
+            (WORKERS * BATCH) as f64,
+        ),
     ] {
         if let Some(ns) = mean_ns(case) {
             let rate = per_iter * 1e9 / ns;

@@ -208,7 +208,10 @@ pub enum DecideError {
         /// The time given or read.
         at: Timestamp,
     },
-    /// The withdrawal id is already used by another asset.
+    /// The withdrawal id is already used by another asset. Returned as the
+    /// error of a whole batch (nothing committed) when a worker deciding on
+    /// another asset inserted the same id concurrently; retrying the batch
+    /// then refuses just this event.
     #[error("withdrawal id is already used by another asset")]
     IdOfOtherAsset,
     /// An amount above what the ledger's integer columns hold (`i64::MAX`).
@@ -688,36 +691,51 @@ fn decide_in(
     let event = Event::new(at, kind.clone());
     // Load just what the decision reads (see `Event::touches`).
     let touches = event.touches();
-    let mut user = touches.user.map(str::to_owned);
-    let mut destination = touches.destination.map(str::to_owned);
-    if let Some(id) = touches.withdrawal {
-        if let Some((w_asset, rec)) = tx.withdrawal(id)? {
-            if w_asset != asset {
-                return Ok(Err(DecideError::IdOfOtherAsset));
+    let touched = match (touches.user, touches.destination) {
+        // A withdrawal request names everything it reads: one read.
+        (Some(user), Some(dest)) => {
+            let t = tx.touched(asset, touches.withdrawal, Some(user), Some(dest))?;
+            (t, user.to_owned(), Some(dest.to_owned()))
+        }
+        // Otherwise the withdrawal first, then its user's and destination's rows.
+        _ => {
+            let withdrawal = match touches.withdrawal {
+                Some(id) => tx.withdrawal(id)?,
+                None => None,
+            };
+            let mut user = touches.user.map(str::to_owned);
+            let mut destination = touches.destination.map(str::to_owned);
+            if let Some((_, rec)) = &withdrawal {
+                let w: Withdrawal = serde_json::from_str(rec).map_err(damaged("withdrawal"))?;
+                user.get_or_insert(w.user);
+                destination.get_or_insert(w.destination);
             }
-            let w: Withdrawal = serde_json::from_str(&rec).map_err(damaged("withdrawal"))?;
-            user.get_or_insert_with(|| w.user.clone());
-            destination.get_or_insert_with(|| w.destination.clone());
-            s.withdrawals.insert(id.to_owned(), w);
+            let t = tx.touched(asset, None, user.as_deref(), destination.as_deref())?;
+            let t = store::Touched { withdrawal, ..t };
+            (t, user.unwrap_or_default(), destination)
         }
+    };
+    let (t, user, destination) = touched;
+    if let (Some(id), Some((w_asset, rec))) = (touches.withdrawal, t.withdrawal) {
+        if w_asset != asset {
+            return Ok(Err(DecideError::IdOfOtherAsset));
+        }
+        let w: Withdrawal = serde_json::from_str(&rec).map_err(damaged("withdrawal"))?;
+        s.withdrawals.insert(id.to_owned(), w);
     }
-    if let Some(u) = &user {
-        if let Some(text) = tx.user_windows(asset, u)? {
-            let usage: Vec<WindowUsage> =
-                serde_json::from_str(&text).map_err(damaged("user windows"))?;
-            s.user_windows.insert(u.clone(), usage);
-        }
+    if let Some(text) = t.user_windows {
+        let usage: Vec<WindowUsage> =
+            serde_json::from_str(&text).map_err(damaged("user windows"))?;
+        s.user_windows.insert(user, usage);
     }
-    if let Some(d) = &destination {
-        if let Some((added, active)) = tx.allowlist_entry(asset, d)? {
-            s.allowlist.insert(
-                d.clone(),
-                AllowlistEntry {
-                    added_at: Timestamp::from_unix(added),
-                    active_at: Timestamp::from_unix(active),
-                },
-            );
-        }
+    if let (Some(d), Some((added, active))) = (destination, t.allowlist) {
+        s.allowlist.insert(
+            d,
+            AllowlistEntry {
+                added_at: Timestamp::from_unix(added),
+                active_at: Timestamp::from_unix(active),
+            },
+        );
     }
 
     let outcome = match decide_asset(asset_policy, &mut s, &event) {
@@ -783,7 +801,17 @@ fn decide_in(
             record: serde_json::to_string(w).map_err(damaged("withdrawal"))?,
         };
         if insert {
-            tx.insert_withdrawal(&row)?;
+            // The id was free when read; a worker deciding on another asset
+            // inserted it since (PostgreSQL; SQLite has one writer). The
+            // transaction is aborted: fail the batch, nothing committed; a
+            // retry refuses this event alone.
+            tx.insert_withdrawal(&row).map_err(|e| {
+                if e.is_unique_violation() {
+                    DecideError::IdOfOtherAsset
+                } else {
+                    DecideError::Storage(e)
+                }
+            })?;
         } else {
             tx.update_withdrawal(&row)?;
         }

@@ -21,8 +21,8 @@ use postgres::{Client, IsolationLevel, NoTls, Statement};
 
 use crate::audit::{AuditHead, AuditRecord};
 use crate::store::{
-    parse_version, to_i64, to_u64, AssetRow, Backend, StorageError, Tx, WithdrawalRow, META_DDL,
-    MIGRATIONS,
+    parse_version, to_i64, to_u64, AssetRow, Backend, StorageError, Touched, Tx, WithdrawalRow,
+    META_DDL, MIGRATIONS,
 };
 use crate::OpenError;
 
@@ -34,6 +34,7 @@ struct Stmts {
     withdrawal: Statement,
     user_windows: Statement,
     allowlist: Statement,
+    touched: Statement,
     insert_withdrawal: Statement,
     update_withdrawal: Statement,
     upsert_user: Statement,
@@ -107,6 +108,14 @@ fn prepare(c: &mut Client) -> Result<Stmts, postgres::Error> {
             .prepare("SELECT usage FROM kinko_user_window WHERE asset = $1 AND user_id = $2")?,
         allowlist: c.prepare(
             "SELECT added_at, active_at FROM kinko_allowlist WHERE asset = $1 AND destination = $2",
+        )?,
+        touched: c.prepare(
+            "SELECT w.asset, w.record,
+                (SELECT usage FROM kinko_user_window WHERE asset = $2 AND user_id = $3),
+                a.added_at, a.active_at
+             FROM (SELECT 1) AS one
+             LEFT JOIN kinko_withdrawal w ON w.id = $1
+             LEFT JOIN kinko_allowlist a ON a.asset = $2 AND a.destination = $4",
         )?,
         insert_withdrawal: c.prepare(
             "INSERT INTO kinko_withdrawal (id, asset, user_id, status, amount, record)
@@ -238,6 +247,27 @@ impl Tx for PgTx<'_> {
             Some(r) => Ok(Some((r.try_get(0)?, r.try_get(1)?))),
             None => Ok(None),
         }
+    }
+
+    fn touched(
+        &mut self,
+        asset: &str,
+        id: Option<&str>,
+        user: Option<&str>,
+        destination: Option<&str>,
+    ) -> Result<Touched, StorageError> {
+        let r = self
+            .tx
+            .query_one(&self.st.touched, &[&id, &asset, &user, &destination])?;
+        let w_asset: Option<String> = r.try_get(0)?;
+        let w_record: Option<String> = r.try_get(1)?;
+        let added: Option<i64> = r.try_get(3)?;
+        let active: Option<i64> = r.try_get(4)?;
+        Ok(Touched {
+            withdrawal: w_asset.zip(w_record),
+            user_windows: r.try_get(2)?,
+            allowlist: added.zip(active),
+        })
     }
 
     fn insert_withdrawal(&mut self, w: &WithdrawalRow) -> Result<(), StorageError> {

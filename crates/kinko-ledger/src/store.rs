@@ -70,6 +70,21 @@ impl StorageError {
     }
 }
 
+impl StorageError {
+    /// Whether a unique constraint refused an insert.
+    pub(crate) fn is_unique_violation(&self) -> bool {
+        match self {
+            StorageError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => {
+                e.code == rusqlite::ErrorCode::ConstraintViolation
+            }
+            StorageError::Postgres(e) => {
+                e.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION)
+            }
+            _ => false,
+        }
+    }
+}
+
 pub(crate) fn to_i64(v: u64) -> Result<i64, StorageError> {
     i64::try_from(v).map_err(|_| StorageError::AmountTooLarge(v))
 }
@@ -103,6 +118,17 @@ pub(crate) struct WithdrawalRow {
     pub record: String,
 }
 
+/// The rows one decision reads besides the asset row (see `Event::touches`).
+#[derive(Debug, Default)]
+pub(crate) struct Touched {
+    /// (asset, record JSON) of the withdrawal.
+    pub withdrawal: Option<(String, String)>,
+    /// The user's windows, JSON.
+    pub user_windows: Option<String>,
+    /// (added_at, active_at) of the allowlist entry.
+    pub allowlist: Option<(i64, i64)>,
+}
+
 /// One transaction. A write transaction holds the asset rows it locked until
 /// commit; dropping it without commit rolls back.
 pub(crate) trait Tx {
@@ -120,6 +146,30 @@ pub(crate) trait Tx {
         asset: &str,
         destination: &str,
     ) -> Result<Option<(i64, i64)>, StorageError>;
+    /// The withdrawal, user windows and allowlist entry named, read together
+    /// (one round trip on PostgreSQL).
+    fn touched(
+        &mut self,
+        asset: &str,
+        id: Option<&str>,
+        user: Option<&str>,
+        destination: Option<&str>,
+    ) -> Result<Touched, StorageError> {
+        Ok(Touched {
+            withdrawal: match id {
+                Some(id) => self.withdrawal(id)?,
+                None => None,
+            },
+            user_windows: match user {
+                Some(u) => self.user_windows(asset, u)?,
+                None => None,
+            },
+            allowlist: match destination {
+                Some(d) => self.allowlist_entry(asset, d)?,
+                None => None,
+            },
+        })
+    }
     fn insert_withdrawal(&mut self, w: &WithdrawalRow) -> Result<(), StorageError>;
     fn update_withdrawal(&mut self, w: &WithdrawalRow) -> Result<(), StorageError>;
     fn put_user_windows(

