@@ -68,6 +68,7 @@
 #![forbid(unsafe_code)]
 
 pub mod audit;
+mod cosign;
 mod pg;
 mod sqlite;
 mod store;
@@ -85,6 +86,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 pub use audit::{AuditHead, AuditRecord, Problem, VerifyError};
+pub use cosign::{CosignError, CosignRecord, CosignResult, CosignVerdict};
 pub use store::{StorageError, SCHEMA_VERSION};
 
 use audit::ChainCheck;
@@ -897,11 +899,12 @@ mod tests {
     fn schema_versions() {
         assert_eq!(check_schema(None).unwrap(), 0);
         assert_eq!(check_schema(Some(Ok(1))).unwrap(), 1);
+        assert_eq!(check_schema(Some(Ok(2))).unwrap(), 2);
         assert!(matches!(
-            check_schema(Some(Ok(2))),
+            check_schema(Some(Ok(3))),
             Err(OpenError::NewerSchema {
-                found: 2,
-                supported: 1
+                found: 3,
+                supported: 2
             })
         ));
         assert!(matches!(

@@ -317,6 +317,30 @@ impl Tx for PgTx<'_> {
         Ok(())
     }
 
+    fn cosign_mark(&mut self, id: &str) -> Result<Option<String>, StorageError> {
+        match self
+            .tx
+            .query_opt("SELECT txid FROM kinko_cosign WHERE id = $1", &[&id])?
+        {
+            Some(r) => Ok(Some(r.try_get(0)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn put_cosign_mark(
+        &mut self,
+        id: &str,
+        asset: &str,
+        txid: &str,
+        at: i64,
+    ) -> Result<(), StorageError> {
+        self.tx.execute(
+            "INSERT INTO kinko_cosign (id, asset, txid, at) VALUES ($1, $2, $3, $4)",
+            &[&id, &asset, &txid, &at],
+        )?;
+        Ok(())
+    }
+
     fn append_audit(&mut self, r: &AuditRecord) -> Result<(), StorageError> {
         self.tx.execute(
             &self.st.append_audit,

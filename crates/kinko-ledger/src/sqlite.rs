@@ -277,6 +277,29 @@ impl Tx for SqliteTx<'_> {
         Ok(())
     }
 
+    fn cosign_mark(&mut self, id: &str) -> Result<Option<String>, StorageError> {
+        Ok(self
+            .0
+            .prepare_cached("SELECT txid FROM kinko_cosign WHERE id = ?1")?
+            .query_row(params![id], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn put_cosign_mark(
+        &mut self,
+        id: &str,
+        asset: &str,
+        txid: &str,
+        at: i64,
+    ) -> Result<(), StorageError> {
+        self.0
+            .prepare_cached(
+                "INSERT INTO kinko_cosign (id, asset, txid, at) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![id, asset, txid, at])?;
+        Ok(())
+    }
+
     fn update_asset(&mut self, asset: &str, row: &AssetRow) -> Result<(), StorageError> {
         use crate::store::to_i64;
         let core = row.core.as_deref().unwrap_or("{}");

@@ -13,7 +13,7 @@ use crate::audit::{AuditHead, AuditRecord};
 
 /// The schema version this build writes. A ledger whose stored version is
 /// higher was written by a newer kinko and is refused.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Why the store failed. Messages never contain the ledger URL (it may hold a
 /// password).
@@ -185,6 +185,15 @@ pub(crate) trait Tx {
         entry: Option<(i64, i64)>,
     ) -> Result<(), StorageError>;
     fn append_audit(&mut self, r: &AuditRecord) -> Result<(), StorageError>;
+    /// The txid a reservation was cosigned for.
+    fn cosign_mark(&mut self, id: &str) -> Result<Option<String>, StorageError>;
+    fn put_cosign_mark(
+        &mut self,
+        id: &str,
+        asset: &str,
+        txid: &str,
+        at: i64,
+    ) -> Result<(), StorageError>;
     /// Writes the asset row (version included).
     fn update_asset(&mut self, asset: &str, row: &AssetRow) -> Result<(), StorageError>;
     fn commit(self: Box<Self>) -> Result<(), StorageError>;
@@ -259,6 +268,14 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         prev_hash TEXT NOT NULL,
         hash TEXT NOT NULL,
         PRIMARY KEY (asset, seq)
+    );",
+    // 1 -> 2: the policy cosigner's marks (one per withdrawal id: a
+    // reservation is cosigned for one transaction only).
+    "CREATE TABLE kinko_cosign (
+        id TEXT PRIMARY KEY,
+        asset TEXT NOT NULL,
+        txid TEXT NOT NULL,
+        at BIGINT NOT NULL
     );",
 ];
 

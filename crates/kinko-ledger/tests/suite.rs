@@ -313,7 +313,7 @@ fn newer_schema_refuses_to_open(db: &Db) {
             e,
             OpenError::NewerSchema {
                 found: 99,
-                supported: 1
+                supported: kinko_ledger::SCHEMA_VERSION
             }
         ),
         "{e:?}"

@@ -5,6 +5,7 @@
 //! own schema. Without it they say so on stderr and pass.
 
 mod common;
+mod cosign;
 mod crash;
 mod model;
 mod race;
