@@ -467,3 +467,37 @@ fn sign_with_index_equals_sign() {
     w.sign_with_index(&mut b, &cs[2].signer(), &index).unwrap();
     assert_eq!(a, b);
 }
+
+/// Writes seed PSBTs for the fuzz targets when `KINKO_FUZZ_SEEDS` names a
+/// folder (the wallet is the one `fuzz_targets/psbt_analysis.rs` uses).
+#[test]
+fn fuzz_seeds() {
+    let Some(dir) = std::env::var_os("KINKO_FUZZ_SEEDS") else {
+        return;
+    };
+    let dir = std::path::PathBuf::from(dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (w, cs) = wallet(2, 3);
+    let coins = utxos(&w, 3, Amount::from_sat(60_000));
+    let created = w.create_psbt(&coins, &params(100_000, 2)).unwrap();
+    let mut p = created.psbt.clone();
+    let mut seeds = vec![p.clone()];
+    w.sign(&mut p, &cs[1].signer()).unwrap();
+    seeds.push(p.clone());
+    w.sign(&mut p, &cs[2].signer()).unwrap();
+    seeds.push(p.clone());
+    finalize(&mut p).unwrap();
+    seeds.push(p);
+    for (i, s) in seeds.iter().enumerate() {
+        std::fs::write(
+            dir.join(format!("seed-{i}.psbt")),
+            encode_psbt(s, PsbtEncoding::Binary),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join(format!("seed-{i}.b64")),
+            encode_psbt(s, PsbtEncoding::Base64),
+        )
+        .unwrap();
+    }
+}
