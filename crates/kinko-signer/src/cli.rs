@@ -30,6 +30,95 @@ pub enum Command {
     Init(InitArgs),
     /// Print the account xpub with its origin: [fingerprint/path]xpub…
     Xpub(XpubArgs),
+    /// Register a multisig wallet this key may sign for (kept inside the
+    /// encrypted keystore), list the registered wallets, or remove one.
+    Register(RegisterArgs),
+    /// Show what a PSBT does: outputs, inputs, fee, signatures, findings.
+    Inspect(InspectArgs),
+    /// Sign a PSBT, only if every check passes (exit 3 naming the rule if not).
+    Sign(SignArgs),
+}
+
+/// Arguments of `register`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("action").required(true).args(["descriptor", "list", "remove"])))]
+pub struct RegisterArgs {
+    /// The keystore file.
+    #[arg(long, value_name = "FILE")]
+    pub keystore: PathBuf,
+    /// The wallet descriptor wsh(sortedmulti(m,[fp/path]xpub/<0;1>/*,…)).
+    #[arg(long, value_name = "DESCRIPTOR")]
+    pub descriptor: Option<String>,
+    /// A name for the wallet (default: its id).
+    #[arg(long, value_name = "NAME", requires = "descriptor")]
+    pub name: Option<String>,
+    /// List the registered wallets.
+    #[arg(long)]
+    pub list: bool,
+    /// Remove the wallet with this id.
+    #[arg(long, value_name = "ID")]
+    pub remove: Option<String>,
+    /// Network of the wallet, when not the one its keys imply (xpub:
+    /// bitcoin, tpub: testnet); addresses are shown for it.
+    #[arg(long, value_enum)]
+    pub network: Option<NetworkArg>,
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `inspect`.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// The keystore file (its registered wallets are what the PSBT is
+    /// checked against).
+    #[arg(long, value_name = "FILE")]
+    pub keystore: PathBuf,
+    /// The PSBT file, base64 text or binary.
+    #[arg(long, value_name = "FILE")]
+    pub psbt: PathBuf,
+    /// Checks and limits.
+    #[command(flatten)]
+    pub checks: CheckArgs,
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `sign`.
+#[derive(Debug, Args)]
+pub struct SignArgs {
+    /// The keystore file.
+    #[arg(long, value_name = "FILE")]
+    pub keystore: PathBuf,
+    /// The PSBT file, base64 text or binary.
+    #[arg(long, value_name = "FILE")]
+    pub psbt: PathBuf,
+    /// Where to write the signed PSBT, in the form of the input (never
+    /// overwritten).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Sign without asking for confirmation.
+    #[arg(long)]
+    pub yes: bool,
+    /// Checks and limits.
+    #[command(flatten)]
+    pub checks: CheckArgs,
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Limits shared by `inspect` and `sign`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Refuse a fee above this many satoshis [default: 1000000, 0.01 BTC].
+    #[arg(long, value_name = "SAT")]
+    pub max_fee: Option<u64>,
+    /// The network the keys are for; a wallet of another network is refused
+    /// [default: the registered wallet's].
+    #[arg(long, value_enum)]
+    pub network: Option<NetworkArg>,
 }
 
 /// Arguments of `init`.

@@ -1,5 +1,5 @@
 //! `kinko-signer`, the air-gapped signer. Thin: parsing here, logic in
-//! kinko-keys (and kinko-wallet for the signing commands). No networking
+//! kinko-keys, kinko-wallet and this package's library (`kinko_signer`). No networking
 //! crate in its dependency tree.
 //!
 //! Exit codes: 0 ok, 1 error, 2 usage, 3 refused for a security reason.
@@ -20,6 +20,9 @@ fn main() -> ExitCode {
     let result: error::CliResult = match cli.command {
         cli::Command::Init(args) => cmd::init::run(&args),
         cli::Command::Xpub(args) => cmd::xpub::run(&args),
+        cli::Command::Register(args) => cmd::register::run(&args),
+        cli::Command::Inspect(args) => cmd::inspect::run(&args),
+        cli::Command::Sign(args) => cmd::sign::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

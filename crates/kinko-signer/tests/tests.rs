@@ -1,3 +1,6 @@
 //! Integration tests of the `kinko-signer` binary, built into one binary.
 
+mod fixtures;
 mod init_xpub;
+mod register;
+mod sign;

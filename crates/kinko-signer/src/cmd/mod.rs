@@ -1,4 +1,93 @@
-//! One module per command.
+//! One module per command, and what the signing commands share.
 
 pub mod init;
+pub mod inspect;
+pub mod register;
+pub mod sign;
 pub mod xpub;
+
+use std::io::Read;
+use std::path::Path;
+
+use anyhow::Context;
+use kinko_keys::bitcoin::secp256k1::{Secp256k1, Signing};
+use kinko_keys::bitcoin::{Amount, Network};
+use kinko_keys::Keystore;
+use kinko_signer::{check_wallet, load_wallet, CheckedWallet, RegisterError};
+use kinko_wallet::{AnalysisOptions, DescriptorError};
+
+use crate::cli::CheckArgs;
+use crate::error::{CliError, CliResult};
+use crate::input;
+
+/// Opens the keystore (passphrase from the environment or a prompt).
+pub fn open_keystore(path: &Path) -> CliResult<Keystore> {
+    let options = input::keystore_options(false)?;
+    let passphrase = input::keystore_passphrase(false)?;
+    Ok(Keystore::open_file(path, &passphrase, &options)
+        .with_context(|| format!("cannot open keystore {}", path.display()))?)
+}
+
+/// A registration error as the CLI reports it: a refusal naming its rule, or
+/// an error.
+pub fn register_error(e: RegisterError) -> CliError {
+    match e.rule() {
+        Some(rule) => CliError::Refused {
+            rule: rule.into(),
+            detail: e.to_string(),
+        },
+        None => CliError::Other(anyhow::Error::new(e)),
+    }
+}
+
+/// The keystore's registered wallets, each checked again against its keys.
+/// With `network`, wallets are read for it; a wallet whose keys are of the
+/// other kind of network is read for its own, and the analysis then refuses
+/// it (`network-mismatch`).
+pub fn registered_wallets<C: Signing>(
+    secp: &Secp256k1<C>,
+    keystore: &Keystore,
+    network: Option<Network>,
+) -> CliResult<Vec<(String, CheckedWallet)>> {
+    let mut out = Vec::new();
+    for r in keystore.registrations() {
+        let wallet = match load_wallet(&r.descriptor, network) {
+            Err(RegisterError::Descriptor(DescriptorError::NetworkMismatch { .. })) => {
+                load_wallet(&r.descriptor, None)
+            }
+            other => other,
+        }
+        .map_err(|e| {
+            CliError::Other(
+                anyhow::Error::new(e).context(format!("registered wallet {:?} is invalid", r.name)),
+            )
+        })?;
+        let checked = check_wallet(secp, keystore, wallet).map_err(register_error)?;
+        out.push((r.name.clone(), checked));
+    }
+    Ok(out)
+}
+
+/// Analysis options from the command line.
+pub fn analysis_options(c: &CheckArgs) -> AnalysisOptions {
+    let mut opts = AnalysisOptions::default();
+    if let Some(m) = c.max_fee {
+        opts.max_fee = Amount::from_sat(m);
+    }
+    opts.expected_network = c.network.map(Network::from);
+    opts
+}
+
+/// The decoder's own cap (kinko-wallet's `MAX_PSBT_FILE`, 64 MiB, not
+/// exported): one byte more is read so that the decoder reports the size.
+const MAX_PSBT_FILE: usize = 64 << 20;
+
+/// Reads a PSBT file, at most [`MAX_PSBT_FILE`] + 1 bytes.
+pub fn read_psbt_file(path: &Path) -> CliResult<Vec<u8>> {
+    let f = std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut bytes = Vec::new();
+    f.take(MAX_PSBT_FILE as u64 + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(bytes)
+}
