@@ -5,8 +5,8 @@
 //! fields, negative and fractional amounts are refused in unit tests.)
 #![no_main]
 
-use kinko_policy::gen::{self, ByteEntropy, Entropy};
 use kinko_policy::check_invariants;
+use kinko_policy::gen::{self, ByteEntropy, Entropy};
 use libfuzzer_sys::fuzz_target;
 
 fn do_test(data: &[u8]) {
