@@ -43,9 +43,9 @@ pub const POLICY: &str = r#"
 [assets.BTC]
 preset = "standard"
 hot_cap_share = "10%"
-sweep_target = "50%"
+sweep_target = "60%"
 refill_floor = "30%"
-refill_target = "60%"
+refill_target = "50%"
 [assets.BTC.approvals]
 approvers = ["risk-officer", "compliance-officer"]
 quorum = 2
@@ -784,7 +784,9 @@ pub fn run(
     // minute for the horizon. What is approved the cosigner must sign (it
     // pays exactly what was approved); each approved one is then tampered
     // with once (more, elsewhere) before the honest payment goes through.
-    let big = custody_now.to_sat() / 200; // the per-withdrawal maximum, 0.5%
+    // Just under the per-withdrawal maximum (0.5% of custody, which the
+    // thefts themselves lower).
+    let big = custody_now.to_sat() / 210;
     for n in 0..60u32 {
         w.tick(60);
         attack.requests += 1;
@@ -833,16 +835,7 @@ pub fn run(
                     big,
                 )?;
                 attack.stolen += Amount::from_sat(big);
-                ledger
-                    .decide_at(
-                        w.clock,
-                        EventKind::Confirmed {
-                            asset: ASSET.into(),
-                            id: id.clone(),
-                        },
-                    )
-                    .map_err(step("confirm"))?;
-                // Reuse the now settled reservation.
+                // Reuse the reservation, now spent, for a second payment.
                 let mut psbt = build(&w, &thief, Amount::from_sat(big), false)?;
                 attack.direct_attempts += 1;
                 w.hot
@@ -858,6 +851,15 @@ pub fn run(
                 } else {
                     return Err(step("attack")("a spent reservation was cosigned again"));
                 }
+                ledger
+                    .decide_at(
+                        w.clock,
+                        EventKind::Confirmed {
+                            asset: ASSET.into(),
+                            id: id.clone(),
+                        },
+                    )
+                    .map_err(step("confirm"))?;
             }
             Decision::Denied { rule, .. } => {
                 *attack.denials.entry(rule.name().to_owned()).or_default() += 1;

@@ -1,0 +1,80 @@
+//! A shortened exchange's day (300 deposits, 40 withdrawals): the same code
+//! as `examples/exchange_day.rs` (`kinko_cosigner::day`), with every signed
+//! transaction checked by Bitcoin Core's script interpreter.
+
+use std::collections::HashMap;
+
+use bitcoin::{Amount, OutPoint, Transaction, TxOut};
+use kinko_cosigner::day::{self, DayConfig};
+
+fn verify(tx: &Transaction, spent: &HashMap<OutPoint, TxOut>) -> Result<(), String> {
+    tx.verify(|op| spent.get(op).cloned())
+        .map_err(|e| format!("{} rejected: {e}", tx.compute_txid()))
+}
+
+#[test]
+fn a_short_day_keeps_every_promise() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut lines = Vec::new();
+    let r = day::run(dir.path(), &DayConfig::short(), &verify, &mut |l| {
+        lines.push(l.to_owned())
+    })
+    .unwrap_or_else(|e| panic!("{e}\nprogress:\n{}", lines.join("\n")));
+    let table = r.table();
+
+    assert_eq!(r.deposits.0, 300);
+    assert_eq!(r.requests, 40);
+    assert!(r.paid.0 > 30, "{table}");
+    assert!(
+        r.decisions
+            .get("denied max_withdrawal")
+            .copied()
+            .unwrap_or(0)
+            >= 1,
+        "{table}"
+    );
+    assert!(r.sweeps.0 >= 1 && r.refills.0 >= 1, "{table}");
+    // Every payment, sweep and refill was verified by the interpreter.
+    assert_eq!(
+        r.verified.0,
+        r.paid.0 + r.sweeps.0 + r.refills.0 + attack_payments(&r),
+        "{table}"
+    );
+
+    // The attack: the cosigner refused every drain and tampered PSBT, the
+    // attacker got no more than the loss bound, and the breaker fired.
+    let a = &r.attack;
+    assert!(
+        a.cosigner_refusals.values().sum::<u32>() == a.direct_attempts,
+        "{table}"
+    );
+    for rule in [
+        "unknown-withdrawal",
+        "amount-mismatch",
+        "destination-mismatch",
+        "reservation-spent",
+    ] {
+        assert!(
+            a.cosigner_refusals.contains_key(rule),
+            "{rule} missing:\n{table}"
+        );
+    }
+    assert!(a.stolen <= a.bound, "{table}");
+    assert!(a.stolen > Amount::ZERO, "{table}");
+    assert!(a.breaker_fired_at.is_some(), "{table}");
+    assert!(r.audit_records > 0);
+
+    // Hot never held more than its cap's worth after sweeps (10% of custody).
+    let after_deposits = &r.snapshots[0];
+    let total = after_deposits.hot + after_deposits.cold;
+    assert!(
+        after_deposits.hot.to_sat() * 10 <= total.to_sat(),
+        "{table}"
+    );
+}
+
+/// The attacker's approved withdrawals, each one paid transaction.
+fn attack_payments(r: &day::DayReport) -> u32 {
+    let per = r.attack.stolen.to_sat() / (r.attack.custody.to_sat() / 210).max(1);
+    u32::try_from(per).unwrap_or(u32::MAX)
+}
