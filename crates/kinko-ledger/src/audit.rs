@@ -417,6 +417,32 @@ mod tests {
     }
 
     #[test]
+    fn fuzz_regression_time_text_variant_changes_no_record() {
+        // fuzz/regressions/ledger_audit_export/crash-7a4fb36e…: the 'T' of
+        // an exported time replaced by '0' verified. The time parser accepts
+        // that text for the same instant, so no record changed: an edit that
+        // verifies must leave every record equal (or not parse at all).
+        let good = chain(2);
+        let text: String = good
+            .iter()
+            .map(|r| serde_json::to_string(r).unwrap() + "\n")
+            .collect();
+        let edited = text.replacen("T00:", "000:", 1);
+        assert_ne!(edited, text);
+        match verify_export(&edited, &[head_of(&good)]) {
+            Ok(_) => {
+                let back: Vec<AuditRecord> = edited
+                    .lines()
+                    .map(|l| serde_json::from_str(l).unwrap())
+                    .collect();
+                assert_eq!(back, good);
+            }
+            Err(ExportError::Line { .. }) => {}
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+
+    #[test]
     fn export_verifies_and_refuses_junk() {
         let good = chain(3);
         let text: String = good
