@@ -34,4 +34,6 @@ pub enum Command {
     Fail(crate::cmd::ledger::SettleArgs),
     /// Verify or export the ledger's hash-chained audit log.
     Audit(crate::cmd::audit::Args),
+    /// Cosign a hot-wallet PSBT that pays exactly what the ledger approved (exit 3 if refused).
+    Cosign(crate::cmd::cosign::Args),
 }

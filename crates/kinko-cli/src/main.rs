@@ -23,6 +23,7 @@ fn main() -> ExitCode {
         cli::Command::Confirm(args) => cmd::ledger::confirm(args),
         cli::Command::Fail(args) => cmd::ledger::fail(args),
         cli::Command::Audit(args) => cmd::audit::run(args),
+        cli::Command::Cosign(args) => cmd::cosign::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

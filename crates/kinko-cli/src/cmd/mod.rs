@@ -5,3 +5,4 @@ pub mod address;
 pub mod psbt;
 pub mod ledger;
 pub mod audit;
+pub mod cosign;
