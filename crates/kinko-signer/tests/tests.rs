@@ -5,3 +5,4 @@ mod fixtures;
 mod init_xpub;
 mod register;
 mod sign;
+mod snapshots;
