@@ -38,14 +38,15 @@ use crate::{CosignError, Cosigner};
 pub const ASSET: &str = "BTC";
 
 /// The day's policy: the `standard` preset's windows and breaker, with a
-/// lower sweep target and a higher refill floor so that one day shows both.
+/// lower sweep target and a higher refill floor so that one day shows both
+/// sweeps and refills.
 pub const POLICY: &str = r#"
 [assets.BTC]
 preset = "standard"
 hot_cap_share = "10%"
 sweep_target = "60%"
-refill_floor = "30%"
-refill_target = "50%"
+refill_floor = "55%"
+refill_target = "60%"
 [assets.BTC.approvals]
 approvers = ["risk-officer", "compliance-officer"]
 quorum = 2
@@ -518,7 +519,9 @@ pub fn run(
     let cosigner = Cosigner::new(hot.clone(), signer(&cosigner_seed, &account0)?)
         .map_err(step("cosigner"))?
         .with_cold_wallet(cold.clone())
-        .map_err(step("cosigner"))?;
+        .map_err(step("cosigner"))?
+        // Sweeps consolidate up to 300 deposits: 0.002 BTC at 5 sat/vB.
+        .with_fee_limits(Amount::from_sat(200_000), crate::DEFAULT_MAX_FEE_RATE);
     drop(exchange_seed);
     drop(cosigner_seed);
     progress(&format!(
@@ -755,9 +758,8 @@ pub fn run(
 
     // 5a. Drain PSBTs, signed with the stolen key, straight to the cosigner.
     let hot_total = w.hot_coins.balance();
-    let drain = hot_total
-        .checked_sub(Amount::from_sat(50_000))
-        .unwrap_or(Amount::ZERO);
+    // Nine tenths of the hot wallet (the rest covers the fee of every coin).
+    let drain = Amount::from_sat(hot_total.to_sat() / 10 * 9);
     // No withdrawal at all, then the id of a settled customer withdrawal.
     let tries: Vec<(String, Psbt)> = vec![
         ("w-none".into(), build(&w, &thief, drain, true)?),
@@ -900,11 +902,7 @@ pub fn run(
 /// An unsigned hot-wallet PSBT paying `amount` to `dest` (the attacker's
 /// builds use every coin when `all`).
 fn build(w: &World<'_>, dest: &Address, amount: Amount, all: bool) -> Result<Psbt, DayError> {
-    let coins: Vec<Utxo> = if all {
-        w.hot_coins.utxos.clone()
-    } else {
-        largest(&w.hot_coins.utxos, 20)
-    };
+    let coins = largest(&w.hot_coins.utxos, if all { 150 } else { 60 });
     let created = w
         .hot
         .create_psbt(
@@ -980,18 +978,17 @@ fn sweep_to_cold(
         .cold
         .address(Keychain::Receive, index)
         .map_err(step("cold address"))?;
-    // Consolidate: the smallest coins first, enough to cover the sweep.
-    let mut coins: Vec<Utxo> = w.hot_coins.utxos.clone();
-    coins.sort_by_key(|u| u.amount);
+    // The oldest coins first (deposits consolidate into cold), enough to
+    // cover the sweep; at most 300 inputs keeps the fee within the limit.
     let mut take = Vec::new();
     let mut sum = Amount::ZERO;
     let need = Amount::from_sat(amount) + Amount::from_sat(200_000);
-    for c in coins {
-        if sum >= need || take.len() >= 400 {
+    for c in &w.hot_coins.utxos {
+        if sum >= need || take.len() >= 300 {
             break;
         }
         sum += c.amount;
-        take.push(c);
+        take.push(c.clone());
     }
     let created = w
         .hot
