@@ -757,8 +757,11 @@ pub fn run(
     let thief = outside_address("attacker", 1, network);
 
     // 5a. Drain PSBTs, signed with the stolen key, straight to the cosigner.
-    let hot_total = w.hot_coins.balance();
-    // Nine tenths of the hot wallet (the rest covers the fee of every coin).
+    // Nine tenths of the largest coins (the rest covers the fee).
+    let hot_total: Amount = largest(&w.hot_coins.utxos, 40)
+        .iter()
+        .map(|u| u.amount)
+        .sum();
     let drain = Amount::from_sat(hot_total.to_sat() / 10 * 9);
     // No withdrawal at all, then the id of a settled customer withdrawal.
     let tries: Vec<(String, Psbt)> = vec![
@@ -808,7 +811,7 @@ pub fn run(
         match &done.outcome.decision {
             Decision::Approved { .. } => {
                 // Tamper first: a larger amount, then another destination.
-                let more = Amount::from_sat(big).checked_mul(3).unwrap_or(Amount::MAX);
+                let more = Amount::from_sat(big / 10 * 11);
                 let other = outside_address("attacker", 2 + u64::from(n), network);
                 for (dest, amt) in [(&thief, more), (&other, Amount::from_sat(big))] {
                     let mut psbt = build(&w, dest, amt, false)?;
@@ -902,7 +905,7 @@ pub fn run(
 /// An unsigned hot-wallet PSBT paying `amount` to `dest` (the attacker's
 /// builds use every coin when `all`).
 fn build(w: &World<'_>, dest: &Address, amount: Amount, all: bool) -> Result<Psbt, DayError> {
-    let coins = largest(&w.hot_coins.utxos, if all { 150 } else { 60 });
+    let coins = largest(&w.hot_coins.utxos, if all { 40 } else { 25 });
     let created = w
         .hot
         .create_psbt(
