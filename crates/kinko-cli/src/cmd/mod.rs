@@ -1,8 +1,8 @@
 //! One module per command group: its clap `Args` and its `run`.
 
-pub mod policy;
 pub mod address;
-pub mod psbt;
-pub mod ledger;
 pub mod audit;
 pub mod cosign;
+pub mod ledger;
+pub mod policy;
+pub mod psbt;
