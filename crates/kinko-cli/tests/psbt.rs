@@ -206,7 +206,10 @@ fn create_sign_combine_finalize() {
     ]);
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("finalized"), "{text}");
-    assert!(text.contains("verified change (change/4)"), "{text}");
+    assert!(
+        text.contains("verified change (change keychain, index 4)"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -1,42 +1,11 @@
 //! What the key holder reads before signing, as text or JSON.
 
 use kinko_wallet::bitcoin::Amount;
-use kinko_wallet::{MultisigWallet, OutputKind, PsbtAnalysis};
+pub use kinko_wallet::report::btc;
+use kinko_wallet::{report, MultisigWallet, OutputKind};
 use serde_json::{json, Value};
 
 use crate::Decision;
-
-/// `0.00150000 BTC (150000 sat)`, in integer arithmetic.
-pub fn btc(a: Amount) -> String {
-    let s = a.to_sat();
-    format!("{}.{:08} BTC ({s} sat)", s / 100_000_000, s % 100_000_000)
-}
-
-fn kind_text(k: &OutputKind) -> String {
-    match k {
-        OutputKind::External => "external".into(),
-        OutputKind::Change { keychain, index } => {
-            format!("verified change ({keychain} keychain, index {index})")
-        }
-        OutputKind::Suspicious { rule } => format!("SUSPICIOUS ({rule})"),
-    }
-}
-
-fn fee_rate_text(a: &PsbtAnalysis) -> String {
-    match (a.fee_rate, a.estimated_weight) {
-        (Some(r), Some(w)) => {
-            // sat/kwu to sat/vB with two decimals, integers only.
-            let kwu = r.to_sat_per_kwu();
-            format!(
-                "{}.{:02} sat/vB (about {} vB signed)",
-                kwu / 250,
-                (kwu % 250) * 100 / 250,
-                w.to_vbytes_ceil()
-            )
-        }
-        _ => "unknown".into(),
-    }
-}
 
 /// The plain-text summary: wallet, inputs, outputs, totals, fee and fee
 /// rate, signatures, every finding with its rule, and the decision.
@@ -47,58 +16,10 @@ pub fn summary_text(wallet: Option<(&str, &MultisigWallet)>, d: &Decision) -> St
         push_decision(&mut s, d);
         return s;
     };
-    if let Some((name, w)) = wallet {
-        s.push_str(&format!(
-            "wallet:    {} {name:?} ({} of {}, {})\n",
-            a.wallet_id,
-            w.threshold(),
-            w.keys().len(),
-            a.network
-        ));
-    }
-    s.push_str(&format!("txid:      {}\n", a.txid));
-    s.push_str(&format!("inputs ({}):\n", a.inputs.len()));
-    for (i, inp) in a.inputs.iter().enumerate() {
-        let whose = match inp.ours {
-            Some((kc, idx)) => format!("ours ({kc} keychain, index {idx})"),
-            None => "NOT OURS".into(),
-        };
-        let amount = inp.amount.map_or("amount unknown".into(), btc);
-        let sigs = if inp.finalized {
-            "finalized".into()
-        } else {
-            format!("signatures {} of {}", inp.signatures, inp.needed)
-        };
-        s.push_str(&format!(
-            "  {i}: {}\n     {amount}, {whose}, {sigs}\n",
-            inp.outpoint
-        ));
-    }
-    s.push_str(&format!("outputs ({}):\n", a.outputs.len()));
-    for (i, o) in a.outputs.iter().enumerate() {
-        let addr = o
-            .address
-            .as_ref()
-            .map_or_else(|| format!("script {}", o.script_pubkey), |a| a.to_string());
-        s.push_str(&format!(
-            "  {i}: {addr}\n     {}, {}\n",
-            btc(o.amount),
-            kind_text(&o.kind)
-        ));
-    }
-    let opt = |v: Option<Amount>| v.map_or("unknown".into(), btc);
-    s.push_str(&format!("total in:  {}\n", opt(a.total_in)));
-    s.push_str(&format!("total out: {}\n", opt(a.total_out)));
-    s.push_str(&format!("fee:       {}\n", opt(a.fee)));
-    s.push_str(&format!("fee rate:  {}\n", fee_rate_text(a)));
-    if a.findings.is_empty() {
-        s.push_str("findings:  none\n");
-    } else {
-        s.push_str("findings:\n");
-        for f in &a.findings {
-            s.push_str(&format!("  {f}\n"));
-        }
-    }
+    s.push_str(&report::summary_text(
+        a,
+        wallet.map(|(name, w)| (w, Some(name))),
+    ));
     push_decision(&mut s, d);
     s
 }

@@ -32,6 +32,7 @@ mod create;
 mod derive;
 mod finalize;
 mod psbt_io;
+pub mod report;
 mod sign;
 mod wallet;
 
@@ -42,7 +43,7 @@ pub use analysis::{
 pub use create::{CreateError, CreateParams, CreatedPsbt, Utxo, MAX_FEE_RATE, MIN_FEE_RATE};
 pub use derive::{sorted_multisig_script, AddressError, ScriptIndex};
 pub use finalize::{combine, extract, finalize, CombineError, ExtractError, FinalizeError};
-pub use psbt_io::{decode_psbt, encode_psbt, DecodePsbtError, PsbtEncoding};
+pub use psbt_io::{decode_psbt, encode_psbt, DecodePsbtError, PsbtEncoding, MAX_PSBT_FILE};
 pub use sign::{KeyRequest, SignError, SignReport, SigningKeys, XprvSigner, XprvSignerError};
 pub use wallet::{
     CoreImportOptions, DescriptorError, Keychain, MultisigWallet, WalletKey, WalletWarning,

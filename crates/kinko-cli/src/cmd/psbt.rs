@@ -246,7 +246,10 @@ pub fn run(args: Args) -> CliResult {
                     serde_json::to_string_pretty(&analysis_json(&wallet, &a))?
                 );
             } else {
-                print!("{}", analysis_text(&wallet, &a));
+                print!(
+                    "{}",
+                    kinko_wallet::report::summary_text(&a, Some((&wallet, None)))
+                );
             }
             if check {
                 if let Some(f) = a.first_refusal() {
@@ -341,82 +344,6 @@ fn write_psbt(path: &Path, psbt: &Psbt, enc: PsbtEncoding) -> CliResult {
     Ok(())
 }
 
-/// `0.00150000 BTC (150000 sat)`, integer arithmetic only.
-fn btc(a: Amount) -> String {
-    let s = a.to_sat();
-    format!("{}.{:08} BTC ({s} sat)", s / 100_000_000, s % 100_000_000)
-}
-
-fn kind_str(k: &OutputKind) -> String {
-    match k {
-        OutputKind::External => "external".into(),
-        OutputKind::Change { keychain, index } => format!("verified change ({keychain}/{index})"),
-        OutputKind::Suspicious { rule } => format!("SUSPICIOUS ({rule})"),
-    }
-}
-
-fn analysis_text(w: &MultisigWallet, a: &PsbtAnalysis) -> String {
-    let mut s = format!(
-        "wallet {} ({} of {}, {})\ntxid {}\n",
-        a.wallet_id,
-        w.threshold(),
-        w.keys().len(),
-        a.network,
-        a.txid
-    );
-    s.push_str(&format!("inputs ({}):\n", a.inputs.len()));
-    for (i, inp) in a.inputs.iter().enumerate() {
-        let whose = match inp.ours {
-            Some((kc, idx)) => format!("{kc}/{idx}"),
-            None => "NOT OURS".into(),
-        };
-        let amount = inp.amount.map_or("amount unknown".into(), btc);
-        let sigs = if inp.finalized {
-            "finalized".into()
-        } else {
-            format!("signatures {}/{}", inp.signatures, inp.needed)
-        };
-        s.push_str(&format!(
-            "  {i}: {} {amount} {whose} {sigs}\n",
-            inp.outpoint
-        ));
-    }
-    s.push_str(&format!("outputs ({}):\n", a.outputs.len()));
-    for (i, o) in a.outputs.iter().enumerate() {
-        let addr = o
-            .address
-            .as_ref()
-            .map_or_else(|| format!("script {}", o.script_pubkey), |a| a.to_string());
-        s.push_str(&format!(
-            "  {i}: {addr} {} {}\n",
-            btc(o.amount),
-            kind_str(&o.kind)
-        ));
-    }
-    let opt = |v: Option<Amount>| v.map_or("unknown".into(), btc);
-    s.push_str(&format!("total in:  {}\n", opt(a.total_in)));
-    s.push_str(&format!("total out: {}\n", opt(a.total_out)));
-    s.push_str(&format!("fee:       {}\n", opt(a.fee)));
-    match (a.fee_rate, a.estimated_weight) {
-        (Some(r), Some(wu)) => s.push_str(&format!(
-            "fee rate:  {}.{:02} sat/vB over ~{} vB\n",
-            r.to_sat_per_kwu() / 250,
-            (r.to_sat_per_kwu() % 250) * 100 / 250,
-            wu.to_vbytes_ceil()
-        )),
-        _ => s.push_str("fee rate:  unknown\n"),
-    }
-    if a.findings.is_empty() {
-        s.push_str("findings:  none\n");
-    } else {
-        s.push_str("findings:\n");
-        for f in &a.findings {
-            s.push_str(&format!("  {f}\n"));
-        }
-    }
-    s
-}
-
 fn analysis_json(w: &MultisigWallet, a: &PsbtAnalysis) -> serde_json::Value {
     json!({
         "wallet_id": a.wallet_id,
@@ -498,17 +425,5 @@ mod tests {
         assert!(parse_recipient("tb1qw508d6qejxtdg4y5r3zarvary0c5xw7kxpjzsx").is_err());
         assert!(parse_recipient("nonsense:1000").is_err());
         assert!(parse_recipient("tb1qw508d6qejxtdg4y5r3zarvary0c5xw7kxpjzsx:-5").is_err());
-    }
-
-    #[test]
-    fn btc_amounts_print_exactly() {
-        assert_eq!(
-            btc(Amount::from_sat(150_000)),
-            "0.00150000 BTC (150000 sat)"
-        );
-        assert_eq!(
-            btc(Amount::from_sat(2_100_000_000_000_000)),
-            "21000000.00000000 BTC (2100000000000000 sat)"
-        );
     }
 }
