@@ -6,6 +6,7 @@ pub mod register;
 pub mod sign;
 pub mod xpub;
 
+use kinko_wallet::MAX_PSBT_FILE;
 use std::io::Read;
 use std::path::Path;
 
@@ -78,11 +79,8 @@ pub fn analysis_options(c: &CheckArgs) -> AnalysisOptions {
     opts
 }
 
-/// The decoder's own cap (kinko-wallet's `MAX_PSBT_FILE`, 64 MiB, not
-/// exported): one byte more is read so that the decoder reports the size.
-const MAX_PSBT_FILE: usize = 64 << 20;
-
-/// Reads a PSBT file, at most [`MAX_PSBT_FILE`] + 1 bytes.
+/// Reads a PSBT file, at most the decoder's cap [`MAX_PSBT_FILE`] + 1 bytes:
+/// one byte more than it accepts, so that the decoder reports the size.
 pub fn read_psbt_file(path: &Path) -> CliResult<Vec<u8>> {
     let f = std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut bytes = Vec::new();
