@@ -81,6 +81,7 @@ use std::sync::Arc;
 use kinko_policy::{
     decide_asset, AllowlistEntry, AssetState, Change, Config, ConfigError, Decision, Event,
     EventKind, Freeze, Outcome, Proposal, Timestamp, WindowRef, WindowUsage, Withdrawal,
+    WithdrawalStatus,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -216,6 +217,22 @@ pub enum DecideError {
     /// then refuses just this event.
     #[error("withdrawal id is already used by another asset")]
     IdOfOtherAsset,
+    /// A `Failed` report for a reservation the policy cosigner already
+    /// cosigned a transaction for. Releasing it would free the reservation
+    /// (and let the window and the hot balance be spent again) while a
+    /// signed transaction exists that the hot key's holder could still
+    /// broadcast: the amount could leave twice. Only `Confirmed` ends such a
+    /// reservation. Unlike the other refusals this one is recorded: an audit
+    /// record of kind `refused` (rule `reservation_cosigned`) is committed.
+    #[error("reservation {id} was cosigned for transaction {txid}; only its confirmation releases it (rule reservation_cosigned)")]
+    ReservationCosigned {
+        /// The withdrawal.
+        id: String,
+        /// The transaction it was cosigned for.
+        txid: String,
+        /// The refusal's audit record's sequence number.
+        audit_seq: u64,
+    },
     /// An amount above what the ledger's integer columns hold (`i64::MAX`).
     #[error("amount above the ledger's maximum")]
     AmountTooLarge,
@@ -234,6 +251,16 @@ impl From<StorageError> for DecideError {
 }
 
 impl DecideError {
+    /// The stable rule name of a refusal for a security reason (`kinko`
+    /// exits 3 naming it), `None` for other errors.
+    pub fn rule(&self) -> Option<&'static str> {
+        match self {
+            DecideError::ClockWentBackwards { .. } => Some("clock_went_backwards"),
+            DecideError::ReservationCosigned { .. } => Some(RULE_RESERVATION_COSIGNED),
+            _ => None,
+        }
+    }
+
     /// Whether the error means a storage failure worth retrying (lock
     /// timeout, serialization failure, deadlock): nothing was committed.
     pub fn is_transient(&self) -> bool {
@@ -318,6 +345,15 @@ struct Payload<'a> {
     policy: Option<&'a str>,
 }
 
+/// The audit payload of a refused event that is recorded.
+#[derive(Serialize)]
+struct RefusalPayload<'a> {
+    event: &'a Event,
+    rule: &'a str,
+    txid: &'a str,
+    policy: Option<&'a str>,
+}
+
 struct Work {
     row: AssetRow,
     core: Core,
@@ -343,6 +379,9 @@ impl std::fmt::Debug for Ledger {
             .finish_non_exhaustive()
     }
 }
+
+/// The rule of [`DecideError::ReservationCosigned`].
+pub const RULE_RESERVATION_COSIGNED: &str = "reservation_cosigned";
 
 /// How many audit records `verify` and `export` read per query.
 const PAGE: u32 = 5_000;
@@ -495,6 +534,8 @@ impl Ledger {
             None
         };
 
+        prefetch(tx.as_mut(), reqs, &works)?;
+
         let mut results = Vec::with_capacity(reqs.len());
         for req in reqs {
             let at = match (req.at, now) {
@@ -510,7 +551,15 @@ impl Ledger {
                 tx.update_asset(asset, &w.row)?;
             }
         }
-        tx.commit()?;
+        // PostgreSQL sends the writes with the commit: a withdrawal id that a
+        // worker on another asset inserted meanwhile fails here.
+        tx.commit().map_err(|e| {
+            if e.is_unique_violation() {
+                DecideError::IdOfOtherAsset
+            } else {
+                DecideError::Storage(e)
+            }
+        })?;
         // Only now, after the commit, may the cache follow.
         for (asset, w) in works {
             cache.insert(asset.to_owned(), (w.row.version, w.core));
@@ -664,6 +713,105 @@ impl Ledger {
     }
 }
 
+/// Names every row the batch's decisions read besides the asset rows, so a
+/// store that reads ahead fetches them at once (after the locks): first what
+/// the events name, then the user and destination recorded in the
+/// withdrawals that approvals, confirmations and failures name.
+fn prefetch(
+    tx: &mut dyn Tx,
+    reqs: &[Request],
+    works: &BTreeMap<&str, Work>,
+) -> Result<(), DecideError> {
+    if !tx.reads_ahead() {
+        return Ok(());
+    }
+    let events: Vec<Event> = reqs
+        .iter()
+        .filter(|r| works.contains_key(r.kind.asset()))
+        .map(|r| Event::new(Timestamp::from_unix(0), r.kind.clone()))
+        .collect();
+    let mut keys = store::Keys::default();
+    let mut second = Vec::new();
+    for e in &events {
+        let t = e.touches();
+        keys.ids.extend(t.withdrawal);
+        keys.users.extend(t.user.map(|u| (t.asset, u)));
+        keys.destinations
+            .extend(t.destination.map(|d| (t.asset, d)));
+        if let (Some(id), None) = (t.withdrawal, t.user) {
+            second.push((t.asset, id));
+        }
+    }
+    tx.prefetch(&keys)?;
+    let mut recorded = Vec::new();
+    for (asset, id) in second {
+        if let Some((w_asset, rec)) = tx.withdrawal(id)? {
+            if w_asset == asset {
+                let w: Withdrawal = serde_json::from_str(&rec).map_err(damaged("withdrawal"))?;
+                recorded.push((asset, w));
+            }
+        }
+    }
+    let keys = store::Keys {
+        ids: Vec::new(),
+        users: recorded
+            .iter()
+            .map(|(a, w)| (*a, w.user.as_str()))
+            .collect(),
+        destinations: recorded
+            .iter()
+            .map(|(a, w)| (*a, w.destination.as_str()))
+            .collect(),
+    };
+    tx.prefetch(&keys)?;
+    Ok(())
+}
+
+/// Refuses a `Failed` report for a cosigned reservation, recording the
+/// refusal in the asset's audit chain (see
+/// [`DecideError::ReservationCosigned`]).
+fn refuse_cosigned(
+    tx: &mut dyn Tx,
+    policy: &Policy,
+    work: &mut Work,
+    event: &Event,
+    id: &str,
+    txid: String,
+) -> Result<Result<Committed, DecideError>, DecideError> {
+    let at = event.at;
+    if let Some(last) = work.core.last_at {
+        if at < last {
+            return Ok(Err(DecideError::ClockWentBackwards { last, at }));
+        }
+    }
+    let payload = serde_json::to_string(&RefusalPayload {
+        event,
+        rule: RULE_RESERVATION_COSIGNED,
+        txid: &txid,
+        policy: policy.sha256(),
+    })
+    .map_err(damaged("audit payload"))?;
+    let seq = work.row.audit_count + 1;
+    let record = AuditRecord::new(
+        event.kind.asset(),
+        seq,
+        at,
+        "refused",
+        payload,
+        &work.row.audit_head,
+    );
+    tx.append_audit(&record)?;
+    work.row.audit_count = seq;
+    work.row.audit_head = record.hash;
+    work.core.last_at = Some(at);
+    work.dirty = true;
+    Ok(Err(DecideError::ReservationCosigned {
+        id: id.to_owned(),
+        txid,
+        audit_seq: seq,
+    }))
+}
+
 /// Decides one event inside the batch's transaction. The outer error aborts
 /// the batch; the inner one refuses this event only (nothing written).
 fn decide_in(
@@ -738,6 +886,20 @@ fn decide_in(
                 active_at: Timestamp::from_unix(active),
             },
         );
+    }
+
+    // A reservation cosigned for a transaction is not released by a failure
+    // report (the signed transaction may still be broadcast).
+    if let EventKind::Failed { id, .. } = kind {
+        let reserved = s
+            .withdrawals
+            .get(id.as_str())
+            .is_some_and(|w| w.status == WithdrawalStatus::Reserved);
+        if reserved {
+            if let Some(txid) = tx.cosign_mark(id)? {
+                return refuse_cosigned(tx, policy, work, &event, id, txid);
+            }
+        }
     }
 
     let outcome = match decide_asset(asset_policy, &mut s, &event) {

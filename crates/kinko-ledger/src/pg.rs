@@ -16,12 +16,14 @@
 //! the URL's `options` parameter, e.g.
 //! `postgres://u@host/db?options=-csearch_path%3Dkinko`.
 
+use std::collections::{BTreeMap, HashMap};
+
 use kinko_policy::Timestamp;
 use postgres::{Client, IsolationLevel, NoTls, Statement};
 
 use crate::audit::{AuditHead, AuditRecord};
 use crate::store::{
-    parse_version, to_i64, to_u64, AssetRow, Backend, StorageError, Touched, Tx, WithdrawalRow,
+    parse_version, to_i64, to_u64, AssetRow, Backend, Keys, StorageError, Tx, WithdrawalRow,
     META_DDL, MIGRATIONS,
 };
 use crate::OpenError;
@@ -34,15 +36,9 @@ struct Stmts {
     withdrawal: Statement,
     user_windows: Statement,
     allowlist: Statement,
-    touched: Statement,
-    insert_withdrawal: Statement,
-    update_withdrawal: Statement,
-    upsert_user: Statement,
-    delete_user: Statement,
-    insert_allow: Statement,
-    delete_allow: Statement,
-    append_audit: Statement,
-    update_asset: Statement,
+    cosign_mark: Statement,
+    prefetch: Statement,
+    flush: Statement,
 }
 
 pub(crate) struct Pg {
@@ -53,6 +49,72 @@ pub(crate) struct Pg {
 const ASSET_COLUMNS: &str = "SELECT version, hot, cold, reserved,
     CASE WHEN version = $2 THEN NULL ELSE core END, audit_count, audit_head
     FROM kinko_asset WHERE asset = $1";
+
+/// Everything a batch's decisions read besides the asset rows, in one round
+/// trip: withdrawals and cosign marks by id ($1), user windows by (asset,
+/// user) ($2, $3), allowlist entries by (asset, destination) ($4, $5). Run
+/// after the asset locks are granted: in READ COMMITTED the statement's
+/// snapshot then holds every commit of the locks' previous holders.
+const PREFETCH: &str = "
+    SELECT 0, w.id, w.asset, w.record, NULL::bigint, NULL::bigint
+        FROM kinko_withdrawal w WHERE w.id = ANY($1)
+    UNION ALL SELECT 1, u.user_id, u.asset, u.usage, NULL, NULL
+        FROM kinko_user_window u
+        JOIN unnest($2::text[], $3::text[]) AS q(asset, user_id)
+        ON u.asset = q.asset AND u.user_id = q.user_id
+    UNION ALL SELECT 2, a.destination, a.asset, NULL, a.added_at, a.active_at
+        FROM kinko_allowlist a
+        JOIN unnest($4::text[], $5::text[]) AS q(asset, destination)
+        ON a.asset = q.asset AND a.destination = q.destination
+    UNION ALL SELECT 3, c.id, c.asset, c.txid, NULL, NULL
+        FROM kinko_cosign c WHERE c.id = ANY($1)";
+
+/// Every write of a transaction, in one statement (one round trip before
+/// `COMMIT`): one data-modifying CTE per kind of row, each fed by arrays
+/// (empty when unused). The CTEs do not see each other's rows, so the
+/// caller merges writes to one key first (`Writes`): an inserted withdrawal
+/// carries its final record, a user window or allowlist key its final
+/// value.
+const FLUSH: &str = "
+    WITH wi AS (
+        INSERT INTO kinko_withdrawal (id, asset, user_id, status, amount, record)
+        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[])
+    ), wu AS (
+        UPDATE kinko_withdrawal w SET status = q.status, record = q.record
+        FROM unnest($7::text[], $8::text[], $9::text[]) AS q(id, status, record)
+        WHERE w.id = q.id
+    ), uu AS (
+        INSERT INTO kinko_user_window (asset, user_id, usage)
+        SELECT * FROM unnest($10::text[], $11::text[], $12::text[])
+        ON CONFLICT (asset, user_id) DO UPDATE SET usage = excluded.usage
+    ), ud AS (
+        DELETE FROM kinko_user_window u
+        USING unnest($13::text[], $14::text[]) AS q(asset, user_id)
+        WHERE u.asset = q.asset AND u.user_id = q.user_id
+    ), ai AS (
+        INSERT INTO kinko_allowlist (asset, destination, added_at, active_at)
+        SELECT * FROM unnest($15::text[], $16::text[], $17::bigint[], $18::bigint[])
+        ON CONFLICT (asset, destination) DO UPDATE
+        SET added_at = excluded.added_at, active_at = excluded.active_at
+    ), ad AS (
+        DELETE FROM kinko_allowlist a
+        USING unnest($19::text[], $20::text[]) AS q(asset, destination)
+        WHERE a.asset = q.asset AND a.destination = q.destination
+    ), ci AS (
+        INSERT INTO kinko_cosign (id, asset, txid, at)
+        SELECT * FROM unnest($21::text[], $22::text[], $23::text[], $24::bigint[])
+    ), au AS (
+        INSERT INTO kinko_audit (asset, seq, at, kind, payload, prev_hash, hash)
+        SELECT * FROM unnest($25::text[], $26::bigint[], $27::bigint[], $28::text[],
+                             $29::text[], $30::text[], $31::text[])
+    )
+    UPDATE kinko_asset a SET version = q.version, hot = q.hot, cold = q.cold,
+        reserved = q.reserved, core = q.core, audit_count = q.audit_count,
+        audit_head = q.audit_head
+    FROM unnest($32::text[], $33::bigint[], $34::bigint[], $35::bigint[], $36::bigint[],
+                $37::text[], $38::bigint[], $39::text[])
+        AS q(asset, version, hot, cold, reserved, core, audit_count, audit_head)
+    WHERE a.asset = q.asset";
 
 impl Pg {
     pub(crate) fn open(url: &str) -> Result<Self, OpenError> {
@@ -109,46 +171,16 @@ fn prepare(c: &mut Client) -> Result<Stmts, postgres::Error> {
         allowlist: c.prepare(
             "SELECT added_at, active_at FROM kinko_allowlist WHERE asset = $1 AND destination = $2",
         )?,
-        touched: c.prepare(
-            "SELECT w.asset, w.record,
-                (SELECT usage FROM kinko_user_window WHERE asset = $2 AND user_id = $3),
-                a.added_at, a.active_at
-             FROM (SELECT 1) AS one
-             LEFT JOIN kinko_withdrawal w ON w.id = $1
-             LEFT JOIN kinko_allowlist a ON a.asset = $2 AND a.destination = $4",
-        )?,
-        insert_withdrawal: c.prepare(
-            "INSERT INTO kinko_withdrawal (id, asset, user_id, status, amount, record)
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )?,
-        update_withdrawal: c
-            .prepare("UPDATE kinko_withdrawal SET status = $2, record = $3 WHERE id = $1")?,
-        upsert_user: c.prepare(
-            "INSERT INTO kinko_user_window (asset, user_id, usage) VALUES ($1, $2, $3)
-             ON CONFLICT (asset, user_id) DO UPDATE SET usage = excluded.usage",
-        )?,
-        delete_user: c
-            .prepare("DELETE FROM kinko_user_window WHERE asset = $1 AND user_id = $2")?,
-        insert_allow: c.prepare(
-            "INSERT INTO kinko_allowlist (asset, destination, added_at, active_at) VALUES ($1, $2, $3, $4)",
-        )?,
-        delete_allow: c
-            .prepare("DELETE FROM kinko_allowlist WHERE asset = $1 AND destination = $2")?,
-        append_audit: c.prepare(
-            "INSERT INTO kinko_audit (asset, seq, at, kind, payload, prev_hash, hash)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )?,
-        update_asset: c.prepare(
-            "UPDATE kinko_asset SET version = $2, hot = $3, cold = $4, reserved = $5,
-             core = $6, audit_count = $7, audit_head = $8 WHERE asset = $1",
-        )?,
+        cosign_mark: c.prepare("SELECT txid FROM kinko_cosign WHERE id = $1")?,
+        prefetch: c.prepare(PREFETCH)?,
+        flush: c.prepare(FLUSH)?,
     })
 }
 
 impl Backend for Pg {
     fn begin(&mut self) -> Result<Box<dyn Tx + '_>, StorageError> {
         let tx = self.client.transaction()?;
-        Ok(Box::new(PgTx { tx, st: &self.st }))
+        Ok(Box::new(PgTx::new(tx, &self.st)))
     }
 
     fn begin_read(&mut self) -> Result<Box<dyn Tx + '_>, StorageError> {
@@ -158,14 +190,205 @@ impl Backend for Pg {
             .isolation_level(IsolationLevel::RepeatableRead)
             .read_only(true)
             .start()?;
-        Ok(Box::new(PgTx { tx, st: &self.st }))
+        Ok(Box::new(PgTx::new(tx, &self.st)))
     }
+}
+
+/// The rows of a transaction that decisions touch, by key, as read (once)
+/// or as written by this transaction: reads are answered from here first,
+/// so a batch sees its own earlier writes, which wait in [`Writes`] until
+/// commit. `None`: no such row.
+#[derive(Default)]
+struct Rows {
+    withdrawals: HashMap<String, Option<(String, String)>>,
+    users: HashMap<(String, String), Option<String>>,
+    allowlist: HashMap<(String, String), Option<(i64, i64)>>,
+    cosign: HashMap<String, Option<String>>,
+}
+
+/// A transaction's writes, merged per key, sent in one statement
+/// ([`FLUSH`]) just before `COMMIT`.
+#[derive(Default)]
+struct Writes {
+    /// Withdrawals inserted, with their final status and record.
+    inserted: BTreeMap<String, WithdrawalRow>,
+    /// Withdrawals updated: id -> (status, record).
+    updated: BTreeMap<String, (&'static str, String)>,
+    users: BTreeMap<(String, String), Option<String>>,
+    allowlist: BTreeMap<(String, String), Option<(i64, i64)>>,
+    /// (id, asset, txid, at).
+    cosign: Vec<(String, String, String, i64)>,
+    audit: Vec<AuditRecord>,
+    assets: BTreeMap<String, AssetRow>,
 }
 
 struct PgTx<'a> {
     tx: postgres::Transaction<'a>,
     st: &'a Stmts,
+    rows: Rows,
+    writes: Writes,
+    dirty: bool,
 }
+
+impl<'a> PgTx<'a> {
+    fn new(tx: postgres::Transaction<'a>, st: &'a Stmts) -> Self {
+        PgTx {
+            tx,
+            st,
+            rows: Rows::default(),
+            writes: Writes::default(),
+            dirty: false,
+        }
+    }
+
+    /// Sends every waiting write in one statement.
+    fn flush(&mut self) -> Result<(), StorageError> {
+        if !self.dirty {
+            return Ok(());
+        }
+        let w = std::mem::take(&mut self.writes);
+        self.dirty = false;
+        let ins = w.inserted.values();
+        let (ins_id, ins_asset, ins_user, ins_status, ins_amount, ins_record): Cols6 = ins
+            .map(|r| {
+                (
+                    r.id.as_str(),
+                    r.asset.as_str(),
+                    r.user.as_str(),
+                    r.status,
+                    r.amount,
+                    r.record.as_str(),
+                )
+            })
+            .fold(Default::default(), |mut c, r| {
+                c.0.push(r.0);
+                c.1.push(r.1);
+                c.2.push(r.2);
+                c.3.push(r.3);
+                c.4.push(r.4);
+                c.5.push(r.5);
+                c
+            });
+        let upd_id: Vec<&str> = w.updated.keys().map(String::as_str).collect();
+        let upd_status: Vec<&str> = w.updated.values().map(|v| v.0).collect();
+        let upd_record: Vec<&str> = w.updated.values().map(|v| v.1.as_str()).collect();
+        let (mut uu_asset, mut uu_user, mut uu_usage) = (vec![], vec![], vec![]);
+        let (mut ud_asset, mut ud_user) = (vec![], vec![]);
+        for ((asset, user), usage) in &w.users {
+            match usage {
+                Some(u) => {
+                    uu_asset.push(asset.as_str());
+                    uu_user.push(user.as_str());
+                    uu_usage.push(u.as_str());
+                }
+                None => {
+                    ud_asset.push(asset.as_str());
+                    ud_user.push(user.as_str());
+                }
+            }
+        }
+        let (mut ai_asset, mut ai_dest, mut ai_added, mut ai_active) =
+            (vec![], vec![], vec![], vec![]);
+        let (mut ad_asset, mut ad_dest) = (vec![], vec![]);
+        for ((asset, dest), entry) in &w.allowlist {
+            match entry {
+                Some((added, active)) => {
+                    ai_asset.push(asset.as_str());
+                    ai_dest.push(dest.as_str());
+                    ai_added.push(*added);
+                    ai_active.push(*active);
+                }
+                None => {
+                    ad_asset.push(asset.as_str());
+                    ad_dest.push(dest.as_str());
+                }
+            }
+        }
+        let ci_id: Vec<&str> = w.cosign.iter().map(|c| c.0.as_str()).collect();
+        let ci_asset: Vec<&str> = w.cosign.iter().map(|c| c.1.as_str()).collect();
+        let ci_txid: Vec<&str> = w.cosign.iter().map(|c| c.2.as_str()).collect();
+        let ci_at: Vec<i64> = w.cosign.iter().map(|c| c.3).collect();
+        let au_asset: Vec<&str> = w.audit.iter().map(|r| r.asset.as_str()).collect();
+        let au_seq = w
+            .audit
+            .iter()
+            .map(|r| to_i64(r.seq))
+            .collect::<Result<Vec<_>, _>>()?;
+        let au_at: Vec<i64> = w.audit.iter().map(|r| r.at.unix()).collect();
+        let au_kind: Vec<&str> = w.audit.iter().map(|r| r.kind.as_str()).collect();
+        let au_payload: Vec<&str> = w.audit.iter().map(|r| r.payload.as_str()).collect();
+        let au_prev: Vec<&str> = w.audit.iter().map(|r| r.prev_hash.as_str()).collect();
+        let au_hash: Vec<&str> = w.audit.iter().map(|r| r.hash.as_str()).collect();
+        let (mut as_asset, mut as_version, mut as_hot, mut as_cold, mut as_reserved) =
+            (vec![], vec![], vec![], vec![], vec![]);
+        let (mut as_core, mut as_count, mut as_head) = (vec![], vec![], vec![]);
+        for (asset, row) in &w.assets {
+            as_asset.push(asset.as_str());
+            as_version.push(row.version);
+            as_hot.push(to_i64(row.hot)?);
+            as_cold.push(to_i64(row.cold)?);
+            as_reserved.push(to_i64(row.reserved)?);
+            as_core.push(row.core.as_deref().unwrap_or("{}"));
+            as_count.push(to_i64(row.audit_count)?);
+            as_head.push(row.audit_head.as_str());
+        }
+        self.tx.execute(
+            &self.st.flush,
+            &[
+                &ins_id,
+                &ins_asset,
+                &ins_user,
+                &ins_status,
+                &ins_amount,
+                &ins_record,
+                &upd_id,
+                &upd_status,
+                &upd_record,
+                &uu_asset,
+                &uu_user,
+                &uu_usage,
+                &ud_asset,
+                &ud_user,
+                &ai_asset,
+                &ai_dest,
+                &ai_added,
+                &ai_active,
+                &ad_asset,
+                &ad_dest,
+                &ci_id,
+                &ci_asset,
+                &ci_txid,
+                &ci_at,
+                &au_asset,
+                &au_seq,
+                &au_at,
+                &au_kind,
+                &au_payload,
+                &au_prev,
+                &au_hash,
+                &as_asset,
+                &as_version,
+                &as_hot,
+                &as_cold,
+                &as_reserved,
+                &as_core,
+                &as_count,
+                &as_head,
+            ],
+        )?;
+        Ok(())
+    }
+}
+
+/// The inserted withdrawals' columns.
+type Cols6<'r> = (
+    Vec<&'r str>,
+    Vec<&'r str>,
+    Vec<&'r str>,
+    Vec<&'r str>,
+    Vec<i64>,
+    Vec<&'r str>,
+);
 
 fn to_asset_row(r: &postgres::Row) -> Result<AssetRow, StorageError> {
     Ok(AssetRow {
@@ -191,6 +414,10 @@ fn to_record(r: &postgres::Row) -> Result<AuditRecord, StorageError> {
     })
 }
 
+fn key(a: &str, b: &str) -> (String, String) {
+    (a.to_owned(), b.to_owned())
+}
+
 impl Tx for PgTx<'_> {
     fn now(&mut self) -> Result<Timestamp, StorageError> {
         let secs: i64 = self.tx.query_one(&self.st.now, &[])?.try_get(0)?;
@@ -214,6 +441,7 @@ impl Tx for PgTx<'_> {
     }
 
     fn read_asset(&mut self, asset: &str) -> Result<Option<AssetRow>, StorageError> {
+        self.flush()?;
         self.tx
             .query_opt(&self.st.select_asset, &[&asset, &-1i64])?
             .as_ref()
@@ -221,18 +449,105 @@ impl Tx for PgTx<'_> {
             .transpose()
     }
 
-    fn withdrawal(&mut self, id: &str) -> Result<Option<(String, String)>, StorageError> {
-        match self.tx.query_opt(&self.st.withdrawal, &[&id])? {
-            Some(r) => Ok(Some((r.try_get(0)?, r.try_get(1)?))),
-            None => Ok(None),
+    fn prefetch(&mut self, keys: &Keys<'_>) -> Result<(), StorageError> {
+        let ids: Vec<&str> = keys
+            .ids
+            .iter()
+            .copied()
+            .filter(|id| !self.rows.withdrawals.contains_key(*id))
+            .collect();
+        let users: Vec<&(&str, &str)> = keys
+            .users
+            .iter()
+            .filter(|(a, u)| !self.rows.users.contains_key(&key(a, u)))
+            .collect();
+        let dests: Vec<&(&str, &str)> = keys
+            .destinations
+            .iter()
+            .filter(|(a, d)| !self.rows.allowlist.contains_key(&key(a, d)))
+            .collect();
+        if ids.is_empty() && users.is_empty() && dests.is_empty() {
+            return Ok(());
         }
+        let u_asset: Vec<&str> = users.iter().map(|k| k.0).collect();
+        let u_user: Vec<&str> = users.iter().map(|k| k.1).collect();
+        let d_asset: Vec<&str> = dests.iter().map(|k| k.0).collect();
+        let d_dest: Vec<&str> = dests.iter().map(|k| k.1).collect();
+        let found = self.tx.query(
+            &self.st.prefetch,
+            &[&ids, &u_asset, &u_user, &d_asset, &d_dest],
+        )?;
+        // Absent unless found; this transaction wrote none of these keys
+        // (written keys are in `rows` already and were filtered out).
+        let mut marks_unknown = std::collections::HashSet::new();
+        for id in &ids {
+            self.rows.withdrawals.insert((*id).to_owned(), None);
+            if !self.rows.cosign.contains_key(*id) {
+                self.rows.cosign.insert((*id).to_owned(), None);
+                marks_unknown.insert(*id);
+            }
+        }
+        for (a, u) in users {
+            self.rows.users.insert(key(a, u), None);
+        }
+        for (a, d) in dests {
+            self.rows.allowlist.insert(key(a, d), None);
+        }
+        for r in &found {
+            let which: i32 = r.try_get(0)?;
+            let k: String = r.try_get(1)?;
+            let asset: String = r.try_get(2)?;
+            match which {
+                0 => {
+                    let rec: String = r.try_get(3)?;
+                    self.rows.withdrawals.insert(k, Some((asset, rec)));
+                }
+                1 => {
+                    let usage: String = r.try_get(3)?;
+                    self.rows.users.insert((asset, k), Some(usage));
+                }
+                2 => {
+                    let entry = (r.try_get(4)?, r.try_get(5)?);
+                    self.rows.allowlist.insert((asset, k), Some(entry));
+                }
+                _ => {
+                    if marks_unknown.contains(k.as_str()) {
+                        let txid: String = r.try_get(3)?;
+                        self.rows.cosign.insert(k, Some(txid));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn reads_ahead(&self) -> bool {
+        true
+    }
+
+    fn withdrawal(&mut self, id: &str) -> Result<Option<(String, String)>, StorageError> {
+        if let Some(known) = self.rows.withdrawals.get(id) {
+            return Ok(known.clone());
+        }
+        let found = match self.tx.query_opt(&self.st.withdrawal, &[&id])? {
+            Some(r) => Some((r.try_get(0)?, r.try_get(1)?)),
+            None => None,
+        };
+        self.rows.withdrawals.insert(id.to_owned(), found.clone());
+        Ok(found)
     }
 
     fn user_windows(&mut self, asset: &str, user: &str) -> Result<Option<String>, StorageError> {
-        match self.tx.query_opt(&self.st.user_windows, &[&asset, &user])? {
-            Some(r) => Ok(Some(r.try_get(0)?)),
-            None => Ok(None),
+        let k = key(asset, user);
+        if let Some(known) = self.rows.users.get(&k) {
+            return Ok(known.clone());
         }
+        let found = match self.tx.query_opt(&self.st.user_windows, &[&asset, &user])? {
+            Some(r) => Some(r.try_get(0)?),
+            None => None,
+        };
+        self.rows.users.insert(k, found.clone());
+        Ok(found)
     }
 
     fn allowlist_entry(
@@ -240,47 +555,49 @@ impl Tx for PgTx<'_> {
         asset: &str,
         destination: &str,
     ) -> Result<Option<(i64, i64)>, StorageError> {
-        match self
+        let k = key(asset, destination);
+        if let Some(known) = self.rows.allowlist.get(&k) {
+            return Ok(*known);
+        }
+        let found = match self
             .tx
             .query_opt(&self.st.allowlist, &[&asset, &destination])?
         {
-            Some(r) => Ok(Some((r.try_get(0)?, r.try_get(1)?))),
-            None => Ok(None),
-        }
-    }
-
-    fn touched(
-        &mut self,
-        asset: &str,
-        id: Option<&str>,
-        user: Option<&str>,
-        destination: Option<&str>,
-    ) -> Result<Touched, StorageError> {
-        let r = self
-            .tx
-            .query_one(&self.st.touched, &[&id, &asset, &user, &destination])?;
-        let w_asset: Option<String> = r.try_get(0)?;
-        let w_record: Option<String> = r.try_get(1)?;
-        let added: Option<i64> = r.try_get(3)?;
-        let active: Option<i64> = r.try_get(4)?;
-        Ok(Touched {
-            withdrawal: w_asset.zip(w_record),
-            user_windows: r.try_get(2)?,
-            allowlist: added.zip(active),
-        })
+            Some(r) => Some((r.try_get(0)?, r.try_get(1)?)),
+            None => None,
+        };
+        self.rows.allowlist.insert(k, found);
+        Ok(found)
     }
 
     fn insert_withdrawal(&mut self, w: &WithdrawalRow) -> Result<(), StorageError> {
-        self.tx.execute(
-            &self.st.insert_withdrawal,
-            &[&w.id, &w.asset, &w.user, &w.status, &w.amount, &w.record],
-        )?;
+        // A row another worker inserted meanwhile fails the unique key when
+        // the writes are flushed: the whole transaction then fails.
+        self.rows
+            .withdrawals
+            .insert(w.id.clone(), Some((w.asset.clone(), w.record.clone())));
+        self.writes.inserted.insert(w.id.clone(), w.clone());
+        self.dirty = true;
         Ok(())
     }
 
     fn update_withdrawal(&mut self, w: &WithdrawalRow) -> Result<(), StorageError> {
-        self.tx
-            .execute(&self.st.update_withdrawal, &[&w.id, &w.status, &w.record])?;
+        self.rows
+            .withdrawals
+            .insert(w.id.clone(), Some((w.asset.clone(), w.record.clone())));
+        match self.writes.inserted.get_mut(&w.id) {
+            // Inserted by this transaction: insert the final row instead.
+            Some(row) => {
+                row.status = w.status;
+                row.record.clone_from(&w.record);
+            }
+            None => {
+                self.writes
+                    .updated
+                    .insert(w.id.clone(), (w.status, w.record.clone()));
+            }
+        }
+        self.dirty = true;
         Ok(())
     }
 
@@ -290,12 +607,10 @@ impl Tx for PgTx<'_> {
         user: &str,
         usage: Option<&str>,
     ) -> Result<(), StorageError> {
-        match usage {
-            Some(u) => self
-                .tx
-                .execute(&self.st.upsert_user, &[&asset, &user, &u])?,
-            None => self.tx.execute(&self.st.delete_user, &[&asset, &user])?,
-        };
+        let usage = usage.map(str::to_owned);
+        self.rows.users.insert(key(asset, user), usage.clone());
+        self.writes.users.insert(key(asset, user), usage);
+        self.dirty = true;
         Ok(())
     }
 
@@ -305,26 +620,22 @@ impl Tx for PgTx<'_> {
         destination: &str,
         entry: Option<(i64, i64)>,
     ) -> Result<(), StorageError> {
-        match entry {
-            Some((added, active)) => self.tx.execute(
-                &self.st.insert_allow,
-                &[&asset, &destination, &added, &active],
-            )?,
-            None => self
-                .tx
-                .execute(&self.st.delete_allow, &[&asset, &destination])?,
-        };
+        self.rows.allowlist.insert(key(asset, destination), entry);
+        self.writes.allowlist.insert(key(asset, destination), entry);
+        self.dirty = true;
         Ok(())
     }
 
     fn cosign_mark(&mut self, id: &str) -> Result<Option<String>, StorageError> {
-        match self
-            .tx
-            .query_opt("SELECT txid FROM kinko_cosign WHERE id = $1", &[&id])?
-        {
-            Some(r) => Ok(Some(r.try_get(0)?)),
-            None => Ok(None),
+        if let Some(known) = self.rows.cosign.get(id) {
+            return Ok(known.clone());
         }
+        let found = match self.tx.query_opt(&self.st.cosign_mark, &[&id])? {
+            Some(r) => Some(r.try_get(0)?),
+            None => None,
+        };
+        self.rows.cosign.insert(id.to_owned(), found.clone());
+        Ok(found)
     }
 
     fn put_cosign_mark(
@@ -334,52 +645,35 @@ impl Tx for PgTx<'_> {
         txid: &str,
         at: i64,
     ) -> Result<(), StorageError> {
-        self.tx.execute(
-            "INSERT INTO kinko_cosign (id, asset, txid, at) VALUES ($1, $2, $3, $4)",
-            &[&id, &asset, &txid, &at],
-        )?;
+        self.rows
+            .cosign
+            .insert(id.to_owned(), Some(txid.to_owned()));
+        self.writes
+            .cosign
+            .push((id.to_owned(), asset.to_owned(), txid.to_owned(), at));
+        self.dirty = true;
         Ok(())
     }
 
     fn append_audit(&mut self, r: &AuditRecord) -> Result<(), StorageError> {
-        self.tx.execute(
-            &self.st.append_audit,
-            &[
-                &r.asset,
-                &to_i64(r.seq)?,
-                &r.at.unix(),
-                &r.kind,
-                &r.payload,
-                &r.prev_hash,
-                &r.hash,
-            ],
-        )?;
+        self.writes.audit.push(r.clone());
+        self.dirty = true;
         Ok(())
     }
 
     fn update_asset(&mut self, asset: &str, row: &AssetRow) -> Result<(), StorageError> {
-        let core = row.core.as_deref().unwrap_or("{}");
-        self.tx.execute(
-            &self.st.update_asset,
-            &[
-                &asset,
-                &row.version,
-                &to_i64(row.hot)?,
-                &to_i64(row.cold)?,
-                &to_i64(row.reserved)?,
-                &core,
-                &to_i64(row.audit_count)?,
-                &row.audit_head,
-            ],
-        )?;
+        self.writes.assets.insert(asset.to_owned(), row.clone());
+        self.dirty = true;
         Ok(())
     }
 
-    fn commit(self: Box<Self>) -> Result<(), StorageError> {
+    fn commit(mut self: Box<Self>) -> Result<(), StorageError> {
+        self.flush()?;
         Ok(self.tx.commit()?)
     }
 
     fn assets(&mut self) -> Result<Vec<String>, StorageError> {
+        self.flush()?;
         let rows = self
             .tx
             .query("SELECT asset FROM kinko_asset ORDER BY asset", &[])?;
@@ -387,6 +681,7 @@ impl Tx for PgTx<'_> {
     }
 
     fn all_withdrawals(&mut self, asset: &str) -> Result<Vec<(String, String)>, StorageError> {
+        self.flush()?;
         let rows = self.tx.query(
             "SELECT id, record FROM kinko_withdrawal WHERE asset = $1 ORDER BY id",
             &[&asset],
@@ -397,6 +692,7 @@ impl Tx for PgTx<'_> {
     }
 
     fn all_user_windows(&mut self, asset: &str) -> Result<Vec<(String, String)>, StorageError> {
+        self.flush()?;
         let rows = self.tx.query(
             "SELECT user_id, usage FROM kinko_user_window WHERE asset = $1",
             &[&asset],
@@ -407,6 +703,7 @@ impl Tx for PgTx<'_> {
     }
 
     fn all_allowlist(&mut self, asset: &str) -> Result<Vec<(String, i64, i64)>, StorageError> {
+        self.flush()?;
         let rows = self.tx.query(
             "SELECT destination, added_at, active_at FROM kinko_allowlist WHERE asset = $1",
             &[&asset],
@@ -417,6 +714,7 @@ impl Tx for PgTx<'_> {
     }
 
     fn heads(&mut self) -> Result<Vec<AuditHead>, StorageError> {
+        self.flush()?;
         let rows = self.tx.query(
             "SELECT asset, audit_count, audit_head FROM kinko_asset ORDER BY asset",
             &[],
@@ -433,6 +731,7 @@ impl Tx for PgTx<'_> {
     }
 
     fn audit_assets(&mut self) -> Result<Vec<String>, StorageError> {
+        self.flush()?;
         let rows = self
             .tx
             .query("SELECT DISTINCT asset FROM kinko_audit ORDER BY asset", &[])?;
@@ -445,6 +744,7 @@ impl Tx for PgTx<'_> {
         after: u64,
         limit: u32,
     ) -> Result<Vec<AuditRecord>, StorageError> {
+        self.flush()?;
         let rows = self.tx.query(
             "SELECT asset, seq, at, kind, payload, prev_hash, hash FROM kinko_audit
              WHERE asset = $1 AND seq > $2 ORDER BY seq LIMIT $3",

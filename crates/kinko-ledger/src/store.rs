@@ -129,8 +129,22 @@ pub(crate) struct Touched {
     pub allowlist: Option<(i64, i64)>,
 }
 
+/// The rows a batch of decisions will read besides the asset rows (see
+/// `Event::touches`), named ahead so a store can read them in one round trip.
+#[derive(Debug, Default)]
+pub(crate) struct Keys<'a> {
+    /// Withdrawal ids (their rows and cosign marks).
+    pub ids: Vec<&'a str>,
+    /// (asset, user) of user windows.
+    pub users: Vec<(&'a str, &'a str)>,
+    /// (asset, destination) of allowlist entries.
+    pub destinations: Vec<(&'a str, &'a str)>,
+}
+
 /// One transaction. A write transaction holds the asset rows it locked until
-/// commit; dropping it without commit rolls back.
+/// commit; dropping it without commit rolls back. A store may hold writes
+/// back until `commit` (PostgreSQL sends them in one statement); reads
+/// through this trait always see the transaction's own earlier writes.
 pub(crate) trait Tx {
     /// The ledger's time source inside the transaction (database server time
     /// on PostgreSQL, the system clock on SQLite).
@@ -146,8 +160,7 @@ pub(crate) trait Tx {
         asset: &str,
         destination: &str,
     ) -> Result<Option<(i64, i64)>, StorageError>;
-    /// The withdrawal, user windows and allowlist entry named, read together
-    /// (one round trip on PostgreSQL).
+    /// The withdrawal, user windows and allowlist entry named.
     fn touched(
         &mut self,
         asset: &str,
@@ -170,6 +183,19 @@ pub(crate) trait Tx {
             },
         })
     }
+    /// Reads the rows named ahead of the reads through the methods above
+    /// (which then answer from memory). Call it only after the asset locks
+    /// are granted. Default: nothing (SQLite reads locally, cheaply).
+    fn prefetch(&mut self, _keys: &Keys<'_>) -> Result<(), StorageError> {
+        Ok(())
+    }
+    /// Whether [`Tx::prefetch`] saves round trips (worth a second pass for
+    /// rows named inside records).
+    fn reads_ahead(&self) -> bool {
+        false
+    }
+    /// Inserts a withdrawal. A concurrent insert of the same id fails the
+    /// unique key here or, on a store that holds writes back, at `commit`.
     fn insert_withdrawal(&mut self, w: &WithdrawalRow) -> Result<(), StorageError>;
     fn update_withdrawal(&mut self, w: &WithdrawalRow) -> Result<(), StorageError>;
     fn put_user_windows(

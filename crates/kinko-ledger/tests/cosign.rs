@@ -2,8 +2,11 @@
 //! backends: a reservation is cosigned for one transaction only, even when
 //! two cosigners race; every decision is in the audit chain.
 
-use kinko_ledger::{CosignError, CosignResult, CosignVerdict, Ledger};
-use kinko_policy::{Decision, EventKind, Timestamp, Wallet};
+use kinko_ledger::{
+    CosignError, CosignResult, CosignVerdict, DecideError, Ledger, Request,
+    RULE_RESERVATION_COSIGNED,
+};
+use kinko_policy::{Decision, EventKind, Timestamp, Wallet, WithdrawalStatus};
 
 use crate::common::Db;
 
@@ -22,7 +25,8 @@ macro_rules! both {
 
 both!(
     cosign_marks_once_and_audits_every_decision,
-    racing_cosigners_mark_once
+    racing_cosigners_mark_once,
+    a_cosigned_reservation_is_not_released_by_a_failure,
 );
 
 fn t(s: &str) -> Timestamp {
@@ -175,4 +179,117 @@ fn racing_cosigners_mark_once(db: &Db) {
         3
     );
     l.verify_audit().unwrap();
+}
+
+fn failed(id: &str) -> EventKind {
+    EventKind::Failed {
+        asset: "BTC".into(),
+        id: id.into(),
+    }
+}
+
+/// Issue #6: a `Failed` report must not release a reservation that was
+/// cosigned — the signed transaction may still be broadcast, and the
+/// released amount would be approved again. Refused naming the rule,
+/// recorded in the audit chain; the reservation stays until `Confirmed`.
+/// An uncosigned reservation is still released, in the same batch.
+fn a_cosigned_reservation_is_not_released_by_a_failure(db: &Db) {
+    let mut l = db.open();
+    reserve(&mut l, "w1");
+    let at = t("2026-01-26T09:00:00Z");
+    let w2 = l
+        .decide_at(
+            at,
+            EventKind::Withdrawal {
+                id: "w2".into(),
+                user: "bob".into(),
+                asset: "BTC".into(),
+                destination: "tb1qother".into(),
+                amount: 500_000,
+            },
+        )
+        .unwrap();
+    assert!(matches!(w2.outcome.decision, Decision::Approved { .. }));
+    let r = l
+        .cosign("w1", Some(t("2026-01-26T09:01:00Z")), sign("aa"))
+        .unwrap();
+    assert!(matches!(r.result, CosignResult::Signed { .. }));
+
+    // Another worker reports the cosigned one failed: refused, recorded.
+    let mut other = db.open();
+    let e = other
+        .decide_at(t("2026-01-26T09:02:00Z"), failed("w1"))
+        .unwrap_err();
+    match &e {
+        DecideError::ReservationCosigned {
+            id,
+            txid,
+            audit_seq,
+        } => assert_eq!((id.as_str(), txid.as_str(), *audit_seq), ("w1", "aa", 5)),
+        e => panic!("{e:?}"),
+    }
+    assert_eq!(e.rule(), Some(RULE_RESERVATION_COSIGNED));
+    assert!(e.to_string().contains("rule reservation_cosigned"), "{e}");
+    // A time before the last event still fails closed, nothing recorded.
+    let e = l
+        .decide_at(t("2026-01-26T08:00:00Z"), failed("w1"))
+        .unwrap_err();
+    assert!(matches!(e, DecideError::ClockWentBackwards { .. }), "{e:?}");
+
+    // In a batch: the cosigned one refused, the other released.
+    let at = t("2026-01-26T09:03:00Z");
+    let out = l
+        .decide_batch(&[
+            Request {
+                at: Some(at),
+                kind: failed("w1"),
+            },
+            Request {
+                at: Some(at),
+                kind: failed("w2"),
+            },
+        ])
+        .unwrap();
+    assert!(matches!(
+        out[0],
+        Err(DecideError::ReservationCosigned { audit_seq: 6, .. })
+    ));
+    assert!(out[1].is_ok(), "{:?}", out[1]);
+    let s = other.asset_state("BTC").unwrap().unwrap();
+    assert_eq!(s.withdrawals["w1"].status, WithdrawalStatus::Reserved);
+    assert_eq!(s.withdrawals["w2"].status, WithdrawalStatus::Released);
+    assert_eq!(s.reserved, 1_000_000);
+
+    // The confirmation ends it.
+    l.decide_at(
+        t("2026-01-26T09:04:00Z"),
+        EventKind::Confirmed {
+            asset: "BTC".into(),
+            id: "w1".into(),
+        },
+    )
+    .unwrap();
+    let s = other.asset_state("BTC").unwrap().unwrap();
+    assert_eq!((s.hot, s.reserved), (99_000_000, 0));
+    // deposit, 2 withdrawals, cosign, 2 refusals, failure, confirmation.
+    assert_eq!(other.verify_audit().unwrap().records, 8);
+    let mut out = Vec::new();
+    l.export_audit(&mut out).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    let refusals: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|r| r["kind"] == "refused")
+        .collect();
+    assert_eq!(refusals.len(), 2, "{text}");
+    let p: serde_json::Value =
+        serde_json::from_str(refusals[0]["payload"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        (
+            p["rule"].as_str(),
+            p["txid"].as_str(),
+            p["event"]["id"].as_str()
+        ),
+        (Some("reservation_cosigned"), Some("aa"), Some("w1"))
+    );
 }

@@ -116,7 +116,7 @@ pub fn check_invariants(db: &Db) -> Stats {
     let mut stats = Stats::default();
     for line in text.lines() {
         let r: kinko_ledger::AuditRecord = serde_json::from_str(line).expect("record");
-        if r.kind == "cosign" {
+        if r.kind == "cosign" || r.kind == "refused" {
             continue; // not an engine event
         }
         let p: Payload = serde_json::from_str(&r.payload).expect("payload");

@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 use kinko_ledger::{DecideError, Ledger, OpenError, Problem, Request, TimeSource, VerifyError};
-use kinko_policy::{Decision, EventKind, Rule, WithdrawalStatus};
+use kinko_policy::{decide, Decision, Event, EventKind, Rule, State, WithdrawalStatus};
 
 use crate::common::*;
 
@@ -29,6 +29,7 @@ both!(
     clock_going_backwards_fails_closed,
     id_of_another_asset_is_refused,
     batch_commits_all_or_nothing_and_refuses_per_event,
+    batch_sees_its_own_writes_as_the_engine_does,
     newer_schema_refuses_to_open,
     tamper_edit_delete_swap_truncate_named,
     unknown_asset_and_no_policy,
@@ -302,6 +303,97 @@ fn batch_commits_all_or_nothing_and_refuses_per_event(db: &Db) {
     assert_eq!(fresh.asset_state("XEM").unwrap().unwrap().hot, 5);
     let v = fresh.verify_audit().unwrap();
     assert_eq!((v.chains, v.records), (2, 4));
+}
+
+/// One batch whose events read rows that earlier events of the same batch
+/// wrote (a withdrawal then its approvals, confirmation and failure; one
+/// user's windows three times; an allowlist entry added, cancelled, added
+/// again; an id taken by another asset in the batch): every decision and the
+/// stored state equal the pure engine's, deciding the events one by one.
+/// (PostgreSQL holds the batch's writes back until commit and answers its
+/// reads from them.)
+fn batch_sees_its_own_writes_as_the_engine_does(db: &Db) {
+    let ev = |s: i64, kind: EventKind| Request {
+        at: Some(t(s)),
+        kind,
+    };
+    let approve = |asset: &str, id: &str, who: &str| EventKind::Approval {
+        asset: asset.into(),
+        id: id.into(),
+        approver: who.into(),
+    };
+    let allow = |add: bool| {
+        let (asset, destination) = ("XEM".to_owned(), "NX1".to_owned());
+        if add {
+            EventKind::AllowlistAdd { asset, destination }
+        } else {
+            EventKind::AllowlistCancel { asset, destination }
+        }
+    };
+    let reqs = vec![
+        ev(0, deposit("BTC", 100_000_000)),
+        ev(0, deposit("XEM", 100_000_000)),
+        // Above the approval threshold: pending, then approved by two.
+        ev(1, withdrawal("BTC", "a", "u1", "bc1qa", 4_000_000)),
+        ev(2, approve("BTC", "a", "alice")),
+        ev(3, approve("BTC", "a", "bob")),
+        ev(4, withdrawal("BTC", "b", "u1", "bc1qa", 2_000_000)),
+        // u1's 1h window (8M) holds 6M: denied.
+        ev(5, withdrawal("BTC", "c", "u1", "bc1qa", 2_000_001)),
+        ev(6, withdrawal("BTC", "c2", "u1", "bc1qb", 2_000_000)),
+        ev(
+            7,
+            EventKind::Confirmed {
+                asset: "BTC".into(),
+                id: "a".into(),
+            },
+        ),
+        ev(
+            8,
+            EventKind::Failed {
+                asset: "BTC".into(),
+                id: "b".into(),
+            },
+        ),
+        // "b" is BTC's, recorded earlier in this batch.
+        ev(9, withdrawal("XEM", "b", "u1", "NXEMPARTNER", 1_000)),
+        ev(10, allow(true)),
+        ev(11, allow(false)),
+        ev(12, allow(true)),
+        ev(13, withdrawal("XEM", "x1", "u2", "NX1", 1_000)),
+        ev(14, approve("XEM", "x1", "carol")),
+        ev(15, approve("XEM", "x1", "bob")),
+        ev(16, withdrawal("BTC", "a", "u1", "bc1qa", 4_000_000)),
+    ];
+    let mut l = db.open();
+    let out = l.decide_batch(&reqs).unwrap();
+    let config = policy().config().clone();
+    let mut engine = State::default();
+    for (i, (req, got)) in reqs.iter().zip(&out).enumerate() {
+        if i == 10 {
+            assert!(matches!(got, Err(DecideError::IdOfOtherAsset)), "{got:?}");
+            continue;
+        }
+        let want = decide(
+            &config,
+            &mut engine,
+            &Event::new(req.at.unwrap(), req.kind.clone()),
+        )
+        .unwrap_or_else(|e| panic!("event {i}: {e}"));
+        let got = got.as_ref().unwrap_or_else(|e| panic!("event {i}: {e}"));
+        assert_eq!(got.outcome, want, "event {i}");
+    }
+    assert!(matches!(
+        out[6].as_ref().unwrap().outcome.decision,
+        Decision::Denied { .. }
+    ));
+    // Stored (read by a fresh handle) as the engine holds it.
+    let mut fresh = db.open();
+    for asset in ["BTC", "XEM"] {
+        let stored = fresh.asset_state(asset).unwrap().unwrap();
+        assert_eq!(stored, engine.assets[asset], "{asset}");
+    }
+    assert_eq!(fresh.verify_audit().unwrap().records, 17);
 }
 
 fn newer_schema_refuses_to_open(db: &Db) {
