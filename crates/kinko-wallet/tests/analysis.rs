@@ -11,7 +11,7 @@ use kinko_wallet::{
     AnalysisOptions, CreateParams, Keychain, MultisigWallet, OutputKind, Rule, Severity,
 };
 
-use crate::common::{external_address, utxos, wallet};
+use crate::common::{external_address, utxos, verify_partial_sigs, verify_with_core, wallet};
 
 fn honest() -> (MultisigWallet, Psbt, usize) {
     let (w, _) = wallet(2, 3);
@@ -306,6 +306,7 @@ fn signatures_are_counted_and_finalized_inputs_noted() {
     w.sign(&mut p, &cs[0].signer()).unwrap();
     let a = w.analyze(&p, &Default::default());
     assert!(a.inputs.iter().all(|i| i.signatures == 1 && i.needed == 2));
+    assert_eq!(verify_partial_sigs(&p, &coins), 2);
     w.sign(&mut p, &cs[2].signer()).unwrap();
     let a = w.analyze(&p, &Default::default());
     assert!(a.is_complete());
@@ -315,6 +316,10 @@ fn signatures_are_counted_and_finalized_inputs_noted() {
     assert!(a.has(Rule::InputFinalized));
     assert!(a.is_safe_to_sign(), "{:?}", a.findings);
     assert!(a.inputs.iter().all(|i| i.finalized));
+    verify_with_core(
+        &kinko_wallet::extract(p, kinko_wallet::MAX_FEE_RATE).unwrap(),
+        &coins,
+    );
 }
 
 #[test]

@@ -12,7 +12,9 @@ use kinko_wallet::{
     MAX_FEE_RATE,
 };
 
-use crate::common::{external_address, utxos, verify_with_core, wallet, Cosigner};
+use crate::common::{
+    external_address, utxos, verify_partial_sigs, verify_with_core, wallet, Cosigner,
+};
 
 fn params(amount: u64, rate_sat_vb: u64) -> CreateParams {
     CreateParams {
@@ -91,6 +93,7 @@ fn two_of_three_and_three_of_five() {
         // Not enough signatures: finalize fails.
         let mut short = psbt.clone();
         w.sign(&mut short, &cs[0].signer()).unwrap();
+        assert_eq!(verify_partial_sigs(&short, &coins), psbt.inputs.len());
         assert!(matches!(
             finalize(&mut short),
             Err(FinalizeError::Inputs { .. })
@@ -130,6 +133,7 @@ fn signing_is_deterministic_low_r_and_idempotent() {
     w.sign(&mut a, &cs[0].signer()).unwrap();
     w.sign(&mut b, &cs[0].signer()).unwrap();
     assert_eq!(a, b, "RFC6979: same key, same PSBT, same signatures");
+    assert_eq!(verify_partial_sigs(&a, &coins), 2);
     for inp in &a.inputs {
         for sig in inp.partial_sigs.values() {
             assert_eq!(sig.sighash_type, EcdsaSighashType::All);
@@ -148,6 +152,10 @@ fn signing_is_deterministic_low_r_and_idempotent() {
     let r = w.sign(&mut c, &stranger.signer()).unwrap();
     assert_eq!(r.no_key, vec![0, 1]);
     assert_eq!(c, created.psbt);
+    // Completed by a second cosigner, the transaction is valid for Core.
+    w.sign(&mut b, &cs[1].signer()).unwrap();
+    finalize(&mut b).unwrap();
+    verify_with_core(&extract(b, MAX_FEE_RATE).unwrap(), &coins);
 }
 
 #[test]
@@ -319,6 +327,10 @@ fn combine_conflicts_and_mismatches_are_errors() {
     // A different signature under the same key is a conflict.
     let mut b = created.psbt.clone();
     w.sign(&mut b, &cs[1].signer()).unwrap();
+    // The two halves combine into a transaction valid for Core.
+    let mut both = combine(vec![a.clone(), b.clone()]).unwrap();
+    finalize(&mut both).unwrap();
+    verify_with_core(&extract(both, MAX_FEE_RATE).unwrap(), &coins);
     let (k0, _) = a.inputs[0]
         .partial_sigs
         .iter()
@@ -466,6 +478,7 @@ fn sign_with_index_equals_sign() {
     w.sign(&mut a, &cs[2].signer()).unwrap();
     w.sign_with_index(&mut b, &cs[2].signer(), &index).unwrap();
     assert_eq!(a, b);
+    assert_eq!(verify_partial_sigs(&a, &coins), coins.len());
 }
 
 /// Writes seed PSBTs for the fuzz targets when `KINKO_FUZZ_SEEDS` names a
@@ -487,6 +500,7 @@ fn fuzz_seeds() {
     w.sign(&mut p, &cs[2].signer()).unwrap();
     seeds.push(p.clone());
     finalize(&mut p).unwrap();
+    verify_with_core(&extract(p.clone(), MAX_FEE_RATE).unwrap(), &coins);
     seeds.push(p);
     for (i, s) in seeds.iter().enumerate() {
         std::fs::write(

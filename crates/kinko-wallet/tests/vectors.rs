@@ -1,9 +1,18 @@
 //! Official test vectors that apply to kinko-wallet.
 
+use std::collections::HashMap;
+
+use kinko_wallet::bitcoin::base64::engine::general_purpose::STANDARD;
+use kinko_wallet::bitcoin::base64::Engine as _;
+use kinko_wallet::bitcoin::consensus::encode::serialize_hex;
 use kinko_wallet::bitcoin::hex::{DisplayHex, FromHex};
-use kinko_wallet::bitcoin::{Address, Network};
+use kinko_wallet::bitcoin::psbt::{self, Psbt};
+use kinko_wallet::bitcoin::{Address, Network, OutPoint, TxOut};
 use kinko_wallet::miniscript::descriptor::checksum::desc_checksum;
-use kinko_wallet::{sorted_multisig_script, MultisigWallet};
+use kinko_wallet::{
+    combine, decode_psbt, encode_psbt, extract, finalize, sorted_multisig_script, AnalysisOptions,
+    DecodePsbtError, FinalizeError, MultisigWallet, PsbtEncoding, MAX_FEE_RATE,
+};
 
 use crate::common::wallet;
 
@@ -160,4 +169,169 @@ fn bip174_invalid_psbts_fail_to_decode() {
         }
     }
     assert!(accepted.is_empty(), "invalid vectors decoded: {accepted:?}");
+}
+
+fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).expect("vector file is json")
+}
+
+fn psbt_of(b64: &str) -> Psbt {
+    decode_psbt(b64.as_bytes()).expect("vector decodes").0
+}
+
+/// The PSBTv2 (BIP370) entries of the `valid` list: rust-bitcoin 0.32, and so
+/// kinko, reads version 0 only; each is refused with the typed version error.
+const VALID_V2: std::ops::RangeInclusive<usize> = 34..=47;
+
+/// Entries that decode to a PSBT which re-encodes to the same PSBT but not
+/// to the same bytes: 6 writes `PSBT_GLOBAL_VERSION = 0` explicitly, which
+/// rust-bitcoin leaves out of a version 0 PSBT (BIP174 makes it optional);
+/// 18 holds a taproot tree, whose leaves rust-bitcoin writes in its own
+/// (equally valid) depth-first order.
+const VALID_REENCODED: [usize; 2] = [6, 18];
+
+/// BIP174 valid PSBTs: the whole `valid` list of Bitcoin Core's
+/// `test/functional/data/rpc_psbt.json` (source and commit in the data file).
+/// Every version 0 PSBT decodes with kinko's reader, re-encodes to the same
+/// bytes, and kinko's analysis, signer and finalizer run on it without
+/// panicking and without signing anything (none is kinko's wallet).
+#[test]
+fn bip174_valid_psbts_decode_round_trip_and_analyse() {
+    let data = json(include_str!("data/rpc_psbt_valid.json"));
+    let list = data["valid"].as_array().unwrap();
+    assert_eq!(list.len(), 48);
+    let (w, cs) = wallet(2, 3);
+    let (mut checked, mut reencoded) = (0, Vec::new());
+    for (i, v) in list.iter().enumerate() {
+        let text = v.as_str().unwrap();
+        let decoded = decode_psbt(text.as_bytes());
+        if VALID_V2.contains(&i) {
+            assert!(
+                matches!(decoded, Err(DecodePsbtError::Psbt(psbt::Error::Version(_)))),
+                "vector {i}: {decoded:?}"
+            );
+            continue;
+        }
+        let (mut p, form) = decoded.unwrap_or_else(|e| panic!("vector {i}: {e}"));
+        assert_eq!(form, PsbtEncoding::Base64);
+        let raw = STANDARD.decode(text).unwrap();
+        let bytes = encode_psbt(&p, PsbtEncoding::Binary);
+        assert_eq!(decode_psbt(&bytes).unwrap().0, p, "vector {i}");
+        if bytes != raw {
+            reencoded.push(i);
+        }
+        let a = w.analyze(&p, &AnalysisOptions::default());
+        assert!(a.inputs.iter().all(|i| i.ours.is_none()), "vector {i}");
+        assert_eq!(a.inputs.is_empty(), p.inputs.is_empty(), "vector {i}");
+        if !p.inputs.is_empty() {
+            assert!(!a.is_safe_to_sign(), "vector {i}");
+        }
+        let before = p.clone();
+        if let Ok(report) = w.sign(&mut p, &cs[0].signer()) {
+            assert_eq!(report.signatures(), 0, "vector {i}");
+        }
+        assert_eq!(p, before, "vector {i}: kinko signed a foreign psbt");
+        let _ = finalize(&mut p);
+        checked += 1;
+    }
+    assert_eq!(checked, 34);
+    assert_eq!(reencoded, VALID_REENCODED);
+}
+
+/// BIP174's combiner example (`combiner` in rpc_psbt.json): kinko's combine
+/// gives Core's PSBT (not byte for byte: Core writes partial signatures in the
+/// order of their key ids, HASH160 of the key, rust-bitcoin in the order of
+/// the keys, and input 1's two keys sort differently the two ways). The inputs are P2SH and P2SH-P2WSH 2-of-2 multisig, not
+/// kinko's wallet: kinko's signer signs nothing of them (so the `signer`
+/// section, which signs them with WIF keys, does not apply; nor does `creator`,
+/// which builds a bare PSBT from raw outpoints, not from a wallet's UTXOs).
+#[test]
+fn bip174_combiner_example() {
+    let data = json(include_str!("data/rpc_psbt_roles.json"));
+    for case in data["combiner"].as_array().unwrap() {
+        let parts: Vec<Psbt> = case["combine"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| psbt_of(p.as_str().unwrap()))
+            .collect();
+        let (w, cs) = wallet(2, 3);
+        for part in &parts {
+            let mut p = part.clone();
+            if let Ok(report) = w.sign(&mut p, &cs[0].signer()) {
+                assert_eq!(report.signatures(), 0);
+            }
+            assert_eq!(&p, part);
+        }
+        let combined = combine(parts).unwrap();
+        assert_eq!(combined, psbt_of(case["result"].as_str().unwrap()));
+        assert_eq!(combined.inputs[1].partial_sigs.len(), 2);
+    }
+}
+
+/// The outputs a PSBT's inputs spend, as the PSBT (a Bitcoin Core vector)
+/// states them: the witness UTXO, else the previous transaction's output.
+fn spent_by(p: &Psbt) -> HashMap<OutPoint, TxOut> {
+    p.unsigned_tx
+        .input
+        .iter()
+        .zip(&p.inputs)
+        .map(|(txin, inp)| {
+            let op = txin.previous_output;
+            let out = inp.witness_utxo.clone().unwrap_or_else(|| {
+                inp.non_witness_utxo.as_ref().unwrap().output[op.vout as usize].clone()
+            });
+            (op, out)
+        })
+        .collect()
+}
+
+/// BIP174's finalizer example: kinko's finalizer (miniscript's, for the
+/// P2SH and P2SH-P2WSH multisig inputs) gives Core's bytes, and the
+/// transaction it makes passes Bitcoin Core's interpreter.
+#[test]
+fn bip174_finalizer_example() {
+    let data = json(include_str!("data/rpc_psbt_roles.json"));
+    for case in data["finalizer"].as_array().unwrap() {
+        let mut p = psbt_of(case["finalize"].as_str().unwrap());
+        let spent = spent_by(&p);
+        finalize(&mut p).unwrap();
+        assert_eq!(p, psbt_of(case["result"].as_str().unwrap()));
+        assert_eq!(
+            encode_psbt(&p, PsbtEncoding::Base64),
+            format!("{}\n", case["result"].as_str().unwrap()).into_bytes()
+        );
+        let tx = extract(p, MAX_FEE_RATE).unwrap();
+        tx.verify(|op| spent.get(op).cloned())
+            .expect("Bitcoin Core's interpreter accepts the finalized vector");
+    }
+}
+
+/// BIP174's extractor example: kinko's extract gives Core's transaction,
+/// which passes Bitcoin Core's interpreter; with a signature removed, finalize
+/// fails with kinko's typed error naming the input, and the interpreter
+/// rejects what an extract of the unfinalized PSBT gives.
+#[test]
+fn bip174_extractor_example() {
+    let data = json(include_str!("data/rpc_psbt_roles.json"));
+    for case in data["extractor"].as_array().unwrap() {
+        let p = psbt_of(case["extract"].as_str().unwrap());
+        let spent = spent_by(&p);
+        let tx = extract(p, MAX_FEE_RATE).unwrap();
+        assert_eq!(serialize_hex(&tx), case["result"].as_str().unwrap());
+        tx.verify(|op| spent.get(op).cloned())
+            .expect("Bitcoin Core's interpreter accepts the extracted vector");
+    }
+    // The finalizer's input with one signature of input 0 taken away.
+    let mut short = psbt_of(data["finalizer"][0]["finalize"].as_str().unwrap());
+    let key = *short.inputs[0].partial_sigs.keys().next().unwrap();
+    short.inputs[0].partial_sigs.remove(&key);
+    let spent = spent_by(&short);
+    if let Ok(tx) = extract(short.clone(), MAX_FEE_RATE) {
+        assert!(tx.verify(|op| spent.get(op).cloned()).is_err());
+    }
+    match finalize(&mut short) {
+        Err(FinalizeError::Inputs { inputs, .. }) => assert_eq!(inputs, vec![0]),
+        other => panic!("{other:?}"),
+    }
 }

@@ -8,7 +8,9 @@ use std::str::FromStr;
 
 use kinko_wallet::bitcoin::bip32::{DerivationPath, Fingerprint, Xpriv, Xpub};
 use kinko_wallet::bitcoin::hashes::Hash;
+use kinko_wallet::bitcoin::psbt::Psbt;
 use kinko_wallet::bitcoin::secp256k1::Secp256k1;
+use kinko_wallet::bitcoin::sighash::SighashCache;
 use kinko_wallet::bitcoin::transaction::Version;
 use kinko_wallet::bitcoin::{
     absolute, Amount, Network, OutPoint, ScriptBuf, Sequence, Transaction, TxIn, TxOut, Txid,
@@ -130,10 +132,9 @@ pub fn external_address(
         .expect("address")
 }
 
-/// Runs every input of `tx` through Bitcoin Core's script interpreter
-/// (libbitcoinconsensus, all pre-taproot flags).
-pub fn verify_with_core(tx: &Transaction, utxos: &[Utxo]) {
-    let spent: HashMap<OutPoint, TxOut> = utxos
+/// The outputs `utxos` spend, taken from their funding transactions.
+fn spent(utxos: &[Utxo]) -> HashMap<OutPoint, TxOut> {
+    utxos
         .iter()
         .map(|u| {
             (
@@ -141,9 +142,35 @@ pub fn verify_with_core(tx: &Transaction, utxos: &[Utxo]) {
                 u.prev_tx.output[u.outpoint.vout as usize].clone(),
             )
         })
-        .collect();
+        .collect()
+}
+
+/// Runs every input of `tx` through Bitcoin Core's script interpreter
+/// (libbitcoinconsensus, all pre-taproot flags).
+pub fn verify_with_core(tx: &Transaction, utxos: &[Utxo]) {
+    let spent = spent(utxos);
     tx.verify(|op| spent.get(op).cloned())
         .expect("Bitcoin Core's interpreter accepts the transaction");
+}
+
+/// Checks every partial signature of `psbt` (libsecp256k1) against its
+/// input's BIP143 sighash, after checking that the input's witness UTXO is
+/// the real spent output; returns how many signatures were checked.
+pub fn verify_partial_sigs(psbt: &Psbt, utxos: &[Utxo]) -> usize {
+    let (spent, secp) = (spent(utxos), Secp256k1::verification_only());
+    let mut cache = SighashCache::new(&psbt.unsigned_tx);
+    let mut checked = 0;
+    for (i, (inp, txin)) in psbt.inputs.iter().zip(&psbt.unsigned_tx.input).enumerate() {
+        assert_eq!(inp.witness_utxo.as_ref(), spent.get(&txin.previous_output));
+        let (msg, ty) = psbt.sighash_ecdsa(i, &mut cache).expect("sighash");
+        for (pk, sig) in &inp.partial_sigs {
+            assert_eq!(sig.sighash_type, ty, "input {i}");
+            secp.verify_ecdsa(&msg, &sig.signature, &pk.inner)
+                .unwrap_or_else(|e| panic!("input {i}: signature of {pk}: {e}"));
+            checked += 1;
+        }
+    }
+    checked
 }
 
 pub fn txid_zero() -> Txid {
