@@ -45,16 +45,60 @@ impl Timestamp {
         self.0
     }
 
-    /// Parses an RFC 3339 date-time (with `Z` or an offset), rounding a
-    /// fraction of a second down.
+    /// The earliest instant [`Timestamp::parse_rfc3339`] accepts and
+    /// `Display` writes in RFC 3339: `0000-01-01T00:00:00Z`.
+    pub const MIN_RFC3339: Timestamp = Timestamp(-62_167_219_200);
+    /// The latest instant [`Timestamp::parse_rfc3339`] accepts and `Display`
+    /// writes in RFC 3339: `9999-12-31T23:59:59Z`.
+    pub const MAX_RFC3339: Timestamp = Timestamp(253_402_300_799);
+
+    /// Parses an RFC 3339 date-time with `Z` or a numeric offset, in one
+    /// strict spelling, and returns its instant in whole seconds.
+    ///
+    /// An audit log must read the same instant from a text as every other
+    /// tool does, and one instant should not hide behind odd spellings. So
+    /// the accepted language is RFC 3339's `date-time`, narrowed:
+    ///
+    /// `YYYY-MM-DD` `T` `hh:mm:ss` \[`.` 1 to 9 digits\] (`Z` | `+hh:mm` | `-hh:mm`)
+    ///
+    /// - **Offsets** (`+09:00`, up to ±23:59) are accepted: exchanges log in
+    ///   local time, and an offset names one instant exactly. `-00:00` is UTC
+    ///   (RFC 3339 §4.3). The instant is written back in UTC with `Z`.
+    /// - **A fraction** of 1 to 9 digits (nanoseconds, as JavaScript's
+    ///   `toISOString` writes milliseconds) is accepted and **rounded down** to
+    ///   its second: the engine counts whole seconds, and rounding down keeps
+    ///   the order of any two events (never moves one later). More than nine
+    ///   digits are refused.
+    /// - **Refused**, although RFC 3339 or the `time` crate allow them: a
+    ///   lowercase `t` or `z` and any separator other than `T` (a space, as
+    ///   in SQL), so that logs have one spelling; a leap second `:60` (Unix
+    ///   time, which the engine counts, has no leap seconds, and reading it as
+    ///   `:59` would put two real seconds at one instant); and an instant
+    ///   whose UTC form falls outside the years 0000 to 9999
+    ///   ([`Self::MIN_RFC3339`] to [`Self::MAX_RFC3339`]), which `Display`
+    ///   could not write back (e.g. `0000-01-01T00:00:00+01:00`).
+    ///
+    /// Every instant in that range round-trips: `parse_rfc3339(&t.to_string())
+    /// == Ok(t)`. Calendar checks (month lengths, leap years, hour ≤ 23) are
+    /// the `time` crate's.
     ///
     /// # Errors
-    /// [`TimestampError::Invalid`] when the text is not RFC 3339.
+    /// [`TimestampError::Invalid`] when the text is not in this form, names
+    /// no valid date or time, or lies outside the years 0000 to 9999 in UTC.
     pub fn parse_rfc3339(s: &str) -> Result<Self, TimestampError> {
-        let input_for_error = || s.chars().take(64).collect::<String>();
-        let dt = OffsetDateTime::parse(s, &Rfc3339)
-            .map_err(|_| TimestampError::Invalid(input_for_error()))?;
-        Ok(Timestamp(dt.unix_timestamp()))
+        let invalid = || TimestampError::Invalid(s.chars().take(64).collect());
+        // The narrowing above is a shape check on the bytes; the `time`
+        // crate (no option for this narrower language) then does the
+        // calendar and the offset arithmetic.
+        if !strict_rfc3339_shape(s.as_bytes()) {
+            return Err(invalid());
+        }
+        let dt = OffsetDateTime::parse(s, &Rfc3339).map_err(|_| invalid())?;
+        let t = Timestamp(dt.unix_timestamp());
+        if t < Self::MIN_RFC3339 || t > Self::MAX_RFC3339 {
+            return Err(invalid());
+        }
+        Ok(t)
     }
 
     /// This instant plus a duration, saturating at the ends of `i64`.
@@ -65,6 +109,49 @@ impl Timestamp {
     /// This instant minus a duration, saturating at the ends of `i64`.
     pub fn saturating_sub(self, d: Duration) -> Self {
         Timestamp(self.0.saturating_sub(d.secs_i64()))
+    }
+}
+
+/// Whether `b` has the shape `DDDD-DD-DDTDD:DD:DD[.D{1,9}](Z|[+-]DD:DD)`
+/// with a seconds field other than `60` (see [`Timestamp::parse_rfc3339`]).
+fn strict_rfc3339_shape(b: &[u8]) -> bool {
+    fn digits(b: &[u8]) -> bool {
+        b.iter().all(u8::is_ascii_digit)
+    }
+    let Some((head, rest)) = b.split_at_checked(19) else {
+        return false;
+    };
+    let shape = digits(&head[0..4])
+        && head[4] == b'-'
+        && digits(&head[5..7])
+        && head[7] == b'-'
+        && digits(&head[8..10])
+        && head[10] == b'T'
+        && digits(&head[11..13])
+        && head[13] == b':'
+        && digits(&head[14..16])
+        && head[16] == b':'
+        && digits(&head[17..19])
+        && &head[17..19] != b"60";
+    if !shape {
+        return false;
+    }
+    let offset = match rest.strip_prefix(b".") {
+        Some(f) => {
+            let n = f.iter().take_while(|c| c.is_ascii_digit()).count();
+            if !(1..=9).contains(&n) {
+                return false;
+            }
+            &f[n..]
+        }
+        None => rest,
+    };
+    match offset {
+        b"Z" => true,
+        [sign, h1, h2, b':', m1, m2] => {
+            (*sign == b'+' || *sign == b'-') && digits(&[*h1, *h2, *m1, *m2])
+        }
+        _ => false,
     }
 }
 
@@ -485,18 +572,143 @@ mod tests {
         assert_eq!(Share::WHOLE.of(u64::MAX), u64::MAX);
     }
 
+    /// What `parse_rfc3339` accepts (with the instant, in Unix seconds) and
+    /// what it refuses: see its documentation for the reasons.
     #[test]
-    fn timestamps_parse_rfc3339_with_offsets() {
-        let t = Timestamp::parse_rfc3339("2018-01-26T00:02:00+09:00").unwrap();
-        assert_eq!(t.to_string(), "2018-01-25T15:02:00Z");
-        let f = Timestamp::parse_rfc3339("2018-01-25T15:02:00.999Z").unwrap();
-        assert_eq!(f, t);
-        for bad in ["2018-01-26", "2018-01-26T00:02:00", "yesterday", ""] {
-            assert!(Timestamp::parse_rfc3339(bad).is_err(), "{bad:?}");
+    fn timestamps_parse_one_strict_rfc3339_spelling() {
+        let coincheck = 1_516_892_520; // 2018-01-25T15:02:00Z
+        let accepted: &[(&str, i64)] = &[
+            ("2018-01-25T15:02:00Z", coincheck),
+            ("2018-01-26T00:02:00+09:00", coincheck),
+            ("2018-01-25T10:32:00-04:30", coincheck),
+            ("2018-01-25T15:02:00+00:00", coincheck),
+            ("2018-01-25T15:02:00-00:00", coincheck),
+            // Fractions of 1 to 9 digits, rounded down to the second.
+            ("2018-01-25T15:02:00.9Z", coincheck),
+            ("2018-01-25T15:02:00.999Z", coincheck),
+            ("2018-01-25T15:02:00.999999999Z", coincheck),
+            ("2018-01-26T00:02:00.5+09:00", coincheck),
+            // Rounded down also before the epoch (toward the earlier second).
+            ("1969-12-31T23:59:59.5Z", -1),
+            ("1970-01-01T00:00:00Z", 0),
+            // Offsets up to ±23:59, across day and year ends.
+            ("2018-01-26T23:59:00+23:59", 1_516_924_800),
+            ("2017-12-31T23:00:00-01:00", 1_514_764_800),
+            // Calendar: 29 February of a leap year.
+            ("2024-02-29T12:00:00Z", 1_709_208_000),
+            // The ends of what Display writes back.
+            ("0000-01-01T00:00:00Z", Timestamp::MIN_RFC3339.unix()),
+            ("9999-12-31T23:59:59Z", Timestamp::MAX_RFC3339.unix()),
+            (
+                "9999-12-31T23:59:59.999999999Z",
+                Timestamp::MAX_RFC3339.unix(),
+            ),
+            ("0000-01-01T09:00:00+09:00", Timestamp::MIN_RFC3339.unix()),
+        ];
+        for &(text, unix) in accepted {
+            assert_eq!(
+                Timestamp::parse_rfc3339(text),
+                Ok(Timestamp::from_unix(unix)),
+                "{text:?}"
+            );
         }
+        let refused = [
+            // Not a date-time with an offset.
+            "",
+            "yesterday",
+            "2018-01-26",
+            "2018-01-26T00:02:00",
+            "2018-01-26T00:02Z",
+            "1516892520",
+            // One spelling: uppercase T and Z, no other separator.
+            "2018-01-25t15:02:00Z",
+            "2018-01-25T15:02:00z",
+            "2018-01-25 15:02:00Z",
+            "2018-01-25_15:02:00Z",
+            // Leap seconds, even a real one (2016-12-31T23:59:60Z).
+            "2016-12-31T23:59:60Z",
+            "2018-01-25T15:02:60Z",
+            // Fractions: at least one digit, at most nine.
+            "2018-01-25T15:02:00.Z",
+            "2018-01-25T15:02:00.1234567890Z",
+            "2018-01-25T15:02:00,5Z",
+            // Offsets: hh:mm within ±23:59, with a sign and a colon.
+            "2018-01-25T15:02:00+0900",
+            "2018-01-25T15:02:00+9:00",
+            "2018-01-25T15:02:00+24:00",
+            "2018-01-25T15:02:00+09:60",
+            "2018-01-25T15:02:00 +09:00",
+            "2018-01-25T15:02:00+09:00:00",
+            "2018-01-25T15:02:00UTC",
+            "2018-01-25T15:02:00Z ",
+            " 2018-01-25T15:02:00Z",
+            // Calendar and clock.
+            "2018-02-29T00:00:00Z",
+            "2018-13-01T00:00:00Z",
+            "2018-00-01T00:00:00Z",
+            "2018-01-32T00:00:00Z",
+            "2018-01-25T24:00:00Z",
+            "2018-01-25T15:60:00Z",
+            // Signs, widths and non-ASCII digits.
+            "+2018-01-25T15:02:00Z",
+            "-0001-12-31T00:00:00Z",
+            "12018-01-25T15:02:00Z",
+            "２018-01-25T15:02:00Z",
+            // Instants outside the years 0000 to 9999 in UTC.
+            "0000-01-01T00:00:00+00:01",
+            "9999-12-31T23:59:59-00:01",
+            // Display's form for those is read by serde, not by this parser.
+            "@0",
+        ];
+        for text in refused {
+            assert!(
+                matches!(
+                    Timestamp::parse_rfc3339(text),
+                    Err(TimestampError::Invalid(_))
+                ),
+                "{text:?} was accepted"
+            );
+        }
+        assert_eq!(
+            Timestamp::from_unix(coincheck).to_string(),
+            "2018-01-25T15:02:00Z"
+        );
         assert_eq!(
             Timestamp::from_unix(i64::MAX).to_string(),
             format!("@{}", i64::MAX)
         );
+        assert_eq!(
+            Timestamp::from_unix(Timestamp::MIN_RFC3339.unix() - 1).to_string(),
+            format!("@{}", Timestamp::MIN_RFC3339.unix() - 1)
+        );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            cases: 10_000, failure_persistence: None, ..Default::default()
+        })]
+
+        /// Every instant Display writes in RFC 3339 parses back to itself;
+        /// every other one is written `@secs` and still round-trips through
+        /// serde.
+        #[test]
+        fn every_representable_timestamp_round_trips(
+            secs in proptest::prop_oneof![
+                Timestamp::MIN_RFC3339.unix()..=Timestamp::MAX_RFC3339.unix(),
+                proptest::num::i64::ANY,
+            ]
+        ) {
+            let t = Timestamp::from_unix(secs);
+            let text = t.to_string();
+            if (Timestamp::MIN_RFC3339..=Timestamp::MAX_RFC3339).contains(&t) {
+                proptest::prop_assert!(text.ends_with('Z') && text.len() == 20, "{}", text);
+                proptest::prop_assert_eq!(Timestamp::parse_rfc3339(&text), Ok(t));
+            } else {
+                proptest::prop_assert_eq!(text.clone(), format!("@{secs}"));
+                proptest::prop_assert!(Timestamp::parse_rfc3339(&text).is_err());
+            }
+            let json = serde_json::to_string(&t).unwrap();
+            proptest::prop_assert_eq!(serde_json::from_str::<Timestamp>(&json).unwrap(), t);
+        }
     }
 }
