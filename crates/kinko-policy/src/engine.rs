@@ -552,8 +552,7 @@ fn plan(
         EventKind::AllowlistAdd { destination, .. } => {
             check_name(destination, "destination")?;
             let al = policy.allowlist().ok_or(DecideError::NoAllowlist)?;
-            if !al.entries().contains(destination.as_str())
-                && !s.allowlist.contains_key(destination.as_str())
+            if !al.contains(destination.as_str()) && !s.allowlist.contains_key(destination.as_str())
             {
                 ch.push(Change::AllowlistAdded {
                     destination: destination.clone(),
@@ -567,7 +566,7 @@ fn plan(
         }
         EventKind::AllowlistCancel { destination, .. } => {
             let al = policy.allowlist().ok_or(DecideError::NoAllowlist)?;
-            if al.entries().contains(destination.as_str()) {
+            if al.contains(destination.as_str()) {
                 return Err(DecideError::EntryInConfig);
             }
             if !s.allowlist.contains_key(destination.as_str()) {
@@ -623,7 +622,7 @@ fn plan(
 /// Whether a destination is an active allowlist entry at `at`: written in
 /// the file, or added by an event whose activation time has come.
 fn destination_active(al: &Allowlist, s: &AssetState, destination: &str, at: Timestamp) -> bool {
-    al.entries().contains(destination)
+    al.contains(destination)
         || s.allowlist
             .get(destination)
             .is_some_and(|e| e.active_at <= at)

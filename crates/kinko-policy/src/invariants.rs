@@ -160,7 +160,7 @@ pub fn check_invariants(config: &Config, events: &[Event]) -> Result<InvariantRe
             EventKind::AllowlistAdd { destination, .. } => {
                 let in_file = policy
                     .allowlist()
-                    .is_some_and(|a| a.entries().contains(destination.as_str()));
+                    .is_some_and(|a| a.contains(destination.as_str()));
                 if !in_file && !allow_added.contains_key(destination.as_str()) {
                     allow_added.insert(destination.clone(), ev.at);
                 }
@@ -274,7 +274,7 @@ pub fn check_invariants(config: &Config, events: &[Event]) -> Result<InvariantRe
             let via_quorum = matches!(ev.kind, EventKind::Approval { .. });
             let file_entry = policy
                 .allowlist()
-                .is_some_and(|a| a.entries().contains(w.destination.as_str()));
+                .is_some_and(|a| a.contains(w.destination.as_str()));
             let added_at = allow_added.get(w.destination.as_str()).copied();
             let active = match policy.allowlist() {
                 None => true,

@@ -67,14 +67,10 @@ impl WindowUsage {
     /// Outflow counted at `at` for a window of length `window` (saturating).
     pub fn used(&self, at: Timestamp, window: Duration) -> Amount {
         let from = at.saturating_sub(window);
-        let mut sum: Amount = 0;
-        for &(end, amount) in self.buckets.iter().rev() {
-            if end <= from {
-                break;
-            }
-            sum = sum.saturating_add(amount);
-        }
-        sum
+        let (a, b) = self.buckets.as_slices();
+        let sum = counted_sum(a, from) + counted_sum(b, from);
+        // The exact sum, clamped: equal to adding term by term saturating.
+        Amount::try_from(sum).unwrap_or(Amount::MAX)
     }
 
     /// Adds `amount` to the bucket ending at `end` (saturating: a count at
@@ -110,6 +106,17 @@ impl WindowUsage {
         let start = at.unix().div_euclid(g).saturating_mul(g);
         Timestamp::from_unix(start.saturating_add(g))
     }
+}
+
+/// The exact sum of the amounts of the buckets of `s` (in increasing `end`
+/// order) that end after `from`. Every decision sums every window, so this is
+/// written to be cheap: the buckets that no longer count are a prefix, and
+/// usually none or one (the engine prunes after every decision), so a linear
+/// skip beats a binary search; the rest is summed in u128, which cannot
+/// overflow (fewer than 2^64 terms below 2^64) and needs no branch per term.
+fn counted_sum(s: &[(Timestamp, Amount)], from: Timestamp) -> u128 {
+    let first = s.iter().position(|&(end, _)| end > from).unwrap_or(s.len());
+    s[first..].iter().map(|&(_, a)| u128::from(a)).sum()
 }
 
 /// Where a withdrawal stands.
