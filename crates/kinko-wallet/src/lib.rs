@@ -41,7 +41,7 @@ pub use analysis::{
     Severity, DEFAULT_MAX_FEE, DEFAULT_MAX_FEE_RATE,
 };
 pub use create::{CreateError, CreateParams, CreatedPsbt, Utxo, MAX_FEE_RATE, MIN_FEE_RATE};
-pub use derive::{sorted_multisig_script, AddressError, ScriptIndex};
+pub use derive::{child_pubkey, sorted_multisig_script, AddressError, ScriptIndex};
 pub use finalize::{combine, extract, finalize, CombineError, ExtractError, FinalizeError};
 pub use psbt_io::{decode_psbt, encode_psbt, DecodePsbtError, PsbtEncoding, MAX_PSBT_FILE};
 pub use sign::{KeyRequest, SignError, SignReport, SigningKeys, XprvSigner, XprvSignerError};

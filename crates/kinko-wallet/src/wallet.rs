@@ -6,7 +6,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use bitcoin::bip32::{ChildNumber, DerivationPath, Fingerprint, Xpub};
-use bitcoin::secp256k1::{Secp256k1, VerifyOnly};
+use bitcoin::secp256k1::Secp256k1;
 use bitcoin::{Network, NetworkKind};
 use miniscript::descriptor::{DescriptorPublicKey, ShInner, Wildcard, WshInner};
 use miniscript::Descriptor;
@@ -207,7 +207,6 @@ pub struct MultisigWallet {
     network: Network,
     warnings: Vec<WalletWarning>,
     pub(crate) branches: Branches,
-    pub(crate) secp: Secp256k1<VerifyOnly>,
 }
 
 impl fmt::Debug for MultisigWallet {
@@ -441,15 +440,13 @@ impl MultisigWallet {
                 });
             }
         }
-        let secp = Secp256k1::verification_only();
-        let branches = Branches::new(&secp, &keys);
+        let branches = Branches::new(&Secp256k1::verification_only(), &keys);
         Ok(MultisigWallet {
             threshold,
             keys,
             network,
             warnings,
             branches,
-            secp,
         })
     }
 
@@ -472,11 +469,6 @@ impl MultisigWallet {
     /// two keys from one seed).
     pub fn warnings(&self) -> &[WalletWarning] {
         &self.warnings
-    }
-
-    /// The verification context the wallet derives with.
-    pub(crate) fn secp(&self) -> &Secp256k1<VerifyOnly> {
-        &self.secp
     }
 
     fn body(&self, suffix: &str) -> String {

@@ -6,4 +6,5 @@ mod address;
 mod analysis;
 mod descriptor;
 mod psbt;
+mod sign_parallel;
 mod vectors;
