@@ -1,7 +1,8 @@
 //! `kinko withdraw | deposit | approve | confirm | fail` and `kinko audit
-//! verify | export | heads` against a SQLite ledger: stdout, stderr and exit
-//! status (0 decided, 2 usage, 3 denied naming the rule or audit tampered).
-//! The PostgreSQL backend runs the same library suite in kinko-ledger.
+//! verify | export | heads` against a SQLite ledger and a PostgreSQL one
+//! (`DATABASE_URL`; each run makes and drops its own schema, and says so on
+//! stderr when the variable is unset): stdout, stderr and exit status (0
+//! decided, 2 usage, 3 denied naming the rule or audit tampered).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -23,6 +24,8 @@ struct Env {
     dir: tempfile::TempDir,
     policy: PathBuf,
     url: String,
+    /// PostgreSQL: (DATABASE_URL, the run's schema), dropped with the Env.
+    pg: Option<(String, String)>,
 }
 
 fn env() -> Env {
@@ -30,7 +33,49 @@ fn env() -> Env {
     let policy = dir.path().join("policy.toml");
     std::fs::write(&policy, POLICY).expect("write policy");
     let url = format!("sqlite:{}", dir.path().join("ledger.db").display());
-    Env { dir, policy, url }
+    Env {
+        dir,
+        policy,
+        url,
+        pg: None,
+    }
+}
+
+/// A ledger in a new PostgreSQL schema (the `--ledger` URL names it with
+/// `options=-csearch_path=…`), or `None` when `DATABASE_URL` is unset.
+fn env_pg() -> Option<Env> {
+    let base = match std::env::var("DATABASE_URL") {
+        Ok(u) if !u.is_empty() => u,
+        _ => {
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("DATABASE_URL is unset: skipping the PostgreSQL run of this test");
+            }
+            return None;
+        }
+    };
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let schema = format!("kinko_cli_{}_{nanos}", std::process::id());
+    let mut c = postgres::Client::connect(&base, postgres::NoTls).expect("connect DATABASE_URL");
+    c.batch_execute(&format!("CREATE SCHEMA {schema}"))
+        .expect("create schema");
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let mut e = env();
+    e.url = format!("{base}{sep}options=-csearch_path%3D{schema}");
+    e.pg = Some((base, schema));
+    Some(e)
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        if let Some((base, schema)) = &self.pg {
+            if let Ok(mut c) = postgres::Client::connect(base, postgres::NoTls) {
+                let _ = c.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
+            }
+        }
+    }
 }
 
 impl Env {
@@ -46,8 +91,23 @@ impl Env {
         all.extend_from_slice(args);
         kinko(&all)
     }
-    fn db_path(&self) -> PathBuf {
-        self.dir.path().join("ledger.db")
+    /// Edits a stored audit record's text behind the ledger's back: in the
+    /// SQLite file itself, or with SQL on PostgreSQL.
+    fn tamper(&self, from: &str, to: &str) {
+        match &self.pg {
+            Some((base, schema)) => {
+                let mut c = postgres::Client::connect(base, postgres::NoTls).expect("connect");
+                let sql =
+                    format!("UPDATE {schema}.kinko_audit SET payload = replace(payload, $1, $2)");
+                let n = c.execute(&sql, &[&from, &to]).expect("tamper");
+                assert_eq!(n, 2, "every audit record is rewritten, one changes");
+            }
+            None => {
+                let path = self.dir.path().join("ledger.db");
+                let edited = replace_in_file(&path, from.as_bytes(), to.as_bytes());
+                assert!(edited, "record text not found in the database file");
+            }
+        }
     }
 }
 
@@ -72,8 +132,18 @@ fn ok(o: &Output) -> String {
 }
 
 #[test]
-fn withdraw_approve_confirm_fail_and_deny_with_exit_3() {
-    let e = env();
+fn withdraw_approve_confirm_fail_and_deny_with_exit_3_on_sqlite() {
+    withdraw_approve_confirm_fail_and_deny_with_exit_3(&env());
+}
+
+#[test]
+fn withdraw_approve_confirm_fail_and_deny_with_exit_3_on_postgres() {
+    if let Some(e) = env_pg() {
+        withdraw_approve_confirm_fail_and_deny_with_exit_3(&e);
+    }
+}
+
+fn withdraw_approve_confirm_fail_and_deny_with_exit_3(e: &Env) {
     let at = |s: &str| format!("2026-01-01T00:{s}Z");
     let out = ok(&e.run(
         "deposit",
@@ -192,8 +262,36 @@ fn withdraw_approve_confirm_fail_and_deny_with_exit_3() {
         stderr(&o)
     );
 
+    // A reservation the policy cosigner signed a transaction for is not
+    // released by a failure report: exit 3 naming the rule, the refusal
+    // recorded, the amount still reserved until it is confirmed.
+    ok(&w("w6", "2000", &at("10:00")));
+    let mut l = kinko_ledger::Ledger::open(&e.url).expect("open the ledger");
+    let marked = l
+        .cosign("w6", None, |_, _| kinko_ledger::CosignVerdict::Sign {
+            txid: "ab".repeat(32),
+        })
+        .expect("cosign mark");
+    assert!(matches!(
+        marked.result,
+        kinko_ledger::CosignResult::Signed { .. }
+    ));
+    let o = e.run("fail", &["--asset", "BTC", "--id", "w6"]);
+    assert_eq!(o.status.code(), Some(3), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("refused by rule reservation_cosigned")
+            && stderr(&o).contains(&"ab".repeat(32)),
+        "{}",
+        stderr(&o)
+    );
+    let reserved = l.asset_state("BTC").unwrap().unwrap().reserved;
+    assert_eq!(reserved, 2_000);
+    ok(&e.run("confirm", &["--asset", "BTC", "--id", "w6"]));
+
+    // deposit, 8 decisions, the refusal above; w6, its cosign, the refused
+    // failure, the confirmation.
     let out = ok(&kinko(&["audit", "verify", "--ledger", &e.url]));
-    assert_eq!(out.trim(), "audit log verifies: 1 chain(s), 10 record(s)");
+    assert_eq!(out.trim(), "audit log verifies: 1 chain(s), 14 record(s)");
 }
 
 #[test]
@@ -239,8 +337,18 @@ fn replace_in_file(path: &Path, from: &[u8], to: &[u8]) -> bool {
 }
 
 #[test]
-fn audit_export_heads_and_tampering_named_with_exit_3() {
-    let e = env();
+fn audit_export_heads_and_tampering_named_with_exit_3_on_sqlite() {
+    audit_export_heads_and_tampering_named_with_exit_3(&env());
+}
+
+#[test]
+fn audit_export_heads_and_tampering_named_with_exit_3_on_postgres() {
+    if let Some(e) = env_pg() {
+        audit_export_heads_and_tampering_named_with_exit_3(&e);
+    }
+}
+
+fn audit_export_heads_and_tampering_named_with_exit_3(e: &Env) {
     ok(&e.run(
         "deposit",
         &[
@@ -276,10 +384,9 @@ fn audit_export_heads_and_tampering_named_with_exit_3() {
     assert_eq!(head["count"], 2);
     assert_eq!(head["hash"], lines[1]["hash"]);
 
-    // Edit the second record's amount in the database file itself (the
-    // ledger closed: SQLite checkpointed the WAL into the file).
-    let edited = replace_in_file(&e.db_path(), b"\"amount\":555000", b"\"amount\":955000");
-    assert!(edited, "record text not found in the database file");
+    // Edit the second record's amount where it is stored (SQLite: in the
+    // file itself; the ledger closed, so the WAL was checkpointed into it).
+    e.tamper("\"amount\":555000", "\"amount\":955000");
     let o = kinko(&["audit", "verify", "--ledger", &e.url]);
     assert_eq!(o.status.code(), Some(3), "{}", stdout(&o));
     assert!(

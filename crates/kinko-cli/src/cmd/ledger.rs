@@ -4,14 +4,16 @@
 //! arguments and prints.
 //!
 //! Exit codes: 0 decided (approved, pending or recorded), 3 denied (the
-//! refusal names the rule) or refused because the clock went backwards,
-//! 1 any other error (an event the engine refuses, a storage failure).
+//! refusal names the rule), refused because the clock went backwards, or a
+//! `fail` refused because the reservation was cosigned
+//! (`reservation_cosigned`), 1 any other error (an event the engine
+//! refuses, a storage failure).
 
 use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args as ClapArgs;
-use kinko_ledger::{Committed, DecideError, Ledger, Policy};
+use kinko_ledger::{Committed, DecideError, Ledger, Policy, RULE_RESERVATION_COSIGNED};
 use kinko_policy::{Amount, Decision, EventKind, Timestamp, Wallet};
 use serde_json::json;
 
@@ -201,6 +203,20 @@ fn run(common: &LedgerArgs, kind: EventKind) -> CliResult {
                 rule: "clock_went_backwards".into(),
                 detail: format!(
                     "{at} is before the asset's last event at {last}; nothing recorded"
+                ),
+            })
+        }
+        Err(DecideError::ReservationCosigned {
+            id,
+            txid,
+            audit_seq,
+        }) => {
+            return Err(CliError::Refused {
+                rule: RULE_RESERVATION_COSIGNED.into(),
+                detail: format!(
+                    "reservation {id} was cosigned for transaction {txid}, which may still be \
+                     broadcast; only its confirmation releases it (refusal recorded as audit \
+                     {asset}#{audit_seq})"
                 ),
             })
         }
