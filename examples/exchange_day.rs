@@ -7,15 +7,25 @@
 //! Key ceremony (three cold keystores; the hot wallet's 2-of-3 of the
 //! exchange's key, the policy cosigner's key and a cold backup key), 3,000
 //! deposits to derived addresses, sweeps to cold, 300 withdrawal requests
-//! through the policy engine, the SQLite ledger and the cosigner, a refill
-//! from cold signed by two cold keystores; every signed transaction checked
-//! by Bitcoin Core's script interpreter (libbitcoinconsensus). Then the
+//! through the policy engine, the SQLite ledger and the cosigner, refills
+//! from cold each signed by two `kinko-signer` processes through files (as
+//! on the key holders' air-gapped machines); every signed transaction
+//! checked by Bitcoin Core's script interpreter (libbitcoinconsensus). Then the
 //! exchange's hot key is stolen: what the attacker got against the policy's
 //! loss bound, and when the circuit breaker fired. Ends with a summary table
 //! and a verified audit log. The day's logic is `kinko_cosigner::day`
 //! (shared with the integration test `tests/exchange_day.rs`).
+//!
+//! `cargo run --example` builds this example, not the `kinko-signer`
+//! binary of another package: the example runs `cargo build -p
+//! kinko-signer` first, into its own target dir and profile (a no-op when
+//! the signer is up to date), and says so.
 
 #![allow(clippy::print_stdout)]
+
+// Find-or-build of a workspace binary, one copy shared with the root tests.
+#[path = "../tests/bins.rs"]
+mod bins;
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -30,13 +40,33 @@ fn verify(tx: &Transaction, spent: &HashMap<OutPoint, TxOut>) -> Result<(), Stri
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let signer = bins::path("kinko-signer")?;
+    let built = Instant::now();
+    println!(
+        "kinko: {} kinko-signer with cargo build -p kinko-signer ({})",
+        if signer.exists() {
+            "checking"
+        } else {
+            "building"
+        },
+        signer.display()
+    );
+    bins::build(&["kinko-signer"])?;
+    if !signer.exists() {
+        return Err(format!("{} was not built", signer.display()).into());
+    }
+    println!(
+        "kinko: kinko-signer ready in {:.1}s",
+        built.elapsed().as_secs_f64()
+    );
+
     let dir = tempfile::tempdir()?;
     let started = Instant::now();
     println!(
         "kinko: an exchange's day (working folder {}, deleted at the end)",
         dir.path().display()
     );
-    let report = day::run(dir.path(), &DayConfig::full(), &verify, &mut |line| {
+    let report = day::run(dir.path(), &DayConfig::full(signer), &verify, &mut |line| {
         println!("[{:>6.1}s] {line}", started.elapsed().as_secs_f64());
     })?;
     println!();

@@ -1,6 +1,7 @@
 //! A shortened exchange's day (300 deposits, 40 withdrawals): the same code
 //! as `examples/exchange_day.rs` (`kinko_cosigner::day`), with every signed
-//! transaction checked by Bitcoin Core's script interpreter.
+//! transaction checked by Bitcoin Core's script interpreter, and the cold
+//! keys held by real `kinko-signer` processes.
 
 use std::collections::HashMap;
 
@@ -16,9 +17,12 @@ fn verify(tx: &Transaction, spent: &HashMap<OutPoint, TxOut>) -> Result<(), Stri
 fn a_short_day_keeps_every_promise() {
     let dir = tempfile::tempdir().unwrap();
     let mut lines = Vec::new();
-    let r = day::run(dir.path(), &DayConfig::short(), &verify, &mut |l| {
-        lines.push(l.to_owned())
-    })
+    let r = day::run(
+        dir.path(),
+        &DayConfig::short(crate::bins::bin("kinko-signer")),
+        &verify,
+        &mut |l| lines.push(l.to_owned()),
+    )
     .unwrap_or_else(|e| panic!("{e}\nprogress:\n{}", lines.join("\n")));
     let table = r.table();
 
@@ -63,6 +67,40 @@ fn a_short_day_keeps_every_promise() {
     assert!(a.stolen > Amount::ZERO, "{table}");
     assert!(a.breaker_fired_at.is_some(), "{table}");
     assert!(r.audit_records > 0);
+
+    // The refills went through two kinko-signer processes and files: each
+    // signer showed what it signs and wrote its own copy with one signature
+    // per input; the third holder signed nothing.
+    let signed_lines = lines
+        .iter()
+        .filter(|l| l.contains("'s kinko-signer | signed:"))
+        .count();
+    assert_eq!(
+        signed_lines,
+        2 * r.refills.0 as usize,
+        "{}",
+        lines.join("\n")
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("alice's kinko-signer | decision: may sign")),
+        "{}",
+        lines.join("\n")
+    );
+    for n in 1..=r.refills.0 {
+        let read = |who: &str| {
+            let bytes = std::fs::read(dir.path().join(format!("refill-{n}-{who}.psbt")))
+                .unwrap_or_else(|e| panic!("{who}'s signed refill {n}: {e}"));
+            kinko_wallet::decode_psbt(&bytes).expect("a psbt").0
+        };
+        let (alice, bob) = (read("alice"), read("bob"));
+        assert_eq!(alice.unsigned_tx, bob.unsigned_tx);
+        for p in [&alice, &bob] {
+            assert!(p.inputs.iter().all(|i| i.partial_sigs.len() == 1));
+        }
+        assert!(!dir.path().join(format!("refill-{n}-chiyo.psbt")).exists());
+    }
 
     // Hot never held more than its cap's worth after sweeps (10% of custody).
     let after_deposits = &r.snapshots[0];

@@ -7,9 +7,8 @@
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
 
 use bitcoin::consensus::encode::{deserialize_hex, serialize_hex};
 use bitcoin::hashes::Hash;
@@ -20,6 +19,8 @@ use bitcoin::{
 };
 use kinko_wallet::{Keychain, MultisigWallet};
 
+use crate::bins::bin;
+
 /// BIP39 test-vector mnemonics (trezor/python-mnemonic vectors.json).
 const PHRASES: [&str; 3] = [
     "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about",
@@ -27,39 +28,6 @@ const PHRASES: [&str; 3] = [
     "letter advice cage absurd amount doctor acoustic avoid letter advice cage above",
 ];
 const PASS: &str = "e2e keystore passphrase";
-
-/// `target/<profile>/`: the test executable lives in its `deps/`.
-fn profile_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>/deps/<test>")
-        .to_path_buf()
-}
-
-/// The path of one of the workspace's binaries, built (once per test run,
-/// a no-op when fresh) with `cargo build --bins` into the same target dir.
-fn bin(name: &str) -> PathBuf {
-    static BUILT: OnceLock<()> = OnceLock::new();
-    let dir = profile_dir();
-    BUILT.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let target = dir.parent().expect("target dir");
-        let mut cmd = Command::new(cargo);
-        cmd.args(["build", "--bins", "-p", "kinko-signer", "-p", "kinko-cli"])
-            .arg("--manifest-path")
-            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
-            .env("CARGO_TARGET_DIR", target);
-        if dir.file_name().is_some_and(|n| n == "release") {
-            cmd.arg("--release");
-        }
-        let status = cmd.status().expect("cargo runs");
-        assert!(status.success(), "cargo build --bins failed");
-    });
-    let path = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    assert!(path.exists(), "{} was not built", path.display());
-    path
-}
 
 struct Out {
     code: i32,

@@ -1,3 +1,4 @@
 //! End-to-end tests across kinko's crates, built into one binary.
+mod bins;
 mod exchange_day;
 mod signer_e2e;

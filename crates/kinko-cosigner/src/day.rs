@@ -8,13 +8,22 @@
 //! day). The library prints nothing: progress goes to a callback and the
 //! result is a [`DayReport`] ([`DayReport::table`] renders it).
 //!
+//! The cold keys are used as on air-gapped machines: each holder's keystore
+//! is a file that only `kinko-signer` processes open (the caller says where
+//! the binary is, [`DayConfig::signer`]). At the key ceremony each signer
+//! gives its xpub and registers the cold wallet in its keystore; for each
+//! refill the coordinator writes the unsigned PSBT to a file, two signer
+//! processes each write a signed copy, and the coordinator combines them.
+//!
 //! Funding transactions of deposits are fabricated (their inputs spend
 //! nothing real); every transaction kinko signs spends them or their
 //! descendants and is handed to the caller's `verify` function — the example
 //! and the test pass Bitcoin Core's script interpreter (libbitcoinconsensus).
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
 use bitcoin::absolute::LockTime;
 use bitcoin::hashes::Hash;
@@ -25,12 +34,17 @@ use bitcoin::{
     Address, Amount, FeeRate, Network, OutPoint, ScriptBuf, Sequence, Transaction, TxIn, TxOut,
     Txid, Witness,
 };
+use kinko_keys::keystore::{DEFAULT_WORK_FACTOR, MIN_WORK_FACTOR};
 use kinko_keys::{KeyPath, Keystore, KeystoreOptions, Language, Mnemonic, Passphrase, WordCount};
-use kinko_ledger::{Ledger, Policy, Request};
+use kinko_ledger::{Committed, Ledger, Policy, Request};
 use kinko_policy::{
     loss_bound, Decision, Duration, EventKind, Proposal, Timestamp, Wallet as Side,
 };
-use kinko_wallet::{CreateParams, Keychain, MultisigWallet, Utxo, XprvSigner};
+use kinko_wallet::report::btc;
+use kinko_wallet::{
+    decode_psbt, encode_psbt, CreateError, CreateParams, CreatedPsbt, Keychain, MultisigWallet,
+    PsbtEncoding, Utxo, XprvSigner, MAX_PSBT_FILE,
+};
 
 use crate::{CosignError, Cosigner};
 
@@ -52,8 +66,8 @@ approvers = ["risk-officer", "compliance-officer"]
 quorum = 2
 "#;
 
-/// How big a day.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How big a day, and the signer it uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DayConfig {
     /// Customer deposits (each to its own derived address).
     pub deposits: u32,
@@ -63,27 +77,33 @@ pub struct DayConfig {
     pub keystore_work_factor: u8,
     /// Seed of the day's deterministic pseudo-random amounts.
     pub seed: u64,
+    /// The `kinko-signer` binary the cold key holders run.
+    pub signer: PathBuf,
 }
 
 impl DayConfig {
     /// The full day of the example: 3,000 deposits, 300 withdrawals, the
-    /// real keystore work factor (2^18).
-    pub fn full() -> Self {
+    /// real keystore work factor (2^18, the signer's default), the cold
+    /// keys held through `signer`.
+    pub fn full(signer: impl Into<PathBuf>) -> Self {
         DayConfig {
             deposits: 3_000,
             withdrawals: 300,
-            keystore_work_factor: 18,
+            keystore_work_factor: DEFAULT_WORK_FACTOR,
             seed: 20_180_126,
+            signer: signer.into(),
         }
     }
 
-    /// A short day for CI: 300 deposits, 40 withdrawals, the least work factor.
-    pub fn short() -> Self {
+    /// A short day for CI: 300 deposits, 40 withdrawals, the least work
+    /// factor (the signer is told so through its test-only variable).
+    pub fn short(signer: impl Into<PathBuf>) -> Self {
         DayConfig {
             deposits: 300,
             withdrawals: 40,
-            keystore_work_factor: 10,
+            keystore_work_factor: MIN_WORK_FACTOR,
             seed: 20_180_126,
+            signer: signer.into(),
         }
     }
 }
@@ -195,12 +215,11 @@ impl DayReport {
     pub fn table(&self) -> String {
         use std::fmt::Write;
         let mut s = String::new();
-        let btc = |a: Amount| format!("{:.8} BTC", a.to_btc());
-        let _ = writeln!(s, "{:<44}{:>10}  {:>20}", "", "count", "amount");
+        let _ = writeln!(s, "{:<44}{:>10}  {:>36}", "", "count", "amount");
         let mut row = |name: &str, n: u32, a: Option<Amount>| {
             let _ = writeln!(
                 s,
-                "{name:<44}{n:>10}  {:>20}",
+                "{name:<44}{n:>10}  {:>36}",
                 a.map(btc).unwrap_or_default()
             );
         };
@@ -218,22 +237,22 @@ impl DayReport {
             None,
         );
         let _ = writeln!(s, "{:<44}{:>10}", "  inputs verified", self.verified.1);
-        let _ = writeln!(s, "{:<44}{:>10}  {:>20}", "fees paid", "", btc(self.fees));
+        let _ = writeln!(s, "{:<44}{:>10}  {:>36}", "fees paid", "", btc(self.fees));
         let _ = writeln!(s);
         let _ = writeln!(
             s,
-            "{:<22}{:<24}{:>18}{:>18}{:>9}",
+            "{:<21}{:<25}{:>35}{:>35}{:>8}",
             "time", "after", "hot", "cold", "hot %"
         );
         for p in &self.snapshots {
             let total = p.hot.checked_add(p.cold).unwrap_or(Amount::MAX);
             let _ = writeln!(
                 s,
-                "{:<22}{:<24}{:>18}{:>18}{:>9}",
+                "{:<21}{:<25}{:>35}{:>35}{:>8}",
                 p.at.to_string(),
                 p.label,
-                format!("{:.8}", p.hot.to_btc()),
-                format!("{:.8}", p.cold.to_btc()),
+                btc(p.hot),
+                btc(p.cold),
                 pct(p.hot, total)
             );
         }
@@ -379,11 +398,7 @@ impl World<'_> {
                 .insert(OutPoint::new(txid, vout as u32), out.clone());
         }
         for &(vout, side, keychain, index) in arrivals {
-            let coins = match side {
-                Side::Hot => &mut self.hot_coins,
-                Side::Cold => &mut self.cold_coins,
-            };
-            coins.utxos.push(Utxo {
+            self.coins_mut(side).utxos.push(Utxo {
                 outpoint: OutPoint::new(txid, vout as u32),
                 amount: tx.output[vout].value,
                 keychain,
@@ -392,6 +407,13 @@ impl World<'_> {
             });
         }
         Ok(())
+    }
+
+    fn coins_mut(&mut self, side: Side) -> &mut Coins {
+        match side {
+            Side::Hot => &mut self.hot_coins,
+            Side::Cold => &mut self.cold_coins,
+        }
     }
 
     fn snapshot(&mut self, label: &'static str) {
@@ -448,29 +470,38 @@ pub fn run(
     let secp = Secp256k1::new();
     let mut rng = Rng(cfg.seed);
 
-    // 1. Key ceremony.
-    progress("key ceremony: three cold keystores (scrypt), the hot wallet's keys");
+    // 1. Key ceremony. Each cold key holder's keystore is created as a file;
+    // from then on only `kinko-signer` processes open it, as on the
+    // holders' air-gapped machines: each gives its xpub, and registers the
+    // cold wallet (kept inside the encrypted keystore).
+    progress(&format!(
+        "key ceremony: three cold keystores (scrypt 2^{}), each used only by its own kinko-signer process",
+        cfg.keystore_work_factor
+    ));
     let options = KeystoreOptions::new()
         .with_work_factor(cfg.keystore_work_factor)
         .map_err(step("keystore options"))?;
     let account0 = KeyPath::bip48(network, 0).map_err(step("bip48 path"))?;
     let account1 = KeyPath::bip48(network, 1).map_err(step("bip48 path"))?;
+    let mut holders = Vec::new();
     let mut cold_keys = Vec::new();
-    let mut cold_files = Vec::new();
     for name in ["alice", "bob", "chiyo"] {
         let m = Mnemonic::generate(WordCount::W24, Language::English).map_err(step("mnemonic"))?;
-        let file = dir.join(format!("{name}.age"));
-        let pass = Passphrase::from(format!("{name}'s day passphrase"));
+        let holder = Holder {
+            name,
+            keystore: dir.join(format!("{name}.age")),
+            passphrase: Passphrase::from(format!("{name}'s day passphrase")),
+        };
         Keystore::new(m, Passphrase::empty())
-            .create_file(&file, &pass, &options)
+            .create_file(&holder.keystore, &holder.passphrase, &options)
             .map_err(step("keystore"))?;
-        let ks = Keystore::open_file(&file, &pass, &options).map_err(step("keystore"))?;
-        cold_keys.push(
-            ks.account_xpub(&secp, network, &account0)
-                .map_err(step("xpub"))?
-                .to_string(),
-        );
-        cold_files.push((file, pass));
+        // The signer's default path for the test networks is account 0.
+        let xpub = run_signer(
+            signer_command(cfg, &holder, "xpub").args(["--network", &network.to_string()]),
+            "kinko-signer xpub",
+        )?;
+        cold_keys.push(xpub.trim().to_owned());
+        holders.push(holder);
     }
     let desc = |keys: &[String]| {
         let k: Vec<String> = keys.iter().map(|x| format!("{x}/<0;1>/*")).collect();
@@ -478,9 +509,35 @@ pub fn run(
     };
     let cold =
         MultisigWallet::from_descriptor(&desc(&cold_keys), network).map_err(step("cold wallet"))?;
+    let first = cold
+        .address(Keychain::Receive, 0)
+        .map_err(step("cold address"))?
+        .to_string();
+    for h in &holders {
+        let shown = run_signer(
+            signer_command(cfg, h, "register")
+                .arg("--descriptor")
+                .arg(cold.descriptor())
+                .args(["--name", "cold"]),
+            "kinko-signer register",
+        )?;
+        // Each holder compares the wallet id and first address with the
+        // coordinator's.
+        if !shown.contains(&cold.id()) || !shown.contains(&first) {
+            return Err(step("kinko-signer register")(format!(
+                "{}'s signer shows another wallet:\n{shown}",
+                h.name
+            )));
+        }
+        progress(&format!(
+            "  {}'s kinko-signer: {}; first address {first}",
+            h.name,
+            shown.lines().next().unwrap_or_default()
+        ));
+    }
 
     // The hot wallet: the exchange's online key, the cosigner's key, and a
-    // backup key kept cold (account 1 of the third cold keystore).
+    // backup key kept cold (account 1 of the third holder's keystore).
     let exchange_seed = Keystore::new(
         Mnemonic::generate(WordCount::W24, Language::English).map_err(step("mnemonic"))?,
         Passphrase::empty(),
@@ -489,10 +546,6 @@ pub fn run(
         Mnemonic::generate(WordCount::W24, Language::English).map_err(step("mnemonic"))?,
         Passphrase::empty(),
     );
-    let backup = {
-        let (file, pass) = &cold_files[2];
-        Keystore::open_file(file, pass, &options).map_err(step("keystore"))?
-    };
     let mut hot_keys = Vec::new();
     for ks in [&exchange_seed, &cosigner_seed] {
         hot_keys.push(
@@ -501,13 +554,13 @@ pub fn run(
                 .to_string(),
         );
     }
-    hot_keys.push(
-        backup
-            .account_xpub(&secp, network, &account1)
-            .map_err(step("xpub"))?
-            .to_string(),
-    );
-    drop(backup);
+    let backup = run_signer(
+        signer_command(cfg, &holders[2], "xpub")
+            .args(["--network", &network.to_string()])
+            .args(["--path", &account1.to_string()]),
+        "kinko-signer xpub",
+    )?;
+    hot_keys.push(backup.trim().to_owned());
     let hot =
         MultisigWallet::from_descriptor(&desc(&hot_keys), network).map_err(step("hot wallet"))?;
     let signer = |ks: &Keystore, path: &KeyPath| -> Result<XprvSigner, DayError> {
@@ -635,10 +688,10 @@ pub fn run(
             sweep_to_cold(&mut w, &exchange_signer, &cosigner, &mut ledger, amount)?;
         }
         progress(&format!(
-            "  {:>5} deposits  hot {:.8}  cold {:.8}  sweeps {}",
+            "  {:>5} deposits  hot {}  cold {}  sweeps {}",
             w.report.deposits.0,
-            w.hot_coins.balance().to_btc(),
-            w.cold_coins.balance().to_btc(),
+            btc(w.hot_coins.balance()),
+            btc(w.cold_coins.balance()),
             w.report.sweeps.0
         ));
     }
@@ -701,30 +754,22 @@ pub fn run(
             )?;
             w.report.paid.0 += 1;
             w.report.paid.1 += Amount::from_sat(amount);
-            let c = ledger
-                .decide_at(
-                    w.clock,
-                    EventKind::Confirmed {
-                        asset: ASSET.into(),
-                        id: id.clone(),
-                    },
-                )
-                .map_err(step("confirm"))?;
+            let c = confirm(&mut ledger, w.clock, &id)?;
             let refill = c.outcome.proposals.iter().find_map(|p| match p {
                 Proposal::Refill { amount, .. } => Some(*amount),
                 _ => None,
             });
             if let Some(amount) = refill {
-                refill_from_cold(&mut w, &cold_files, &options, &mut ledger, amount, progress)?;
+                refill_from_cold(&mut w, cfg, dir, &holders, &mut ledger, amount, progress)?;
             }
         }
         if (n + 1) % 50 == 0 || n + 1 == cfg.withdrawals {
             progress(&format!(
-                "  {:>5} requests  paid {}  hot {:.8}  cold {:.8}  refills {}",
+                "  {:>5} requests  paid {}  hot {}  cold {}  refills {}",
                 n + 1,
                 w.report.paid.0,
-                w.hot_coins.balance().to_btc(),
-                w.cold_coins.balance().to_btc(),
+                btc(w.hot_coins.balance()),
+                btc(w.cold_coins.balance()),
                 w.report.refills.0
             ));
         }
@@ -755,6 +800,10 @@ pub fn run(
         ..Default::default()
     };
     let thief = outside_address("attacker", 1, network);
+    let attempt =
+        |w: &World<'_>, ledger: &mut Ledger, attack: &mut AttackReport, id: &str, psbt| {
+            attacker_tries(w, &exchange_signer, &cosigner, ledger, attack, id, psbt)
+        };
 
     // 5a. Drain PSBTs, signed with the stolen key, straight to the cosigner.
     // Nine tenths of the largest coins (the rest covers the fee).
@@ -768,21 +817,8 @@ pub fn run(
         ("w-none".into(), build(&w, &thief, drain, true)?),
         ("w-00000".into(), build(&w, &thief, drain, true)?),
     ];
-    for (id, mut psbt) in tries {
-        attack.direct_attempts += 1;
-        w.hot
-            .sign(&mut psbt, &exchange_signer)
-            .map_err(step("attacker signs"))?;
-        match cosigner.cosign_withdrawal(&mut ledger, &id, &mut psbt, Some(w.clock)) {
-            Err(CosignError::Refused(r)) => {
-                *attack
-                    .cosigner_refusals
-                    .entry(r.rule.as_str().to_owned())
-                    .or_default() += 1;
-            }
-            Err(e) => return Err(step("cosign")(e)),
-            Ok(_) => return Err(step("attack")("the cosigner signed a drain")),
-        }
+    for (id, psbt) in tries {
+        attempt(&w, &mut ledger, &mut attack, &id, psbt)?;
     }
 
     // 5b. Requests through the backend: the largest the policy allows, one a
@@ -814,21 +850,8 @@ pub fn run(
                 let more = Amount::from_sat(big / 10 * 11);
                 let other = outside_address("attacker", 2 + u64::from(n), network);
                 for (dest, amt) in [(&thief, more), (&other, Amount::from_sat(big))] {
-                    let mut psbt = build(&w, dest, amt, false)?;
-                    attack.direct_attempts += 1;
-                    w.hot
-                        .sign(&mut psbt, &exchange_signer)
-                        .map_err(step("attacker signs"))?;
-                    match cosigner.cosign_withdrawal(&mut ledger, &id, &mut psbt, Some(w.clock)) {
-                        Err(CosignError::Refused(r)) => {
-                            *attack
-                                .cosigner_refusals
-                                .entry(r.rule.as_str().to_owned())
-                                .or_default() += 1;
-                        }
-                        Err(e) => return Err(step("cosign")(e)),
-                        Ok(_) => return Err(step("attack")("the cosigner signed a tampered PSBT")),
-                    }
+                    let psbt = build(&w, dest, amt, false)?;
+                    attempt(&w, &mut ledger, &mut attack, &id, psbt)?;
                 }
                 pay(
                     &mut w,
@@ -841,30 +864,9 @@ pub fn run(
                 )?;
                 attack.stolen += Amount::from_sat(big);
                 // Reuse the reservation, now spent, for a second payment.
-                let mut psbt = build(&w, &thief, Amount::from_sat(big), false)?;
-                attack.direct_attempts += 1;
-                w.hot
-                    .sign(&mut psbt, &exchange_signer)
-                    .map_err(step("attacker signs"))?;
-                if let Err(CosignError::Refused(r)) =
-                    cosigner.cosign_withdrawal(&mut ledger, &id, &mut psbt, Some(w.clock))
-                {
-                    *attack
-                        .cosigner_refusals
-                        .entry(r.rule.as_str().to_owned())
-                        .or_default() += 1;
-                } else {
-                    return Err(step("attack")("a spent reservation was cosigned again"));
-                }
-                ledger
-                    .decide_at(
-                        w.clock,
-                        EventKind::Confirmed {
-                            asset: ASSET.into(),
-                            id: id.clone(),
-                        },
-                    )
-                    .map_err(step("confirm"))?;
+                let psbt = build(&w, &thief, Amount::from_sat(big), false)?;
+                attempt(&w, &mut ledger, &mut attack, &id, psbt)?;
+                confirm(&mut ledger, w.clock, &id)?;
             }
             Decision::Denied { rule, .. } => {
                 *attack.denials.entry(rule.name().to_owned()).or_default() += 1;
@@ -885,9 +887,9 @@ pub fn run(
         }
     }
     progress(&format!(
-        "  attacker got {:.8} BTC; loss bound {:.8} BTC",
-        attack.stolen.to_btc(),
-        attack.bound.to_btc()
+        "  attacker got {}; loss bound {}",
+        btc(attack.stolen),
+        btc(attack.bound)
     ));
     w.report.attack = attack;
     w.snapshot("the attack");
@@ -906,19 +908,30 @@ pub fn run(
 /// builds use every coin when `all`).
 fn build(w: &World<'_>, dest: &Address, amount: Amount, all: bool) -> Result<Psbt, DayError> {
     let coins = largest(&w.hot_coins.utxos, if all { 40 } else { 25 });
-    let created = w
-        .hot
-        .create_psbt(
-            &coins,
-            &CreateParams {
-                recipients: vec![(dest.as_unchecked().clone(), amount)],
-                fee_rate: FEE_RATE,
-                change_index: w.hot_coins.next_change,
-                spend_all: false,
-            },
-        )
+    let created = create_payment(&w.hot, &coins, dest, amount, w.hot_coins.next_change, false)
         .map_err(step("create psbt"))?;
     Ok(created.psbt)
+}
+
+/// An unsigned PSBT of `wallet` spending from `coins` to pay `amount` to
+/// `dest` at the day's fee rate, change (if any) to `change_index`.
+fn create_payment(
+    wallet: &MultisigWallet,
+    coins: &[Utxo],
+    dest: &Address,
+    amount: Amount,
+    change_index: u32,
+    spend_all: bool,
+) -> Result<CreatedPsbt, CreateError> {
+    wallet.create_psbt(
+        coins,
+        &CreateParams {
+            recipients: vec![(dest.as_unchecked().clone(), amount)],
+            fee_rate: FEE_RATE,
+            change_index,
+            spend_all,
+        },
+    )
 }
 
 /// The `n` largest coins.
@@ -926,6 +939,51 @@ fn largest(utxos: &[Utxo], n: usize) -> Vec<Utxo> {
     let mut v: Vec<&Utxo> = utxos.iter().collect();
     v.sort_by_key(|u| std::cmp::Reverse(u.amount));
     v.into_iter().take(n).cloned().collect()
+}
+
+/// The attacker signs `psbt` with the stolen hot key and asks the cosigner
+/// to cosign it as withdrawal `id`: the refusal is counted by its rule; a
+/// signature ends the day with an error.
+fn attacker_tries(
+    w: &World<'_>,
+    exchange: &XprvSigner,
+    cosigner: &Cosigner<XprvSigner>,
+    ledger: &mut Ledger,
+    attack: &mut AttackReport,
+    id: &str,
+    mut psbt: Psbt,
+) -> Result<(), DayError> {
+    attack.direct_attempts += 1;
+    w.hot
+        .sign(&mut psbt, exchange)
+        .map_err(step("attacker signs"))?;
+    match cosigner.cosign_withdrawal(ledger, id, &mut psbt, Some(w.clock)) {
+        Err(CosignError::Refused(r)) => {
+            *attack
+                .cosigner_refusals
+                .entry(r.rule.as_str().to_owned())
+                .or_default() += 1;
+            Ok(())
+        }
+        Err(e) => Err(step("cosign")(e)),
+        Ok(_) => Err(step("attack")(format!(
+            "the cosigner signed the attacker's psbt for {id}"
+        ))),
+    }
+}
+
+/// Records withdrawal `id` as confirmed on chain; the engine may propose a
+/// refill.
+fn confirm(ledger: &mut Ledger, at: Timestamp, id: &str) -> Result<Committed, DayError> {
+    ledger
+        .decide_at(
+            at,
+            EventKind::Confirmed {
+                asset: ASSET.into(),
+                id: id.to_owned(),
+            },
+        )
+        .map_err(step("confirm"))
 }
 
 /// Pays an approved withdrawal: build, hot key signs, cosigner checks and
@@ -940,32 +998,43 @@ fn pay(
     amount: u64,
 ) -> Result<(), DayError> {
     let coins = largest(&w.hot_coins.utxos, 20);
-    let created = w
-        .hot
-        .create_psbt(
-            &coins,
-            &CreateParams {
-                recipients: vec![(dest.as_unchecked().clone(), Amount::from_sat(amount))],
-                fee_rate: FEE_RATE,
-                change_index: w.hot_coins.next_change,
-                spend_all: false,
-            },
-        )
-        .map_err(step("create withdrawal psbt"))?;
-    let mut psbt = created.psbt;
-    w.hot
-        .sign(&mut psbt, exchange)
-        .map_err(step("hot key signs"))?;
+    let (mut psbt, change) = hot_signed(w, exchange, &coins, dest, amount, false)?;
     cosigner
         .cosign_withdrawal(ledger, id, &mut psbt, Some(w.clock))
         .map_err(step("cosign"))?;
     let tx = finalize_extract(psbt)?;
-    let mut arrivals = Vec::new();
-    if let Some((pos, index, _)) = created.change {
-        arrivals.push((pos, Side::Hot, Keychain::Change, index));
-        w.hot_coins.next_change += 1;
-    }
-    w.settle(&tx, &arrivals)
+    settle_transfer(w, &tx, Side::Hot, change, None)
+}
+
+/// A created PSBT's change output: its position, index and amount
+/// ([`CreatedPsbt::change`]).
+type Change = Option<(usize, u32, Amount)>;
+
+/// A hot-wallet PSBT from `coins` paying `amount` to `dest`, signed by the
+/// exchange's hot key (the cosigner's signature still missing), and its
+/// change output.
+fn hot_signed(
+    w: &World<'_>,
+    exchange: &XprvSigner,
+    coins: &[Utxo],
+    dest: &Address,
+    amount: u64,
+    spend_all: bool,
+) -> Result<(Psbt, Change), DayError> {
+    let created = create_payment(
+        &w.hot,
+        coins,
+        dest,
+        Amount::from_sat(amount),
+        w.hot_coins.next_change,
+        spend_all,
+    )
+    .map_err(step("create hot psbt"))?;
+    let mut psbt = created.psbt;
+    w.hot
+        .sign(&mut psbt, exchange)
+        .map_err(step("hot key signs"))?;
+    Ok((psbt, created.change))
 }
 
 /// Sweeps `amount` from hot to the cold wallet's next receive address.
@@ -993,59 +1062,114 @@ fn sweep_to_cold(
         sum += c.amount;
         take.push(c.clone());
     }
-    let created = w
-        .hot
-        .create_psbt(
-            &take,
-            &CreateParams {
-                recipients: vec![(dest.as_unchecked().clone(), Amount::from_sat(amount))],
-                fee_rate: FEE_RATE,
-                change_index: w.hot_coins.next_change,
-                spend_all: true,
-            },
-        )
-        .map_err(step("create sweep psbt"))?;
-    let mut psbt = created.psbt;
-    w.hot
-        .sign(&mut psbt, exchange)
-        .map_err(step("hot key signs"))?;
+    let (mut psbt, change) = hot_signed(w, exchange, &take, &dest, amount, true)?;
     let done = cosigner
         .cosign_sweep(&mut psbt, index)
         .map_err(step("cosign sweep"))?;
     let tx = finalize_extract(psbt)?;
-    let mut arrivals = vec![(
-        done.payment.payment_output,
-        Side::Cold,
-        Keychain::Receive,
-        index,
-    )];
-    w.cold_coins.next_receive += 1;
-    if let Some((pos, idx, _)) = created.change {
-        arrivals.push((pos, Side::Hot, Keychain::Change, idx));
-        w.hot_coins.next_change += 1;
-    }
-    w.settle(&tx, &arrivals)?;
-    ledger
-        .decide_at(
-            w.clock,
-            EventKind::Sweep {
-                asset: ASSET.into(),
-                amount,
-            },
-        )
-        .map_err(step("record sweep"))?;
-    w.report.sweeps.0 += 1;
-    w.report.sweeps.1 += Amount::from_sat(amount);
-    Ok(())
+    let to_cold = (done.payment.payment_output, Side::Cold, index);
+    settle_transfer(w, &tx, Side::Hot, change, Some(to_cold))?;
+    record_transfer(w, ledger, Side::Cold, amount)
 }
 
-/// Refills `amount` from cold to the hot wallet's next receive address,
-/// signed by two of the three cold keystores (each opened with its
-/// holder's passphrase, as on the air-gapped machines).
+/// A cold key holder: a keystore file and its passphrase, used only
+/// through `kinko-signer` processes.
+struct Holder {
+    name: &'static str,
+    keystore: PathBuf,
+    passphrase: Passphrase,
+}
+
+/// The signer's test-only variable lowering the scrypt cost of the
+/// keystores it writes.
+const INSECURE_SCRYPT: &str = "KINKO_INSECURE_SCRYPT_LOG_N";
+
+/// A `kinko-signer <command> --keystore <the holder's file>` process. The
+/// passphrase goes in `KINKO_PASSPHRASE`, the signer's documented channel
+/// (a process's environment is readable by its user only, its command line
+/// by everyone in /proc). Stdin is empty: the signer never waits on a
+/// terminal. A day with a lower scrypt cost than the signer's default tells
+/// it so (`register` rewrites the keystore), through its test-only variable.
+fn signer_command(cfg: &DayConfig, holder: &Holder, command: &str) -> Command {
+    let mut c = Command::new(&cfg.signer);
+    c.arg(command)
+        .arg("--keystore")
+        .arg(&holder.keystore)
+        .env("KINKO_PASSPHRASE", holder.passphrase.expose_secret())
+        .stdin(Stdio::null());
+    if cfg.keystore_work_factor == DEFAULT_WORK_FACTOR {
+        c.env_remove(INSECURE_SCRYPT);
+    } else {
+        c.env(INSECURE_SCRYPT, cfg.keystore_work_factor.to_string());
+    }
+    c
+}
+
+/// Runs a signer process to its end: what it printed, or an error with
+/// its exit status (3: refused, naming the rule) and its stderr.
+fn run_signer(cmd: &mut Command, what: &'static str) -> Result<String, DayError> {
+    let out = cmd.output().map_err(|e| {
+        step(what)(format!(
+            "cannot run {}: {e}",
+            Path::new(cmd.get_program()).display()
+        ))
+    })?;
+    if !out.status.success() {
+        return Err(step(what)(format!(
+            "{}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The signer's summary, shortened for the day's progress: the wallet, the
+/// number of inputs (not each), every output, the fee, the findings, the
+/// decision and what was signed.
+fn short_summary(text: &str) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut section = "";
+    for line in text.lines() {
+        if !line.starts_with(' ') {
+            section = line.split(':').next().unwrap_or_default();
+            if !["txid", "total in", "total out", "fee rate"].contains(&section) {
+                lines.push(line.split_whitespace().collect::<Vec<_>>().join(" "));
+            }
+        } else if section.starts_with("outputs") || section.starts_with("findings") {
+            // An output is two lines: the address, then amount and kind.
+            let item = line.trim();
+            match lines.last_mut() {
+                Some(last) if line.starts_with("     ") => {
+                    last.push_str(", ");
+                    last.push_str(item);
+                }
+                _ => lines.push(format!("  {item}")),
+            }
+        }
+    }
+    lines
+}
+
+/// Reads a signed PSBT file a signer wrote, at most the decoder's cap.
+fn read_psbt(path: &Path) -> Result<Psbt, DayError> {
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_PSBT_FILE as u64 + 1).read_to_end(&mut bytes))
+        .map_err(|e| step("read signed psbt")(format!("{}: {e}", path.display())))?;
+    Ok(decode_psbt(&bytes).map_err(step("read signed psbt"))?.0)
+}
+
+/// Refills `amount` from cold to the hot wallet's next receive address.
+/// The coordinator writes the unsigned PSBT to a file; the first two
+/// holders' `kinko-signer sign` processes each read it, show what it does
+/// and write a signed copy; the coordinator reads those, combines,
+/// finalizes and extracts.
 fn refill_from_cold(
     w: &mut World<'_>,
-    cold_files: &[(std::path::PathBuf, Passphrase)],
-    options: &KeystoreOptions,
+    cfg: &DayConfig,
+    dir: &Path,
+    holders: &[Holder],
     ledger: &mut Ledger,
     amount: u64,
     progress: &mut dyn FnMut(&str),
@@ -1055,36 +1179,41 @@ fn refill_from_cold(
         .hot
         .address(Keychain::Receive, index)
         .map_err(step("hot address"))?;
-    let created = w
-        .cold
-        .create_psbt(
-            &w.cold_coins.utxos,
-            &CreateParams {
-                recipients: vec![(dest.as_unchecked().clone(), Amount::from_sat(amount))],
-                fee_rate: FEE_RATE,
-                change_index: w.cold_coins.next_change,
-                spend_all: false,
-            },
-        )
-        .map_err(step("create refill psbt"))?;
-    // Each holder signs a copy, as two air-gapped machines would; the
-    // coordinator combines them.
+    let created = create_payment(
+        &w.cold,
+        &w.cold_coins.utxos,
+        &dest,
+        Amount::from_sat(amount),
+        w.cold_coins.next_change,
+        false,
+    )
+    .map_err(step("create refill psbt"))?;
+    let n = w.report.refills.0 + 1;
+    let unsigned = dir.join(format!("refill-{n}.psbt"));
+    std::fs::write(&unsigned, encode_psbt(&created.psbt, PsbtEncoding::Base64))
+        .map_err(step("write refill psbt"))?;
+    progress(&format!(
+        "  {}: refill {n} of {} from cold: {} written, signed by two kinko-signer processes",
+        w.clock,
+        btc(Amount::from_sat(amount)),
+        unsigned.display()
+    ));
     let mut signed = Vec::new();
-    for (file, pass) in cold_files.iter().take(2) {
-        let mut copy = created.psbt.clone();
-        let analysis = w
-            .cold
-            .analyze(&copy, &kinko_wallet::AnalysisOptions::default());
-        if let Some(f) = analysis.refusals().next() {
-            return Err(step("cold signer refuses")(f));
+    for h in holders.iter().take(2) {
+        let out = dir.join(format!("refill-{n}-{}.psbt", h.name));
+        let shown = run_signer(
+            signer_command(cfg, h, "sign")
+                .arg("--psbt")
+                .arg(&unsigned)
+                .arg("--out")
+                .arg(&out)
+                .args(["--yes", "--network", &w.network.to_string()]),
+            "kinko-signer sign",
+        )?;
+        for line in short_summary(&shown) {
+            progress(&format!("    {}'s kinko-signer | {line}", h.name));
         }
-        let ks = Keystore::open_file(file, pass, options).map_err(step("keystore"))?;
-        let master = ks.master_key(w.network).map_err(step("master key"))?;
-        let path = KeyPath::bip48(w.network, 0).map_err(step("bip48 path"))?;
-        let s = XprvSigner::from_master(master.expose_xpriv(), path.as_derivation_path())
-            .map_err(step("signer"))?;
-        w.cold.sign(&mut copy, &s).map_err(step("cold key signs"))?;
-        signed.push(copy);
+        signed.push(read_psbt(&out)?);
     }
     let psbt = kinko_wallet::combine(signed).map_err(step("combine"))?;
     let tx = finalize_extract(psbt)?;
@@ -1093,28 +1222,55 @@ fn refill_from_cold(
         .iter()
         .position(|o| o.script_pubkey == dest.script_pubkey())
         .ok_or_else(|| step("refill")("no output to hot"))?;
-    let mut arrivals = vec![(pay_pos, Side::Hot, Keychain::Receive, index)];
-    w.hot_coins.next_receive += 1;
-    if let Some((pos, idx, _)) = created.change {
-        arrivals.push((pos, Side::Cold, Keychain::Change, idx));
-        w.cold_coins.next_change += 1;
+    settle_transfer(
+        w,
+        &tx,
+        Side::Cold,
+        created.change,
+        Some((pay_pos, Side::Hot, index)),
+    )?;
+    record_transfer(w, ledger, Side::Hot, amount)
+}
+
+/// Settles a signed transfer out of wallet `from`: the payment arrives at
+/// `to`'s receive index when it is ours (a sweep, a refill), the change at
+/// `from`'s next change index; the indices used move on.
+fn settle_transfer(
+    w: &mut World<'_>,
+    tx: &Transaction,
+    from: Side,
+    change: Change,
+    to: Option<(usize, Side, u32)>,
+) -> Result<(), DayError> {
+    let mut arrivals = Vec::new();
+    if let Some((pos, side, index)) = to {
+        arrivals.push((pos, side, Keychain::Receive, index));
+        w.coins_mut(side).next_receive += 1;
     }
-    w.settle(&tx, &arrivals)?;
+    if let Some((pos, index, _)) = change {
+        arrivals.push((pos, from, Keychain::Change, index));
+        w.coins_mut(from).next_change += 1;
+    }
+    w.settle(tx, &arrivals)
+}
+
+/// Records a sweep (to cold) or a refill (to hot) of `amount` in the ledger
+/// and the report.
+fn record_transfer(
+    w: &mut World<'_>,
+    ledger: &mut Ledger,
+    to: Side,
+    amount: u64,
+) -> Result<(), DayError> {
+    let asset = ASSET.to_owned();
+    let (event, tally) = match to {
+        Side::Cold => (EventKind::Sweep { asset, amount }, &mut w.report.sweeps),
+        Side::Hot => (EventKind::Refill { asset, amount }, &mut w.report.refills),
+    };
     ledger
-        .decide_at(
-            w.clock,
-            EventKind::Refill {
-                asset: ASSET.into(),
-                amount,
-            },
-        )
-        .map_err(step("record refill"))?;
-    w.report.refills.0 += 1;
-    w.report.refills.1 += Amount::from_sat(amount);
-    progress(&format!(
-        "  {}: refill of {:.8} BTC from cold, signed by two cold keystores",
-        w.clock,
-        Amount::from_sat(amount).to_btc()
-    ));
+        .decide_at(w.clock, event)
+        .map_err(step("record transfer"))?;
+    tally.0 += 1;
+    tally.1 += Amount::from_sat(amount);
     Ok(())
 }
