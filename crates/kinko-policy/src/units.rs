@@ -362,11 +362,17 @@ impl Share {
         self.0
     }
 
-    /// `floor(amount × share)`, exact (128-bit intermediate).
+    /// `floor(amount × share)`, exact.
     pub fn of(self, amount: Amount) -> Amount {
-        let v = u128::from(amount) * u128::from(self.0) / u128::from(BPS_PER_WHOLE);
-        // v <= amount because self.0 <= BPS_PER_WHOLE.
-        v as Amount
+        // With amount = q × 10,000 + r: floor(amount × bps / 10,000) =
+        // q × bps + floor(r × bps / 10,000), exactly. No term overflows
+        // (q × bps <= amount as bps <= 10,000; r × bps < 10^8), and the
+        // divisions by a constant compile to multiplications, where a u128
+        // division is a library call (every decision resolves a cap).
+        let bps = u64::from(self.0);
+        let whole = u64::from(BPS_PER_WHOLE);
+        let (q, r) = (amount / whole, amount % whole);
+        q * bps + r * bps / whole
     }
 
     /// Parses `"5%"`-style text; see the type's documentation.
@@ -570,6 +576,23 @@ mod tests {
         }
         assert_eq!(Share::parse("5%").unwrap().of(526_300_010), 26_315_000);
         assert_eq!(Share::WHOLE.of(u64::MAX), u64::MAX);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            cases: 10_000, failure_persistence: None, ..Default::default()
+        })]
+
+        /// `Share::of` equals the 128-bit product and quotient.
+        #[test]
+        fn share_of_is_the_exact_floor(
+            amount in proptest::prop_oneof![proptest::num::u64::ANY, 0u64..100_000],
+            bps in 0u32..=BPS_PER_WHOLE,
+        ) {
+            let exact = u128::from(amount) * u128::from(bps) / u128::from(BPS_PER_WHOLE);
+            let share = Share::from_bps(bps).unwrap();
+            proptest::prop_assert_eq!(u128::from(share.of(amount)), exact);
+        }
     }
 
     /// What `parse_rfc3339` accepts (with the instant, in Unix seconds) and
