@@ -4,7 +4,7 @@
 
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -147,14 +147,12 @@ pub const PAY: u64 = 350_000_000;
 pub const FEE: u64 = 10_000;
 pub const CHANGE_INDEX: u32 = 5;
 
-/// The honest PSBT: spends receive/0 (3 BTC) and change/3 (1 BTC), pays
-/// 3.5 BTC out and 0.4999 BTC to change/5, fee 10,000 sat. Fields as
-/// Bitcoin Core's `walletcreatefundedpsbt` + Sparrow write them: full previous
-/// transaction and witness utxo, witness script and every cosigner's BIP32
-/// derivation on inputs and change, global xpubs.
-pub fn honest_psbt(hs: &[Holder]) -> Psbt {
-    let coins = [(0u32, 0u32, COIN_A, 1u8), (1, 3, COIN_B, 2)];
-    let prevs: Vec<Transaction> = coins
+/// The honest PSBT's coins: (branch, index, amount, funding salt).
+const HONEST_COINS: [(u32, u32, u64, u8); 2] = [(0, 0, COIN_A, 1), (1, 3, COIN_B, 2)];
+
+/// The funding transactions of the honest PSBT's coins (each pays output 1).
+pub fn honest_funding(hs: &[Holder]) -> Vec<Transaction> {
+    HONEST_COINS
         .iter()
         .map(|&(b, i, v, salt)| {
             let ws = multisig_script(hs, b, i);
@@ -164,7 +162,34 @@ pub fn honest_psbt(hs: &[Holder]) -> Psbt {
                 salt,
             )
         })
-        .collect();
+        .collect()
+}
+
+/// The outputs the honest PSBT spends, from their funding transactions.
+pub fn honest_spent(hs: &[Holder]) -> HashMap<OutPoint, TxOut> {
+    honest_funding(hs)
+        .into_iter()
+        .map(|tx| (OutPoint::new(tx.compute_txid(), 1), tx.output[1].clone()))
+        .collect()
+}
+
+/// Finalizes `psbt` with kinko and runs every input of the transaction
+/// through Bitcoin Core's script interpreter against the real spent outputs.
+pub fn verify_with_core(psbt: &Psbt, spent: &HashMap<OutPoint, TxOut>) {
+    let mut p = psbt.clone();
+    kinko_wallet::finalize(&mut p).expect("finalizes");
+    let tx = kinko_wallet::extract(p, kinko_wallet::MAX_FEE_RATE).expect("extracts");
+    tx.verify(|op| spent.get(op).cloned())
+        .expect("Bitcoin Core's interpreter accepts the transaction");
+}
+
+/// The honest PSBT: spends receive/0 (3 BTC) and change/3 (1 BTC), pays
+/// 3.5 BTC out and 0.4999 BTC to change/5, fee 10,000 sat. Fields as
+/// Bitcoin Core's `walletcreatefundedpsbt` + Sparrow write them: full previous
+/// transaction and witness utxo, witness script and every cosigner's BIP32
+/// derivation on inputs and change, global xpubs.
+pub fn honest_psbt(hs: &[Holder]) -> Psbt {
+    let prevs = honest_funding(hs);
     let change_ws = multisig_script(hs, 1, CHANGE_INDEX);
     let tx = Transaction {
         version: Version::TWO,
@@ -193,7 +218,7 @@ pub fn honest_psbt(hs: &[Holder]) -> Psbt {
         ],
     };
     let mut psbt = Psbt::from_unsigned_tx(tx).unwrap();
-    for (n, (&(b, i, _, _), prev)) in coins.iter().zip(&prevs).enumerate() {
+    for (n, (&(b, i, _, _), prev)) in HONEST_COINS.iter().zip(&prevs).enumerate() {
         let input = &mut psbt.inputs[n];
         input.non_witness_utxo = Some(prev.clone());
         input.witness_utxo = Some(prev.output[1].clone());

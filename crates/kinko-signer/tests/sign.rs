@@ -4,7 +4,6 @@
 //! with rust-bitcoin alone are signed, and the signed transaction passes
 //! Bitcoin Core's script interpreter.
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use bitcoin::bip32::{ChildNumber, Xpriv, Xpub};
@@ -12,7 +11,7 @@ use bitcoin::hashes::Hash;
 use bitcoin::psbt::{Psbt, PsbtSighashType};
 use bitcoin::secp256k1::Secp256k1;
 use bitcoin::sighash::EcdsaSighashType;
-use bitcoin::{Amount, Network, OutPoint, ScriptBuf, TxOut, Txid};
+use bitcoin::{Amount, Network, OutPoint, ScriptBuf, Txid};
 use kinko_wallet::PsbtEncoding;
 
 use crate::fixtures::*;
@@ -235,21 +234,6 @@ fn sign_to(ks: &Path, input: &Path, out: &Path) -> Run {
     ])
 }
 
-fn verify(p: &Psbt) {
-    let mut p = p.clone();
-    kinko_wallet::finalize(&mut p).unwrap();
-    let spent: HashMap<OutPoint, TxOut> = p
-        .unsigned_tx
-        .input
-        .iter()
-        .zip(&p.inputs)
-        .map(|(i, pi)| (i.previous_output, pi.witness_utxo.clone().unwrap()))
-        .collect();
-    let tx = p.extract_tx().unwrap();
-    tx.verify(|op| spent.get(op).cloned())
-        .expect("Bitcoin Core's interpreter accepts the transaction");
-}
-
 #[test]
 fn honest_psbts_are_signed_in_their_form_and_valid_for_core() {
     let dir = tempfile::tempdir().unwrap();
@@ -275,6 +259,7 @@ fn honest_psbts_are_signed_in_their_form_and_valid_for_core() {
     let (p0, enc) = kinko_wallet::decode_psbt(&bytes0).unwrap();
     assert_eq!(enc, PsbtEncoding::Base64);
     assert!(p0.inputs.iter().all(|i| i.partial_sigs.len() == 1));
+    let spent = honest_spent(&holders());
 
     // Binary in, binary out; the signatures are RFC6979 (the same twice).
     let input_bin = d.join("honest.bin");
@@ -307,8 +292,8 @@ fn honest_psbts_are_signed_in_their_form_and_valid_for_core() {
     let r = sign_to(&ks2, &input, &out2);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let (p2, _) = kinko_wallet::decode_psbt(&std::fs::read(&out2).unwrap()).unwrap();
-    let combined = kinko_wallet::combine(vec![p0, p2]).unwrap();
-    verify(&combined);
+    let combined = kinko_wallet::combine(vec![p0.clone(), p2]).unwrap();
+    verify_with_core(&combined, &spent);
 
     // A Bitcoin Core style PSBT without global xpubs and with an explicit
     // SIGHASH_ALL is signed too.
@@ -322,6 +307,9 @@ fn honest_psbts_are_signed_in_their_form_and_valid_for_core() {
     let out = d.join("core.signed.psbt");
     let r = sign_to(&ks2, &input, &out);
     assert_eq!(r.code, 0, "{}", r.stderr);
+    // With the first holder's signatures, it spends.
+    let (signed, _) = kinko_wallet::decode_psbt(&std::fs::read(&out).unwrap()).unwrap();
+    verify_with_core(&kinko_wallet::combine(vec![p0, signed]).unwrap(), &spent);
 }
 
 #[test]
