@@ -51,6 +51,8 @@ struct Fixture {
     hot: MultisigWallet,
     cold: MultisigWallet,
     exchange: XprvSigner,
+    /// The hot wallet's third key, to complete what the exchange signed.
+    backup: XprvSigner,
     cosigner: Cosigner<XprvSigner>,
     ledger: Ledger,
     utxos: Vec<Utxo>,
@@ -123,6 +125,7 @@ fn fixture() -> Fixture {
         hot,
         cold,
         exchange: signer(1),
+        backup: signer(3),
         cosigner,
         ledger,
         utxos,
@@ -170,7 +173,12 @@ impl Fixture {
             .unwrap();
         let mut psbt = created.psbt;
         let r = self.hot.sign(&mut psbt, &self.exchange).unwrap();
-        assert!(r.signatures() > 0);
+        assert_eq!(r.signatures(), psbt.inputs.len());
+        // The exchange's signatures are valid: with the backup key's, the
+        // transaction passes Bitcoin Core's interpreter.
+        let mut full = psbt.clone();
+        self.hot.sign(&mut full, &self.backup).unwrap();
+        self.verify(full);
         psbt
     }
 
@@ -274,6 +282,7 @@ fn unknown_denied_and_settled_withdrawals_are_refused() {
     assert!(f.withdraw("w2", &dest, 50_000_000));
     let mut p = f.psbt(&[(&dest, 50_000_000)], 5);
     f.cosign("w2", &mut p).unwrap();
+    f.verify(p);
     f.ledger
         .decide_at(
             f.t,
