@@ -4,6 +4,7 @@
 //! or a reused (spent) reservation is refused with exit 3 naming the rule,
 //! and nothing is written.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -44,6 +45,15 @@ fn key(s: &XprvSigner) -> String {
     )
 }
 
+/// Finalizes `psbt` and runs every input of the transaction through Bitcoin
+/// Core's script interpreter (libbitcoinconsensus) against the real outputs.
+fn verify_with_core(mut psbt: Psbt, spent: &HashMap<OutPoint, TxOut>) {
+    kinko_wallet::finalize(&mut psbt).expect("finalizes");
+    let tx = kinko_wallet::extract(psbt, kinko_wallet::MAX_FEE_RATE).unwrap();
+    tx.verify(|op| spent.get(op).cloned())
+        .expect("Bitcoin Core's interpreter accepts the transaction");
+}
+
 fn outside(n: u8) -> Address {
     Address::p2wsh(&ScriptBuf::from_bytes(vec![0x51, n]), Network::Testnet)
 }
@@ -56,6 +66,8 @@ struct Env {
     hot: MultisigWallet,
     exchange: XprvSigner,
     utxos: Vec<Utxo>,
+    /// The outputs `utxos` are, from the funding transaction.
+    spent: HashMap<OutPoint, TxOut>,
     ledger: Ledger,
     t: Timestamp,
 }
@@ -105,6 +117,14 @@ fn env() -> Env {
             })
             .collect(),
     };
+    let spent = (0..2)
+        .map(|i| {
+            (
+                OutPoint::new(prev.compute_txid(), i),
+                prev.output[i as usize].clone(),
+            )
+        })
+        .collect();
     let utxos = (0..2)
         .map(|i| Utxo {
             outpoint: OutPoint::new(prev.compute_txid(), i),
@@ -138,6 +158,7 @@ fn env() -> Env {
         hot,
         exchange,
         utxos,
+        spent,
         ledger,
         t,
     }
@@ -180,6 +201,11 @@ impl Env {
             .unwrap();
         let mut psbt = created.psbt;
         self.hot.sign(&mut psbt, &self.exchange).unwrap();
+        // The exchange's signatures are valid: with the backup key's (seed 3),
+        // the transaction passes Bitcoin Core's interpreter.
+        let mut full = psbt.clone();
+        self.hot.sign(&mut full, &signer(3)).unwrap();
+        verify_with_core(full, &self.spent);
         let path = self.dir.path().join(name);
         std::fs::write(
             &path,
@@ -263,10 +289,10 @@ fn cosigns_exactly_the_approved_payment_and_refuses_the_rest_with_exit_3() {
     let (o, out) = e.cosign("w1", &good);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(String::from_utf8_lossy(&o.stdout).starts_with("cosigned withdrawal "));
-    let (mut psbt, form): (Psbt, _) =
-        kinko_wallet::decode_psbt(&std::fs::read(&out).unwrap()).unwrap();
+    let (psbt, form): (Psbt, _) = kinko_wallet::decode_psbt(&std::fs::read(&out).unwrap()).unwrap();
     assert_eq!(form, PsbtEncoding::Base64);
-    kinko_wallet::finalize(&mut psbt).expect("two signatures: exchange and cosigner");
+    assert!(psbt.inputs.iter().all(|i| i.partial_sigs.len() == 2));
+    verify_with_core(psbt, &e.spent);
 
     // The spent reservation reused for another transaction: refused.
     let reuse = e.psbt("reuse.psbt", &[(&dest, 50_000_000)], 6);

@@ -1,5 +1,6 @@
 //! `kinko psbt create | combine | finalize | inspect` through the binary.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::process::Command;
 use std::str::FromStr;
@@ -15,6 +16,13 @@ use kinko_wallet::bitcoin::{
 };
 use kinko_wallet::{decode_psbt, encode_psbt, Keychain, MultisigWallet, PsbtEncoding, XprvSigner};
 
+/// Runs every input of `tx` through Bitcoin Core's script interpreter
+/// (libbitcoinconsensus) against the outputs the test's funding txs made.
+fn verify_with_core(tx: &Transaction, spent: &HashMap<OutPoint, TxOut>) {
+    tx.verify(|op| spent.get(op).cloned())
+        .expect("Bitcoin Core's interpreter accepts the transaction");
+}
+
 const TO: &str = "tb1qw508d6qejxtdg4y5r3zarvary0c5xw7kxpjzsx";
 
 struct Setup {
@@ -22,6 +30,8 @@ struct Setup {
     descriptor: String,
     wallet: MultisigWallet,
     masters: Vec<Xpriv>,
+    /// The outputs the UTXO file's coins are, from their funding transactions.
+    spent: HashMap<OutPoint, TxOut>,
 }
 
 fn setup(coins: u32) -> Setup {
@@ -40,6 +50,7 @@ fn setup(coins: u32) -> Setup {
     let descriptor = format!("wsh(sortedmulti(2,{}))", keys.join(","));
     let wallet = MultisigWallet::from_descriptor(&descriptor, Network::Testnet).unwrap();
     let dir = tempfile::tempdir().unwrap();
+    let mut spent = HashMap::new();
     let utxos: Vec<serde_json::Value> = (0..coins)
         .map(|i| {
             let kc = if i % 2 == 0 {
@@ -64,6 +75,7 @@ fn setup(coins: u32) -> Setup {
                     script_pubkey: wallet.script_pubkey(kc, i).unwrap(),
                 }],
             };
+            spent.insert(OutPoint::new(tx.compute_txid(), 0), tx.output[0].clone());
             serde_json::json!({
                 "txid": tx.compute_txid().to_string(),
                 "vout": 0,
@@ -84,6 +96,7 @@ fn setup(coins: u32) -> Setup {
         descriptor,
         wallet,
         masters,
+        spent,
     }
 }
 
@@ -195,6 +208,13 @@ fn create_sign_combine_finalize() {
         tx.input.iter().all(|i| i.witness.len() == 4),
         "dummy, two signatures, script"
     );
+    verify_with_core(&tx, &s.spent);
+    // The finalized PSBT written beside it extracts to the same transaction.
+    let (done, _) = decode_psbt(&std::fs::read(&final_psbt).unwrap()).unwrap();
+    assert_eq!(
+        kinko_wallet::extract(done, kinko_wallet::MAX_FEE_RATE).unwrap(),
+        tx
+    );
     // Human inspect of the finalized PSBT says so.
     let out = kinko(&[
         "psbt",
@@ -248,6 +268,12 @@ fn binary_psbts_stay_binary() {
     let (psbt, enc) = decode_psbt(&std::fs::read(&c).unwrap()).unwrap();
     assert_eq!(enc, PsbtEncoding::Binary);
     assert_eq!(psbt.inputs[0].partial_sigs.len(), 2);
+    let mut psbt = psbt;
+    kinko_wallet::finalize(&mut psbt).unwrap();
+    verify_with_core(
+        &kinko_wallet::extract(psbt, kinko_wallet::MAX_FEE_RATE).unwrap(),
+        &s.spent,
+    );
 }
 
 #[test]
