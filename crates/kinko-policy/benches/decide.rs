@@ -5,11 +5,16 @@
 //!
 //! Baselines in the same run: the same decisions with no windows, and a bare
 //! `HashSet` lookup of the destination (with the engine's allowlist hasher)
-//! plus a `HashMap` insert of the id (the least any engine must do). After criterion's report, the bench measures
-//! the three workloads interleaved and prints decisions per second and the
-//! ratios.
+//! plus a `HashMap` insert of the id (the least any engine must do). After
+//! criterion's report, the bench measures the three workloads interleaved
+//! and prints decisions per second and the ratios.
 //!
 //! `cargo bench -p kinko-policy --bench decide`
+//!
+//! Instructions per decision (independent of load): with `DECIDE_ONCE=1` the
+//! binary decides one batch with three windows and exits, so that
+//! `DECIDE_ONCE=1 valgrind --tool=callgrind --toggle-collect='decide::run_engine'
+//! target/release/deps/decide-<hash>` counts just the 10,000 decisions.
 
 #![allow(clippy::print_stdout, missing_docs)]
 
@@ -88,6 +93,7 @@ fn batch(round: usize) -> Vec<Event> {
 }
 
 /// Returns the state so that dropping it is not timed.
+#[inline(never)]
 fn run_engine(config: &Config, mut state: State, events: &[Event]) -> (usize, State) {
     let mut approved = 0;
     for e in events {
@@ -243,6 +249,15 @@ fn cpu_ns() -> Option<u64> {
 criterion_group!(benches, bench);
 
 fn main() {
+    if std::env::var_os("DECIDE_ONCE").is_some() {
+        let with = config(true);
+        let events = batch(0);
+        let (approved, state) = run_engine(&with, funded(&with), &events);
+        assert_eq!(approved, BATCH);
+        drop(black_box(state));
+        println!("{BATCH} decisions (3 windows, 10k allowlist)");
+        return;
+    }
     benches();
     Criterion::default().configure_from_args().final_summary();
 }
