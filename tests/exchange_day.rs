@@ -68,6 +68,14 @@ fn a_short_day_keeps_every_promise() {
     assert!(a.breaker_fired_at.is_some(), "{table}");
     assert!(r.audit_records > 0);
 
+    // Each holder's kinko-signer registered the cold wallet and showed the
+    // coordinator's first address.
+    let registered = lines
+        .iter()
+        .filter(|l| l.contains("'s kinko-signer: registered wallet"))
+        .count();
+    assert_eq!(registered, 3, "{}", lines.join("\n"));
+
     // The refills went through two kinko-signer processes and files: each
     // signer showed what it signs and wrote its own copy with one signature
     // per input; the third holder signed nothing.

@@ -9,11 +9,12 @@
 //! result is a [`DayReport`] ([`DayReport::table`] renders it).
 //!
 //! The cold keys are used as on air-gapped machines: each holder's keystore
-//! is a file that only `kinko-signer` processes open (the caller says where
-//! the binary is, [`DayConfig::signer`]). At the key ceremony each signer
-//! gives its xpub and registers the cold wallet in its keystore; for each
-//! refill the coordinator writes the unsigned PSBT to a file, two signer
-//! processes each write a signed copy, and the coordinator combines them.
+//! is a file that only `kinko-signer` processes make and open (the caller
+//! says where the binary is, [`DayConfig::signer`]). At the key ceremony
+//! each signer makes its key, gives its xpub and registers the cold wallet
+//! in its keystore; for each refill the coordinator writes the unsigned
+//! PSBT to a file, two signer processes each write a signed copy, and the
+//! coordinator combines them.
 //!
 //! Funding transactions of deposits are fabricated (their inputs spend
 //! nothing real); every transaction kinko signs spends them or their
@@ -35,7 +36,7 @@ use bitcoin::{
     Txid, Witness,
 };
 use kinko_keys::keystore::{DEFAULT_WORK_FACTOR, MIN_WORK_FACTOR};
-use kinko_keys::{KeyPath, Keystore, KeystoreOptions, Language, Mnemonic, Passphrase, WordCount};
+use kinko_keys::{KeyPath, Keystore, Language, Mnemonic, Passphrase, WordCount};
 use kinko_ledger::{Committed, Ledger, Policy, Request};
 use kinko_policy::{
     loss_bound, Decision, Duration, EventKind, Proposal, Timestamp, Wallet as Side,
@@ -73,7 +74,8 @@ pub struct DayConfig {
     pub deposits: u32,
     /// Customer withdrawal requests.
     pub withdrawals: u32,
-    /// scrypt work factor (log2 N) of the cold keystores.
+    /// scrypt work factor (log2 N) of the cold keystores (passed to the
+    /// signer through its test-only variable when not its default).
     pub keystore_work_factor: u8,
     /// Seed of the day's deterministic pseudo-random amounts.
     pub seed: u64,
@@ -470,31 +472,30 @@ pub fn run(
     let secp = Secp256k1::new();
     let mut rng = Rng(cfg.seed);
 
-    // 1. Key ceremony. Each cold key holder's keystore is created as a file;
-    // from then on only `kinko-signer` processes open it, as on the
-    // holders' air-gapped machines: each gives its xpub, and registers the
-    // cold wallet (kept inside the encrypted keystore).
+    // 1. Key ceremony. Each cold key holder's keystore is made and used
+    // only by `kinko-signer` processes, as on the holders' air-gapped
+    // machines: `init` makes the key (its words go to the holder's screen,
+    // here nowhere: the day never sees a cold mnemonic), `xpub` gives the
+    // account key, `register` keeps the cold wallet inside the keystore.
     progress(&format!(
-        "key ceremony: three cold keystores (scrypt 2^{}), each used only by its own kinko-signer process",
+        "key ceremony: three cold keystores (scrypt 2^{}), each made and used only by its own kinko-signer process",
         cfg.keystore_work_factor
     ));
-    let options = KeystoreOptions::new()
-        .with_work_factor(cfg.keystore_work_factor)
-        .map_err(step("keystore options"))?;
     let account0 = KeyPath::bip48(network, 0).map_err(step("bip48 path"))?;
     let account1 = KeyPath::bip48(network, 1).map_err(step("bip48 path"))?;
     let mut holders = Vec::new();
     let mut cold_keys = Vec::new();
     for name in ["alice", "bob", "chiyo"] {
-        let m = Mnemonic::generate(WordCount::W24, Language::English).map_err(step("mnemonic"))?;
         let holder = Holder {
             name,
             keystore: dir.join(format!("{name}.age")),
             passphrase: Passphrase::from(format!("{name}'s day passphrase")),
         };
-        Keystore::new(m, Passphrase::empty())
-            .create_file(&holder.keystore, &holder.passphrase, &options)
-            .map_err(step("keystore"))?;
+        // A new 24-word key; what `init` prints (the words) is not read.
+        run_signer(
+            signer_command(cfg, &holder, "init").stdout(Stdio::null()),
+            "kinko-signer init",
+        )?;
         // The signer's default path for the test networks is account 0.
         let xpub = run_signer(
             signer_command(cfg, &holder, "xpub").args(["--network", &network.to_string()]),
@@ -1089,7 +1090,8 @@ const INSECURE_SCRYPT: &str = "KINKO_INSECURE_SCRYPT_LOG_N";
 /// (a process's environment is readable by its user only, its command line
 /// by everyone in /proc). Stdin is empty: the signer never waits on a
 /// terminal. A day with a lower scrypt cost than the signer's default tells
-/// it so (`register` rewrites the keystore), through its test-only variable.
+/// it so (`init` and `register` write the keystore), through its test-only
+/// variable.
 fn signer_command(cfg: &DayConfig, holder: &Holder, command: &str) -> Command {
     let mut c = Command::new(&cfg.signer);
     c.arg(command)
