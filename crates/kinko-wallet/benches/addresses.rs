@@ -2,6 +2,11 @@
 //! and two cores, against the bare floor (three child pubkeys from cached
 //! branch keys, BIP67 sort, script, SHA-256, bech32) and a loop over
 //! miniscript's `at_derivation_index(i).address()`, all in the same run.
+//!
+//! The floor derives child keys with the fastest primitive kinko has,
+//! `kinko_wallet::child_pubkey` (a table of multiples of G); a second floor
+//! row uses rust-bitcoin's path (`ckd_pub_tweak` + `add_exp_tweak`, i.e.
+//! libsecp256k1's `tweak_add`) to show what the table saves.
 
 #![allow(clippy::print_stdout, missing_docs)]
 
@@ -9,9 +14,9 @@ mod common;
 
 use criterion::{criterion_group, Criterion, Throughput};
 use kinko_wallet::bitcoin::bip32::{ChildNumber, Xpub};
-use kinko_wallet::bitcoin::secp256k1::{Scalar, Secp256k1};
+use kinko_wallet::bitcoin::secp256k1::{PublicKey, Scalar, Secp256k1};
 use kinko_wallet::bitcoin::{Address, Network, Script};
-use kinko_wallet::Keychain;
+use kinko_wallet::{child_pubkey, Keychain};
 
 const N: u32 = 100_000;
 /// The miniscript loop is measured on fewer addresses (it is ~9× slower) and
@@ -20,17 +25,24 @@ const N_MINISCRIPT: u32 = 10_000;
 
 /// The floor: nothing but the work every address needs.
 fn floor(branches: &[Xpub], n: u32) -> Vec<String> {
+    floor_with(branches, n, |b, i| child_pubkey(b, i).unwrap())
+}
+
+/// The floor with rust-bitcoin's child key (libsecp256k1 `tweak_add`).
+fn floor_tweak_add(branches: &[Xpub], n: u32) -> Vec<String> {
     let secp = Secp256k1::verification_only();
+    floor_with(branches, n, |b, i| {
+        let (t, _) = b.ckd_pub_tweak(ChildNumber::Normal { index: i }).unwrap();
+        b.public_key.add_exp_tweak(&secp, &Scalar::from(t)).unwrap()
+    })
+}
+
+fn floor_with(branches: &[Xpub], n: u32, child: impl Fn(&Xpub, u32) -> PublicKey) -> Vec<String> {
     let mut out = Vec::with_capacity(n as usize);
     for i in 0..n {
         let mut keys = [[0u8; 33]; 3];
         for (k, b) in keys.iter_mut().zip(branches) {
-            let (t, _) = b.ckd_pub_tweak(ChildNumber::Normal { index: i }).unwrap();
-            *k = b
-                .public_key
-                .add_exp_tweak(&secp, &Scalar::from(t))
-                .unwrap()
-                .serialize();
+            *k = child(b, i).serialize();
         }
         keys.sort_unstable();
         let mut script = [0u8; 105];
@@ -59,6 +71,7 @@ fn bench(c: &mut Criterion) {
         })
         .collect();
     // The floor computes what the wallet computes.
+    assert_eq!(floor(&branches, 3), floor_tweak_add(&branches, 3));
     assert_eq!(
         floor(&branches, 3),
         w.addresses(Keychain::Receive, 0, 3)
@@ -83,6 +96,9 @@ fn bench(c: &mut Criterion) {
     g.measurement_time(std::time::Duration::from_secs(5));
     g.throughput(Throughput::Elements(N.into()));
     g.bench_function("floor_1core", |b| b.iter(|| floor(&branches, N)));
+    g.bench_function("floor_tweak_add_1core", |b| {
+        b.iter(|| floor_tweak_add(&branches, N))
+    });
     g.bench_function("kinko_1core", |b| {
         b.iter(|| {
             one.install(|| {
@@ -140,6 +156,11 @@ fn main() {
                 "one core / two cores (target >= 1.8)",
                 "kinko_1core",
                 "kinko_2cores",
+            ),
+            (
+                "floor with tweak_add / floor with the table, one core",
+                "floor_tweak_add_1core",
+                "floor_1core",
             ),
         ],
     );
