@@ -19,6 +19,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use kinko_policy::Timestamp;
+use postgres::types::ToSql;
 use postgres::{Client, IsolationLevel, NoTls, Statement};
 
 use crate::audit::{AuditHead, AuditRecord};
@@ -38,12 +39,14 @@ struct Stmts {
     allowlist: Statement,
     cosign_mark: Statement,
     prefetch: Statement,
-    flush: Statement,
+    prefetch_one: Statement,
 }
 
 pub(crate) struct Pg {
     client: Client,
     st: Stmts,
+    /// The flush statements prepared so far, by their parts' mask.
+    flushes: HashMap<u16, Statement>,
 }
 
 const ASSET_COLUMNS: &str = "SELECT version, hot, cold, reserved,
@@ -69,52 +72,85 @@ const PREFETCH: &str = "
     UNION ALL SELECT 3, c.id, c.asset, c.txid, NULL, NULL
         FROM kinko_cosign c WHERE c.id = ANY($1)";
 
-/// Every write of a transaction, in one statement (one round trip before
-/// `COMMIT`): one data-modifying CTE per kind of row, each fed by arrays
-/// (empty when unused). The CTEs do not see each other's rows, so the
-/// caller merges writes to one key first (`Writes`): an inserted withdrawal
-/// carries its final record, a user window or allowlist key its final
-/// value.
-const FLUSH: &str = "
-    WITH wi AS (
-        INSERT INTO kinko_withdrawal (id, asset, user_id, status, amount, record)
-        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[])
-    ), wu AS (
-        UPDATE kinko_withdrawal w SET status = q.status, record = q.record
-        FROM unnest($7::text[], $8::text[], $9::text[]) AS q(id, status, record)
-        WHERE w.id = q.id
-    ), uu AS (
-        INSERT INTO kinko_user_window (asset, user_id, usage)
-        SELECT * FROM unnest($10::text[], $11::text[], $12::text[])
-        ON CONFLICT (asset, user_id) DO UPDATE SET usage = excluded.usage
-    ), ud AS (
-        DELETE FROM kinko_user_window u
-        USING unnest($13::text[], $14::text[]) AS q(asset, user_id)
-        WHERE u.asset = q.asset AND u.user_id = q.user_id
-    ), ai AS (
-        INSERT INTO kinko_allowlist (asset, destination, added_at, active_at)
-        SELECT * FROM unnest($15::text[], $16::text[], $17::bigint[], $18::bigint[])
-        ON CONFLICT (asset, destination) DO UPDATE
-        SET added_at = excluded.added_at, active_at = excluded.active_at
-    ), ad AS (
-        DELETE FROM kinko_allowlist a
-        USING unnest($19::text[], $20::text[]) AS q(asset, destination)
-        WHERE a.asset = q.asset AND a.destination = q.destination
-    ), ci AS (
-        INSERT INTO kinko_cosign (id, asset, txid, at)
-        SELECT * FROM unnest($21::text[], $22::text[], $23::text[], $24::bigint[])
-    ), au AS (
-        INSERT INTO kinko_audit (asset, seq, at, kind, payload, prev_hash, hash)
-        SELECT * FROM unnest($25::text[], $26::bigint[], $27::bigint[], $28::text[],
-                             $29::text[], $30::text[], $31::text[])
-    )
-    UPDATE kinko_asset a SET version = q.version, hot = q.hot, cold = q.cold,
+/// The reads of [`PREFETCH`] for at most one key of each kind, without
+/// arrays (cheaper to plan; the common single decision).
+const PREFETCH_ONE: &str = "
+    SELECT w.asset, w.record,
+        (SELECT usage FROM kinko_user_window WHERE asset = $2 AND user_id = $3),
+        a.added_at, a.active_at,
+        (SELECT txid FROM kinko_cosign WHERE id = $1)
+    FROM (SELECT 1) AS one
+    LEFT JOIN kinko_withdrawal w ON w.id = $1
+    LEFT JOIN kinko_allowlist a ON a.asset = $4 AND a.destination = $5";
+
+/// Every write of a transaction goes in one statement (one round trip
+/// before `COMMIT`): a data-modifying CTE per kind of row present, each fed
+/// by arrays (`#` stands for the next parameter). The CTEs do not see each
+/// other's rows, so the caller merges writes to one key first ([`Writes`]):
+/// an inserted withdrawal carries its final record, a user window or
+/// allowlist key its final value. Only the kinds present are sent (a
+/// statement per combination, prepared once per connection): an unused CTE
+/// still costs the server its planning and its table opening.
+const FLUSH_PARTS: [&str; 9] = [
+    "INSERT INTO kinko_withdrawal (id, asset, user_id, status, amount, record)
+     SELECT * FROM unnest(#::text[], #::text[], #::text[], #::text[], #::bigint[], #::text[])",
+    "UPDATE kinko_withdrawal w SET status = q.status, record = q.record
+     FROM unnest(#::text[], #::text[], #::text[]) AS q(id, status, record)
+     WHERE w.id = q.id",
+    "INSERT INTO kinko_user_window (asset, user_id, usage)
+     SELECT * FROM unnest(#::text[], #::text[], #::text[])
+     ON CONFLICT (asset, user_id) DO UPDATE SET usage = excluded.usage",
+    "DELETE FROM kinko_user_window u
+     USING unnest(#::text[], #::text[]) AS q(asset, user_id)
+     WHERE u.asset = q.asset AND u.user_id = q.user_id",
+    "INSERT INTO kinko_allowlist (asset, destination, added_at, active_at)
+     SELECT * FROM unnest(#::text[], #::text[], #::bigint[], #::bigint[])
+     ON CONFLICT (asset, destination) DO UPDATE
+     SET added_at = excluded.added_at, active_at = excluded.active_at",
+    "DELETE FROM kinko_allowlist a
+     USING unnest(#::text[], #::text[]) AS q(asset, destination)
+     WHERE a.asset = q.asset AND a.destination = q.destination",
+    "INSERT INTO kinko_cosign (id, asset, txid, at)
+     SELECT * FROM unnest(#::text[], #::text[], #::text[], #::bigint[])",
+    "INSERT INTO kinko_audit (asset, seq, at, kind, payload, prev_hash, hash)
+     SELECT * FROM unnest(#::text[], #::bigint[], #::bigint[], #::text[],
+                          #::text[], #::text[], #::text[])",
+    "UPDATE kinko_asset a SET version = q.version, hot = q.hot, cold = q.cold,
         reserved = q.reserved, core = q.core, audit_count = q.audit_count,
         audit_head = q.audit_head
-    FROM unnest($32::text[], $33::bigint[], $34::bigint[], $35::bigint[], $36::bigint[],
-                $37::text[], $38::bigint[], $39::text[])
-        AS q(asset, version, hot, cold, reserved, core, audit_count, audit_head)
-    WHERE a.asset = q.asset";
+     FROM unnest(#::text[], #::bigint[], #::bigint[], #::bigint[], #::bigint[],
+                 #::text[], #::bigint[], #::text[])
+         AS q(asset, version, hot, cold, reserved, core, audit_count, audit_head)
+     WHERE a.asset = q.asset",
+];
+
+/// The flush statement for the parts in `mask` (bit `i`: `FLUSH_PARTS[i]`).
+fn flush_sql(mask: u16) -> String {
+    let mut sql = String::from("WITH ");
+    let mut n = 0;
+    let mut first = true;
+    for (i, part) in FLUSH_PARTS.iter().enumerate() {
+        if mask & (1 << i) == 0 {
+            continue;
+        }
+        if !first {
+            sql.push_str(", ");
+        }
+        first = false;
+        sql.push_str(&format!("p{i} AS ("));
+        for c in part.chars() {
+            if c == '#' {
+                n += 1;
+                sql.push_str(&format!("${n}"));
+            } else {
+                sql.push(c);
+            }
+        }
+        sql.push(')');
+    }
+    sql.push_str(" SELECT 1");
+    sql
+}
 
 impl Pg {
     pub(crate) fn open(url: &str) -> Result<Self, OpenError> {
@@ -122,7 +158,11 @@ impl Pg {
         let mut client = Client::connect(url, NoTls).map_err(|e| OpenError::Storage(e.into()))?;
         migrate(&mut client)?;
         let st = prepare(&mut client).map_err(|e| OpenError::Storage(e.into()))?;
-        Ok(Pg { client, st })
+        Ok(Pg {
+            client,
+            st,
+            flushes: HashMap::new(),
+        })
     }
 }
 
@@ -173,14 +213,14 @@ fn prepare(c: &mut Client) -> Result<Stmts, postgres::Error> {
         )?,
         cosign_mark: c.prepare("SELECT txid FROM kinko_cosign WHERE id = $1")?,
         prefetch: c.prepare(PREFETCH)?,
-        flush: c.prepare(FLUSH)?,
+        prefetch_one: c.prepare(PREFETCH_ONE)?,
     })
 }
 
 impl Backend for Pg {
     fn begin(&mut self) -> Result<Box<dyn Tx + '_>, StorageError> {
         let tx = self.client.transaction()?;
-        Ok(Box::new(PgTx::new(tx, &self.st)))
+        Ok(Box::new(PgTx::new(tx, &self.st, &mut self.flushes)))
     }
 
     fn begin_read(&mut self) -> Result<Box<dyn Tx + '_>, StorageError> {
@@ -190,7 +230,7 @@ impl Backend for Pg {
             .isolation_level(IsolationLevel::RepeatableRead)
             .read_only(true)
             .start()?;
-        Ok(Box::new(PgTx::new(tx, &self.st)))
+        Ok(Box::new(PgTx::new(tx, &self.st, &mut self.flushes)))
     }
 }
 
@@ -225,20 +265,64 @@ struct Writes {
 struct PgTx<'a> {
     tx: postgres::Transaction<'a>,
     st: &'a Stmts,
+    flushes: &'a mut HashMap<u16, Statement>,
     rows: Rows,
     writes: Writes,
     dirty: bool,
 }
 
 impl<'a> PgTx<'a> {
-    fn new(tx: postgres::Transaction<'a>, st: &'a Stmts) -> Self {
+    fn new(
+        tx: postgres::Transaction<'a>,
+        st: &'a Stmts,
+        flushes: &'a mut HashMap<u16, Statement>,
+    ) -> Self {
         PgTx {
             tx,
             st,
+            flushes,
             rows: Rows::default(),
             writes: Writes::default(),
             dirty: false,
         }
+    }
+
+    /// [`Tx::prefetch`] of at most one key of each kind (none of them known).
+    fn prefetch_one(
+        &mut self,
+        id: Option<&str>,
+        user: Option<&&(&str, &str)>,
+        dest: Option<&&(&str, &str)>,
+    ) -> Result<(), StorageError> {
+        let r = self.tx.query_one(
+            &self.st.prefetch_one,
+            &[
+                &id,
+                &user.map(|k| k.0),
+                &user.map(|k| k.1),
+                &dest.map(|k| k.0),
+                &dest.map(|k| k.1),
+            ],
+        )?;
+        if let Some(id) = id {
+            let w_asset: Option<String> = r.try_get(0)?;
+            let w_record: Option<String> = r.try_get(1)?;
+            self.rows
+                .withdrawals
+                .insert(id.to_owned(), w_asset.zip(w_record));
+            if !self.rows.cosign.contains_key(id) {
+                self.rows.cosign.insert(id.to_owned(), r.try_get(5)?);
+            }
+        }
+        if let Some((a, u)) = user {
+            self.rows.users.insert(key(a, u), r.try_get(2)?);
+        }
+        if let Some((a, d)) = dest {
+            let added: Option<i64> = r.try_get(3)?;
+            let active: Option<i64> = r.try_get(4)?;
+            self.rows.allowlist.insert(key(a, d), added.zip(active));
+        }
+        Ok(())
     }
 
     /// Sends every waiting write in one statement.
@@ -332,33 +416,22 @@ impl<'a> PgTx<'a> {
             as_count.push(to_i64(row.audit_count)?);
             as_head.push(row.audit_head.as_str());
         }
-        self.tx.execute(
-            &self.st.flush,
-            &[
+        let parts: [Vec<&(dyn ToSql + Sync)>; 9] = [
+            vec![
                 &ins_id,
                 &ins_asset,
                 &ins_user,
                 &ins_status,
                 &ins_amount,
                 &ins_record,
-                &upd_id,
-                &upd_status,
-                &upd_record,
-                &uu_asset,
-                &uu_user,
-                &uu_usage,
-                &ud_asset,
-                &ud_user,
-                &ai_asset,
-                &ai_dest,
-                &ai_added,
-                &ai_active,
-                &ad_asset,
-                &ad_dest,
-                &ci_id,
-                &ci_asset,
-                &ci_txid,
-                &ci_at,
+            ],
+            vec![&upd_id, &upd_status, &upd_record],
+            vec![&uu_asset, &uu_user, &uu_usage],
+            vec![&ud_asset, &ud_user],
+            vec![&ai_asset, &ai_dest, &ai_added, &ai_active],
+            vec![&ad_asset, &ad_dest],
+            vec![&ci_id, &ci_asset, &ci_txid, &ci_at],
+            vec![
                 &au_asset,
                 &au_seq,
                 &au_at,
@@ -366,6 +439,8 @@ impl<'a> PgTx<'a> {
                 &au_payload,
                 &au_prev,
                 &au_hash,
+            ],
+            vec![
                 &as_asset,
                 &as_version,
                 &as_hot,
@@ -375,7 +450,38 @@ impl<'a> PgTx<'a> {
                 &as_count,
                 &as_head,
             ],
-        )?;
+        ];
+        let present = [
+            !ins_id.is_empty(),
+            !upd_id.is_empty(),
+            !uu_asset.is_empty(),
+            !ud_asset.is_empty(),
+            !ai_asset.is_empty(),
+            !ad_asset.is_empty(),
+            !ci_id.is_empty(),
+            !au_asset.is_empty(),
+            !as_asset.is_empty(),
+        ];
+        let mut mask = 0u16;
+        let mut params: Vec<&(dyn ToSql + Sync)> = Vec::new();
+        for (i, (part, on)) in parts.iter().zip(present).enumerate() {
+            if on {
+                mask |= 1 << i;
+                params.extend(part.iter().copied());
+            }
+        }
+        if mask == 0 {
+            return Ok(());
+        }
+        let st = match self.flushes.get(&mask) {
+            Some(st) => st.clone(),
+            None => {
+                let st = self.tx.prepare(&flush_sql(mask))?;
+                self.flushes.insert(mask, st.clone());
+                st
+            }
+        };
+        self.tx.execute(&st, &params)?;
         Ok(())
     }
 }
@@ -468,6 +574,9 @@ impl Tx for PgTx<'_> {
             .collect();
         if ids.is_empty() && users.is_empty() && dests.is_empty() {
             return Ok(());
+        }
+        if ids.len() <= 1 && users.len() <= 1 && dests.len() <= 1 {
+            return self.prefetch_one(ids.first().copied(), users.first(), dests.first());
         }
         let u_asset: Vec<&str> = users.iter().map(|k| k.0).collect();
         let u_user: Vec<&str> = users.iter().map(|k| k.1).collect();
