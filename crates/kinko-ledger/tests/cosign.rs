@@ -10,19 +10,6 @@ use kinko_policy::{Decision, EventKind, Timestamp, Wallet, WithdrawalStatus};
 
 use crate::common::Db;
 
-macro_rules! both {
-    ($($name:ident),* $(,)?) => {
-        mod on_sqlite {
-            $( #[test] fn $name() { super::$name(&crate::common::sqlite()) } )*
-        }
-        mod on_postgres {
-            $( #[test] fn $name() {
-                if let Some(db) = crate::common::postgres() { super::$name(&db) }
-            } )*
-        }
-    };
-}
-
 both!(
     cosign_marks_once_and_audits_every_decision,
     racing_cosigners_mark_once,

@@ -8,19 +8,6 @@ use kinko_policy::{decide, Decision, Event, EventKind, Rule, State, WithdrawalSt
 
 use crate::common::*;
 
-macro_rules! both {
-    ($($name:ident),* $(,)?) => {
-        mod on_sqlite {
-            $( #[test] fn $name() { super::$name(&crate::common::sqlite()) } )*
-        }
-        mod on_postgres {
-            $( #[test] fn $name() {
-                if let Some(db) = crate::common::postgres() { super::$name(&db) }
-            } )*
-        }
-    };
-}
-
 both!(
     reserve_confirm_release_and_idempotency,
     state_survives_reopen_and_other_workers_see_it,

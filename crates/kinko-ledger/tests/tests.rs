@@ -4,6 +4,7 @@
 //! `postgres://postgres@127.0.0.1:5432/test`); each test makes and drops its
 //! own schema. Without it they say so on stderr and pass.
 
+#[macro_use]
 mod common;
 mod cosign;
 mod crash;

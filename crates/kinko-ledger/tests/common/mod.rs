@@ -1,5 +1,21 @@
 //! Fixtures: a fresh ledger per test on each backend, a policy, a small RNG.
 
+/// `both!(a, b)`: tests `on_sqlite::a` and `on_postgres::a` (skipped with a
+/// note when `DATABASE_URL` is unset), each calling `a(&Db)` on a fresh
+/// ledger.
+macro_rules! both {
+    ($($name:ident),* $(,)?) => {
+        mod on_sqlite {
+            $( #[test] fn $name() { super::$name(&crate::common::sqlite()) } )*
+        }
+        mod on_postgres {
+            $( #[test] fn $name() {
+                if let Some(db) = crate::common::postgres() { super::$name(&db) }
+            } )*
+        }
+    };
+}
+
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use kinko_ledger::{Ledger, Policy};
