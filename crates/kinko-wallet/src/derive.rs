@@ -95,8 +95,9 @@ const DIGITS: usize = 255;
 /// multiplication for *public* scalars. BIP32's tweak is public (anyone with
 /// the xpub computes it), so it may be multiplied in variable time: one
 /// `ec_pubkey_combine` of the branch key and one table entry per non-zero byte
-/// of the tweak (at most 33 points, 32 additions and one inversion), about a
-/// fifth of the instructions of `tweak_add`. Never use this for secret scalars.
+/// of the tweak (at most 33 points, 32 additions and one inversion): about
+/// 133 k instructions against 316 k for `tweak_add` (callgrind). Never use
+/// this for secret scalars.
 fn gen_table() -> &'static [PublicKey] {
     static TABLE: OnceLock<Vec<PublicKey>> = OnceLock::new();
     TABLE.get_or_init(|| {
@@ -127,9 +128,9 @@ fn gen_table() -> &'static [PublicKey] {
 ///
 /// Cost: one HMAC-SHA512 (rust-bitcoin's `ckd_pub_tweak`) and one
 /// `ec_pubkey_combine` of at most 33 points from a table of multiples of `G`
-/// (built once per process, about 0.1 s and 522 kB on first use), about a fifth
-/// of the instructions of `ckd_pub` (`ec_pubkey_tweak_add`). The same keys as
-/// `ckd_pub`; a test checks it.
+/// (built once per process, about 0.1 s and 522 kB on first use): about 152 k
+/// instructions against 335 k for `ckd_pub`'s `ec_pubkey_tweak_add` path, less
+/// than half. The same keys as `ckd_pub`; a test checks it.
 ///
 /// # Errors
 ///

@@ -323,8 +323,8 @@ impl MultisigWallet {
     /// [`XprvSigner`], one HMAC-SHA512 and a scalar addition for the key it
     /// holds), the previous transaction's txid, n child public keys (one
     /// HMAC-SHA512 and one table-driven point sum each, see
-    /// [`crate::child_pubkey`]; together about as much as the signature for a
-    /// 2-of-3), one BIP143 digest from hashes computed once per PSBT, and a
+    /// [`crate::child_pubkey`]; for a 2-of-3 together about 0.55 times the
+    /// signature), one BIP143 digest from hashes computed once per PSBT, and a
     /// low-R ECDSA signature per held key (two nonce tries on average). From
     /// 16 inputs on, inputs are worked on in parallel on rayon's current
     /// thread pool (all cores by default; run inside `ThreadPool::install` to
