@@ -1,11 +1,33 @@
 //! Durable decisions per second, with the bare in-memory engine as the
-//! baseline measured in the same run; the ratios are printed at the end.
+//! baseline measured in the same run; the figures, the ratios to the engine
+//! and to issue #6's goals (SQLite, one worker: 2,000/s; PostgreSQL, 8
+//! workers: 1,000/s), this disk's sync latency and the load average are
+//! printed at the end.
 //!
 //! `cargo bench -p kinko-ledger --bench decisions` (PostgreSQL cases need
 //! `DATABASE_URL`; they make and drop their own schema).
 //!
 //! Every decision is a withdrawal request approved and reserved (three
-//! velocity windows, a maximum, an approval threshold it stays below).
+//! velocity windows, a maximum, an approval threshold it stays below), made
+//! durable before the call returns (SQLite `synchronous = FULL`; PostgreSQL
+//! `synchronous_commit = on`).
+//!
+//! The cases:
+//! - `engine_in_memory`: the bare engine, no storage (the baseline).
+//! - `sqlite_1_worker_commit_each`: one worker, one transaction (one WAL
+//!   sync) per decision: bounded by the disk's sync latency.
+//! - `sqlite_1_worker_group_commit_32`: one worker that decides the requests
+//!   waiting in its queue, 32 at a time, in one transaction
+//!   (`decide_batch`: one sync for 32; each decision durable when the batch
+//!   returns).
+//! - `postgres_8_workers_1_asset`: 8 workers (threads, a connection each),
+//!   every request for one asset: fully serialized by the asset's row lock,
+//!   which each decision holds through its commit's WAL flush.
+//! - `postgres_8_workers_8_assets`: 8 workers, requests spread over 8 assets,
+//!   each worker serving one asset's queue: assets decide in parallel and
+//!   PostgreSQL flushes concurrent commits together.
+//! - `..._group_commit_32`: the same, each worker deciding 32 waiting
+//!   requests per transaction.
 
 #![allow(clippy::print_stdout, missing_docs)]
 
@@ -19,6 +41,54 @@ use kinko_policy::{decide, Config, Event, EventKind, State, Timestamp, Wallet};
 
 const WORKERS: usize = 8;
 const BATCH: usize = 32;
+/// Issue #6: SQLite with one worker.
+const GOAL_SQLITE: f64 = 2_000.0;
+/// Issue #6: PostgreSQL with 8 workers.
+const GOAL_POSTGRES: f64 = 1_000.0;
+
+/// The cases, their decisions per iteration and their goal.
+const CASES: &[(&str, usize, Option<f64>)] = &[
+    ("engine_in_memory", 1, None),
+    ("sqlite_1_worker_commit_each", 1, Some(GOAL_SQLITE)),
+    ("sqlite_1_worker_group_commit_32", BATCH, Some(GOAL_SQLITE)),
+    ("postgres_8_workers_1_asset", WORKERS, Some(GOAL_POSTGRES)),
+    ("postgres_8_workers_8_assets", WORKERS, Some(GOAL_POSTGRES)),
+    (
+        "postgres_8_workers_1_asset_group_commit_32",
+        WORKERS * BATCH,
+        Some(GOAL_POSTGRES),
+    ),
+    (
+        "postgres_8_workers_8_assets_group_commit_32",
+        WORKERS * BATCH,
+        Some(GOAL_POSTGRES),
+    ),
+];
+
+/// Microseconds per 4 KiB write + `fdatasync` in `dir` (the floor under a
+/// commit-each case: one sync per decision per serialized stream).
+fn sync_latency_us(dir: &std::path::Path) -> f64 {
+    use std::io::Write;
+    let path = dir.join("sync-probe");
+    let mut f = std::fs::File::create(&path).expect("probe file");
+    let block = [7u8; 4096];
+    let n = 200;
+    let start = Instant::now();
+    for _ in 0..n {
+        f.write_all(&block).expect("write");
+        f.sync_data().expect("fdatasync");
+    }
+    let us = start.elapsed().as_secs_f64() * 1e6 / f64::from(n);
+    drop(f);
+    let _ = std::fs::remove_file(path);
+    us
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
+}
 
 fn policy_text(assets: usize) -> String {
     let mut s = String::new();
@@ -180,6 +250,11 @@ fn bench(c: &mut Criterion) {
         ("postgres_8_workers_1_asset", 1usize, 1usize),
         ("postgres_8_workers_8_assets", WORKERS, 1),
         ("postgres_8_workers_1_asset_group_commit_32", 1, BATCH),
+        (
+            "postgres_8_workers_8_assets_group_commit_32",
+            WORKERS,
+            BATCH,
+        ),
     ] {
         let Some(pg) = PgSchema::new(&format!("{assets}_{batch}")) else {
             continue;
@@ -241,28 +316,35 @@ fn mean_ns(case: &str) -> Option<f64> {
 }
 
 fn main() {
+    let load_before = loadavg();
+    let sync_us = tempfile::tempdir().map(|d| sync_latency_us(d.path()));
     benches();
     criterion::Criterion::default()
         .configure_from_args()
         .final_summary();
-    // Decisions per second and the ratio to the in-memory engine.
+    // Decisions per second, the ratio to the in-memory engine, to the goal.
     let base = mean_ns("engine_in_memory");
-    println!("\ncase                                decisions/s   engine/case");
-    for (case, per_iter) in [
-        ("engine_in_memory", 1.0),
-        ("sqlite_1_worker_commit_each", 1.0),
-        ("sqlite_1_worker_group_commit_32", BATCH as f64),
-        ("postgres_8_workers_1_asset", WORKERS as f64),
-        ("postgres_8_workers_8_assets", WORKERS as f64),
-        (
-            "postgres_8_workers_1_asset_group_commit_32",
-            (WORKERS * BATCH) as f64,
-        ),
-    ] {
-        if let Some(ns) = mean_ns(case) {
-            let rate = per_iter * 1e9 / ns;
-            let ratio = base.map_or(f64::NAN, |b| (ns / per_iter) / b);
-            println!("{case:<35} {rate:>11.0}   {ratio:>10.0}x");
-        }
+    println!(
+        "\n{:<44} {:>11} {:>12} {:>9} {:>8}",
+        "case", "decisions/s", "engine/case", "goal/s", "x goal"
+    );
+    for &(case, per_iter, goal) in CASES {
+        let Some(ns) = mean_ns(case) else { continue };
+        let per_iter = per_iter as f64;
+        let rate = per_iter * 1e9 / ns;
+        let ratio = base.map_or(f64::NAN, |b| (ns / per_iter) / b);
+        let (goal_text, x_goal) = match goal {
+            Some(g) => (format!("{g:.0}"), format!("{:.2}", rate / g)),
+            None => (String::new(), String::new()),
+        };
+        println!("{case:<44} {rate:>11.0} {ratio:>11.0}x {goal_text:>9} {x_goal:>8}");
     }
+    if let Ok(us) = sync_us {
+        println!(
+            "4 KiB write + fdatasync in the temporary directory: {us:.0} us \
+             (at most {:.0} commits/s for one serialized stream)",
+            1e6 / us
+        );
+    }
+    println!("load average before: {load_before}; after: {}", loadavg());
 }
