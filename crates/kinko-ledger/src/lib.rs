@@ -525,6 +525,8 @@ impl Ledger {
                 },
             );
         }
+        prefetch(tx.as_mut(), reqs, &works)?;
+        // After the locks (PostgreSQL reads its clock with the prefetch).
         let now = if reqs.iter().any(|r| r.at.is_none()) {
             Some(match time {
                 TimeSource::Store => tx.now()?,
@@ -533,8 +535,6 @@ impl Ledger {
         } else {
             None
         };
-
-        prefetch(tx.as_mut(), reqs, &works)?;
 
         let mut results = Vec::with_capacity(reqs.len());
         for req in reqs {

@@ -57,7 +57,9 @@ const ASSET_COLUMNS: &str = "SELECT version, hot, cold, reserved,
 /// trip: withdrawals and cosign marks by id ($1), user windows by (asset,
 /// user) ($2, $3), allowlist entries by (asset, destination) ($4, $5). Run
 /// after the asset locks are granted: in READ COMMITTED the statement's
-/// snapshot then holds every commit of the locks' previous holders.
+/// snapshot then holds every commit of the locks' previous holders. It
+/// also reads the server's clock (row kind 4), after the locks as
+/// `Tx::now` must: one round trip less under the lock.
 const PREFETCH: &str = "
     SELECT 0, w.id, w.asset, w.record, NULL::bigint, NULL::bigint
         FROM kinko_withdrawal w WHERE w.id = ANY($1)
@@ -70,7 +72,9 @@ const PREFETCH: &str = "
         JOIN unnest($4::text[], $5::text[]) AS q(asset, destination)
         ON a.asset = q.asset AND a.destination = q.destination
     UNION ALL SELECT 3, c.id, c.asset, c.txid, NULL, NULL
-        FROM kinko_cosign c WHERE c.id = ANY($1)";
+        FROM kinko_cosign c WHERE c.id = ANY($1)
+    UNION ALL SELECT 4, NULL, NULL, NULL,
+        floor(extract(epoch from clock_timestamp()))::bigint, NULL";
 
 /// The reads of [`PREFETCH`] for at most one key of each kind, without
 /// arrays (cheaper to plan; the common single decision).
@@ -78,7 +82,8 @@ const PREFETCH_ONE: &str = "
     SELECT w.asset, w.record,
         (SELECT usage FROM kinko_user_window WHERE asset = $2 AND user_id = $3),
         a.added_at, a.active_at,
-        (SELECT txid FROM kinko_cosign WHERE id = $1)
+        (SELECT txid FROM kinko_cosign WHERE id = $1),
+        floor(extract(epoch from clock_timestamp()))::bigint
     FROM (SELECT 1) AS one
     LEFT JOIN kinko_withdrawal w ON w.id = $1
     LEFT JOIN kinko_allowlist a ON a.asset = $4 AND a.destination = $5";
@@ -269,6 +274,8 @@ struct PgTx<'a> {
     rows: Rows,
     writes: Writes,
     dirty: bool,
+    /// The server's clock as the last prefetch read it (after the locks).
+    clock: Option<i64>,
 }
 
 impl<'a> PgTx<'a> {
@@ -284,6 +291,7 @@ impl<'a> PgTx<'a> {
             rows: Rows::default(),
             writes: Writes::default(),
             dirty: false,
+            clock: None,
         }
     }
 
@@ -304,6 +312,7 @@ impl<'a> PgTx<'a> {
                 &dest.map(|k| k.1),
             ],
         )?;
+        self.clock = Some(r.try_get(6)?);
         if let Some(id) = id {
             let w_asset: Option<String> = r.try_get(0)?;
             let w_record: Option<String> = r.try_get(1)?;
@@ -526,6 +535,9 @@ fn key(a: &str, b: &str) -> (String, String) {
 
 impl Tx for PgTx<'_> {
     fn now(&mut self) -> Result<Timestamp, StorageError> {
+        if let Some(secs) = self.clock.take() {
+            return Ok(Timestamp::from_unix(secs));
+        }
         let secs: i64 = self.tx.query_one(&self.st.now, &[])?.try_get(0)?;
         Ok(Timestamp::from_unix(secs))
     }
@@ -604,6 +616,10 @@ impl Tx for PgTx<'_> {
         }
         for r in &found {
             let which: i32 = r.try_get(0)?;
+            if which == 4 {
+                self.clock = Some(r.try_get(4)?);
+                continue;
+            }
             let k: String = r.try_get(1)?;
             let asset: String = r.try_get(2)?;
             match which {
