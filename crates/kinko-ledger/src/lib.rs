@@ -455,7 +455,8 @@ impl Ledger {
     ///
     /// # Errors
     /// [`DecideError`]: the event was refused or the store failed; nothing was
-    /// recorded.
+    /// recorded, except for [`DecideError::ReservationCosigned`], whose
+    /// refusal is committed to the audit chain.
     pub fn decide(&mut self, kind: EventKind) -> Result<Committed, DecideError> {
         self.decide_one(Request { at: None, kind })
     }
@@ -479,7 +480,8 @@ impl Ledger {
 
     /// Decides several events in one transaction (group commit: one disk
     /// sync for all). Each event gets its own result: a refused event changes
-    /// nothing and the others go on. The outer error means nothing at all
+    /// nothing (but [`DecideError::ReservationCosigned`] appends its audit
+    /// record) and the others go on. The outer error means nothing at all
     /// was committed. Events of one asset are decided in the given order.
     ///
     /// # Errors
