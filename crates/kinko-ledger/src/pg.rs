@@ -24,8 +24,7 @@ use postgres::{Client, IsolationLevel, NoTls, Statement};
 
 use crate::audit::{AuditHead, AuditRecord};
 use crate::store::{
-    parse_version, to_i64, to_u64, AssetRow, Backend, Keys, StorageError, Tx, WithdrawalRow,
-    META_DDL, MIGRATIONS,
+    to_i64, to_u64, AssetRow, Backend, Keys, SchemaTx, StorageError, Tx, WithdrawalRow,
 };
 use crate::OpenError;
 
@@ -180,25 +179,21 @@ fn migrate(client: &mut Client) -> Result<(), OpenError> {
         &[],
     )
     .map_err(st)?;
-    tx.batch_execute(META_DDL).map_err(st)?;
-    let found: Option<String> = tx
-        .query_opt(
-            "SELECT value FROM kinko_meta WHERE key = 'schema_version'",
-            &[],
-        )
-        .map_err(st)?
-        .map(|r| r.get(0));
-    let from = crate::check_schema(found.as_deref().map(|v| parse_version(v).ok_or(v)))?;
-    for m in MIGRATIONS.iter().skip(from as usize) {
-        tx.batch_execute(m).map_err(st)?;
-    }
-    tx.execute(
-        "INSERT INTO kinko_meta (key, value) VALUES ('schema_version', $1)
-         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        &[&crate::store::SCHEMA_VERSION.to_string()],
-    )
-    .map_err(st)?;
+    crate::store::migrate(&mut tx)?;
     tx.commit().map_err(st)
+}
+
+impl SchemaTx for postgres::Transaction<'_> {
+    fn run(&mut self, sql: &str) -> Result<(), StorageError> {
+        Ok(self.batch_execute(sql)?)
+    }
+
+    fn text(&mut self, sql: &str) -> Result<Option<String>, StorageError> {
+        match self.query_opt(sql, &[])? {
+            Some(r) => Ok(Some(r.try_get(0)?)),
+            None => Ok(None),
+        }
+    }
 }
 
 fn prepare(c: &mut Client) -> Result<Stmts, postgres::Error> {

@@ -19,9 +19,7 @@ use kinko_policy::Timestamp;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use crate::audit::{AuditHead, AuditRecord};
-use crate::store::{
-    parse_version, to_u64, AssetRow, Backend, StorageError, Tx, WithdrawalRow, META_DDL, MIGRATIONS,
-};
+use crate::store::{to_u64, AssetRow, Backend, SchemaTx, StorageError, Tx, WithdrawalRow};
 use crate::OpenError;
 
 /// How long a writer waits for another one before giving up.
@@ -54,30 +52,23 @@ impl Sqlite {
 
     pub(crate) fn migrate(&mut self) -> Result<(), OpenError> {
         let st = |e: rusqlite::Error| OpenError::Storage(e.into());
-        let tx = self
+        // BEGIN IMMEDIATE: the write lock serializes concurrent first opens.
+        let mut tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(st)?;
-        tx.execute_batch(META_DDL).map_err(st)?;
-        let found: Option<String> = tx
-            .query_row(
-                "SELECT value FROM kinko_meta WHERE key = 'schema_version'",
-                [],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(st)?;
-        let from = crate::check_schema(found.as_deref().map(|v| parse_version(v).ok_or(v)))?;
-        for m in MIGRATIONS.iter().skip(from as usize) {
-            tx.execute_batch(m).map_err(st)?;
-        }
-        tx.execute(
-            "INSERT INTO kinko_meta (key, value) VALUES ('schema_version', ?1)
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            params![crate::store::SCHEMA_VERSION.to_string()],
-        )
-        .map_err(st)?;
+        crate::store::migrate(&mut tx)?;
         tx.commit().map_err(st)
+    }
+}
+
+impl SchemaTx for rusqlite::Transaction<'_> {
+    fn run(&mut self, sql: &str) -> Result<(), StorageError> {
+        Ok(self.execute_batch(sql)?)
+    }
+
+    fn text(&mut self, sql: &str) -> Result<Option<String>, StorageError> {
+        Ok(self.query_row(sql, [], |r| r.get(0)).optional()?)
     }
 }
 

@@ -313,3 +313,32 @@ pub(crate) const META_DDL: &str =
 pub(crate) fn parse_version(v: &str) -> Option<u32> {
     v.parse().ok()
 }
+
+/// What [`migrate`] needs of a backend's transaction.
+pub(crate) trait SchemaTx {
+    /// Runs statements that take no parameters.
+    fn run(&mut self, sql: &str) -> Result<(), StorageError>;
+    /// The first column of the first row as text, if there is a row.
+    fn text(&mut self, sql: &str) -> Result<Option<String>, StorageError>;
+}
+
+/// Brings the schema to [`SCHEMA_VERSION`] inside the caller's transaction
+/// (which holds whatever serializes concurrent first opens), refusing a
+/// newer or damaged stored version. The caller commits.
+pub(crate) fn migrate(tx: &mut dyn SchemaTx) -> Result<(), crate::OpenError> {
+    let st = crate::OpenError::Storage;
+    tx.run(META_DDL).map_err(st)?;
+    let found = tx
+        .text("SELECT value FROM kinko_meta WHERE key = 'schema_version'")
+        .map_err(st)?;
+    let from = crate::check_schema(found.as_deref().map(|v| parse_version(v).ok_or(v)))?;
+    for m in MIGRATIONS.iter().skip(from as usize) {
+        tx.run(m).map_err(st)?;
+    }
+    // The version is this build's constant, not input: a literal is safe.
+    tx.run(&format!(
+        "INSERT INTO kinko_meta (key, value) VALUES ('schema_version', '{SCHEMA_VERSION}')
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+    ))
+    .map_err(st)
+}
