@@ -88,7 +88,14 @@ pub enum ExtractError {
         /// The input.
         input: usize,
     },
-    /// The PSBT is not finalized, or an input lacks its previous output.
+    /// These inputs carry neither a final witness nor a final scriptSig:
+    /// the transaction would go out unsigned there. Finalize first.
+    #[error("inputs {inputs:?} are not finalized")]
+    NotFinalized {
+        /// The inputs without a final script.
+        inputs: Vec<usize>,
+    },
+    /// An input lacks its previous output (rust-bitcoin's extractor refused).
     #[error("psbt is not ready for extraction")]
     Psbt(#[source] Box<bitcoin::psbt::ExtractTxError>),
     /// The fee rate is above the limit.
@@ -243,10 +250,25 @@ pub fn finalize(psbt: &mut Psbt) -> Result<(), FinalizeError> {
 ///
 /// # Errors
 ///
-/// [`ExtractError`] when the PSBT is not finalized or the fee rate is too high.
+/// [`ExtractError::NotFinalized`] when an input has no final script
+/// (rust-bitcoin's extractor would put an empty witness there and return an
+/// unsigned transaction), [`ExtractError::FeeRateTooHigh`] when the fee rate
+/// is too high, other [`ExtractError`]s when a previous output is missing.
 pub fn extract(psbt: Psbt, max_fee_rate: FeeRate) -> Result<Transaction, ExtractError> {
     if let Some(input) = bad_prevout(&psbt) {
         return Err(ExtractError::VoutOutOfRange { input });
+    }
+    let unfinalized: Vec<usize> = psbt
+        .inputs
+        .iter()
+        .enumerate()
+        .filter(|(_, i)| i.final_script_witness.is_none() && i.final_script_sig.is_none())
+        .map(|(n, _)| n)
+        .collect();
+    if !unfinalized.is_empty() {
+        return Err(ExtractError::NotFinalized {
+            inputs: unfinalized,
+        });
     }
     psbt.extract_tx_with_fee_rate_limit(max_fee_rate)
         .map_err(|e| match e {
