@@ -7,7 +7,9 @@ use kinko_wallet::bitcoin::sighash::EcdsaSighashType;
 use kinko_wallet::bitcoin::{Amount, FeeRate, Witness};
 use kinko_wallet::{extract, finalize, CreateParams, MultisigWallet, SignError, MAX_FEE_RATE};
 
-use crate::common::{cosigner, external_address, utxos, verify_with_core, wallet};
+use crate::common::{
+    cosigner, external_address, utxos, verify_partial_sigs, verify_with_core, wallet,
+};
 
 /// More inputs than the threshold from which signing goes parallel (16).
 const INPUTS: u32 = 40;
@@ -82,7 +84,7 @@ fn lowest_input_error_is_reported_and_nothing_is_written() {
 #[test]
 fn report_lists_inputs_in_order() {
     let (w, cs) = wallet(2, 3);
-    let (mut psbt, _) = created(&w);
+    let (mut psbt, coins) = created(&w);
     psbt.inputs[3].final_script_witness = Some(Witness::new());
     psbt.inputs[7].bip32_derivation.clear();
     psbt.inputs[29].bip32_derivation.clear();
@@ -95,6 +97,9 @@ fn report_lists_inputs_in_order() {
         .map(|i| (i, 1))
         .collect();
     assert_eq!(report.signed, want);
+    // One signature of a 2-of-3 cannot be finalized; each is checked against
+    // rust-bitcoin's sighash instead (kinko's digest is its own code).
+    assert_eq!(verify_partial_sigs(&psbt, &coins), want.len());
     // Again: every signature is there already.
     let again = pool(2).install(|| w.sign(&mut psbt, &cs[1].signer()).unwrap());
     assert_eq!(again.signatures(), 0);
