@@ -306,7 +306,10 @@ criterion_group!(benches, bench);
 /// Reads criterion's mean estimate (ns per iteration) of a case.
 fn mean_ns(case: &str) -> Option<f64> {
     let home = std::env::var("CRITERION_HOME").ok().unwrap_or_else(|| {
-        let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
+        // `cargo bench` runs this in the package's folder; criterion writes to
+        // the workspace's target folder.
+        let target = std::env::var("CARGO_TARGET_DIR")
+            .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../../target").into());
         format!("{target}/criterion")
     });
     let text =
