@@ -303,22 +303,17 @@ fn bench(c: &mut Criterion) {
 
 criterion_group!(benches, bench);
 
-/// Reads criterion's mean estimate (ns per iteration) of a case.
-fn mean_ns(case: &str) -> Option<f64> {
-    let home = std::env::var("CRITERION_HOME").ok().unwrap_or_else(|| {
-        // `cargo bench` runs this in the package's folder; criterion writes to
-        // the workspace's target folder.
-        let target = std::env::var("CARGO_TARGET_DIR")
-            .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../../target").into());
-        format!("{target}/criterion")
-    });
-    let text =
-        std::fs::read_to_string(format!("{home}/decisions/{case}/new/estimates.json")).ok()?;
-    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-    v["mean"]["point_estimate"].as_f64()
+#[path = "../../../tests/criterion_estimate.rs"]
+mod criterion_estimate;
+
+/// criterion's mean estimate (ns per iteration) of a case of this bench, in
+/// the run that started at `since`.
+fn mean_ns(case: &str, since: std::time::SystemTime) -> Option<f64> {
+    criterion_estimate::mean_ns("decisions", case, since)
 }
 
 fn main() {
+    let started = std::time::SystemTime::now();
     let load_before = loadavg();
     let sync_us = tempfile::tempdir().map(|d| sync_latency_us(d.path()));
     benches();
@@ -326,13 +321,16 @@ fn main() {
         .configure_from_args()
         .final_summary();
     // Decisions per second, the ratio to the in-memory engine, to the goal.
-    let base = mean_ns("engine_in_memory");
+    let base = mean_ns("engine_in_memory", started);
     println!(
         "\n{:<44} {:>11} {:>12} {:>9} {:>8}",
         "case", "decisions/s", "engine/case", "goal/s", "x goal"
     );
     for &(case, per_iter, goal) in CASES {
-        let Some(ns) = mean_ns(case) else { continue };
+        let Some(ns) = mean_ns(case, started) else {
+            println!("{case:<44} not run");
+            continue;
+        };
         let per_iter = per_iter as f64;
         let rate = per_iter * 1e9 / ns;
         let ratio = base.map_or(f64::NAN, |b| (ns / per_iter) / b);

@@ -142,10 +142,12 @@ fn bench(c: &mut Criterion) {
 criterion_group!(benches, bench);
 
 fn main() {
+    let started = std::time::SystemTime::now();
     benches();
     Criterion::default().configure_from_args().final_summary();
     common::report(
         "addresses",
+        started,
         &[
             (
                 "kinko / floor, one core (target <= 1.15)",
@@ -165,8 +167,8 @@ fn main() {
         ],
     );
     if let (Some(m), Some(f)) = (
-        common::mean_ns("addresses", "miniscript_loop_10k"),
-        common::mean_ns("addresses", "floor_1core"),
+        common::mean_ns("addresses", "miniscript_loop_10k", started),
+        common::mean_ns("addresses", "floor_1core", started),
     ) {
         let per_m = m / f64::from(N_MINISCRIPT);
         let per_f = f / f64::from(N);

@@ -189,10 +189,12 @@ fn bench(c: &mut Criterion) {
 criterion_group!(benches, bench);
 
 fn main() {
+    let started = std::time::SystemTime::now();
     benches();
     Criterion::default().configure_from_args().final_summary();
     common::report(
         "signing",
+        started,
         &[
             (
                 "kinko / floor, one core each (target <= 1.25)",

@@ -308,9 +308,9 @@ fn bip174_finalizer_example() {
 }
 
 /// BIP174's extractor example: kinko's extract gives Core's transaction,
-/// which passes Bitcoin Core's interpreter; with a signature removed, finalize
-/// fails with kinko's typed error naming the input, and the interpreter
-/// and extract refuses the unfinalized PSBT.
+/// which passes Bitcoin Core's interpreter; with a signature removed, extract
+/// refuses the unfinalized PSBT and finalize fails, each with kinko's typed
+/// error naming the inputs.
 #[test]
 fn bip174_extractor_example() {
     let data = json(include_str!("data/rpc_psbt_roles.json"));
@@ -337,6 +337,11 @@ fn bip174_extractor_example() {
     }
     match finalize(&mut short) {
         Err(FinalizeError::Inputs { inputs, .. }) => assert_eq!(inputs, vec![0]),
+        other => panic!("{other:?}"),
+    }
+    // The other input is finalized now; extract names only the one left.
+    match extract(short, MAX_FEE_RATE) {
+        Err(ExtractError::NotFinalized { inputs }) => assert_eq!(inputs, vec![0]),
         other => panic!("{other:?}"),
     }
 }

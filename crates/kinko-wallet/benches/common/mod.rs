@@ -2,7 +2,6 @@
 
 #![allow(dead_code, clippy::print_stdout)]
 
-use std::path::PathBuf;
 use std::str::FromStr;
 
 use kinko_wallet::bitcoin::bip32::{DerivationPath, Xpriv, Xpub};
@@ -85,26 +84,16 @@ pub fn utxos(w: &MultisigWallet, count: u32) -> Vec<Utxo> {
         .collect()
 }
 
-/// Mean time (ns) criterion measured for `group/id` in this run.
-pub fn mean_ns(group: &str, id: &str) -> Option<f64> {
-    let root = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"));
-    let p = root
-        .join("criterion")
-        .join(group)
-        .join(id)
-        .join("new/estimates.json");
-    let text = std::fs::read_to_string(p).ok()?;
-    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-    v["mean"]["point_estimate"].as_f64()
-}
+#[path = "../../../../tests/criterion_estimate.rs"]
+mod criterion_estimate;
+pub use criterion_estimate::mean_ns;
 
-/// Prints `a / b` for each pair, from this run's estimates.
-pub fn report(group: &str, pairs: &[(&str, &str, &str)]) {
+/// Prints `a / b` for each pair, from the estimates of the run that started
+/// at `since`.
+pub fn report(group: &str, since: std::time::SystemTime, pairs: &[(&str, &str, &str)]) {
     println!("\n== {group}: ratios (mean times, this run) ==");
     for (label, a, b) in pairs {
-        match (mean_ns(group, a), mean_ns(group, b)) {
+        match (mean_ns(group, a, since), mean_ns(group, b, since)) {
             (Some(x), Some(y)) => println!("{label}: {a} / {b} = {:.3}", x / y),
             _ => println!("{label}: missing estimate for {a} or {b}"),
         }
