@@ -326,7 +326,7 @@ pub fn decide_asset(
 /// when what hot can pay is below the refill floor (never while frozen).
 pub fn proposals(policy: &AssetPolicy, state: &AssetState, asset: &str) -> Vec<Proposal> {
     let mut out = Vec::new();
-    let cap = policy.hot_cap().resolve(state.custody());
+    let cap = policy.hot_cap().resolve(state.limit_custody());
     if state.hot > cap {
         let target = policy.sweep_target().resolve(cap).max(state.reserved);
         let amount = state.hot.saturating_sub(target);
@@ -615,6 +615,10 @@ fn plan(
             Decision::Recorded
         }
         EventKind::Tick { .. } => Decision::Recorded,
+        EventKind::CustodyStatement { amount, .. } => {
+            ch.push(Change::Vouched { amount: *amount });
+            Decision::Recorded
+        }
     };
     Ok((decision, ch))
 }
@@ -662,7 +666,7 @@ fn request(
     if s.freeze.is_some() {
         return Ok(deny(Rule::Frozen, ch));
     }
-    let custody = s.custody();
+    let custody = s.limit_custody();
     // The circuit breaker counts requested outflow: every request that reaches
     // it, whatever is decided after.
     if let Some(b) = policy.breaker() {
@@ -747,7 +751,7 @@ fn release_checks(
     if amount > available {
         return Err(Rule::InsufficientHot { available });
     }
-    let custody = s.custody();
+    let custody = s.limit_custody();
     let user_windows = if policy.windows().iter().any(|w| w.per_user()) {
         s.user_windows.get(user)
     } else {

@@ -145,6 +145,18 @@ pub enum EventKind {
         /// One of the configured approvers.
         approver: String,
     },
+    /// The custody (hot and cold) counted by someone the cosigner trusts
+    /// (an admin-signed statement; the signature is checked before the
+    /// event reaches the engine). From then on every limit written as a
+    /// share of custody is measured against the lower of the books' custody
+    /// and this amount less the withdrawals settled since: a deposit report
+    /// can make the books larger for paying, never a share limit looser.
+    CustodyStatement {
+        /// The asset.
+        asset: AssetId,
+        /// The custody counted, in base units.
+        amount: Amount,
+    },
     /// Time passes (lets windows age and proposals be made).
     Tick {
         /// The asset.
@@ -168,6 +180,7 @@ impl EventKind {
             | EventKind::AllowlistCancel { asset, .. }
             | EventKind::Freeze { asset, .. }
             | EventKind::Unfreeze { asset, .. }
+            | EventKind::CustodyStatement { asset, .. }
             | EventKind::Tick { asset } => asset,
         }
     }
@@ -187,6 +200,7 @@ impl EventKind {
             EventKind::AllowlistCancel { .. } => "allowlist_cancel",
             EventKind::Freeze { .. } => "freeze",
             EventKind::Unfreeze { .. } => "unfreeze",
+            EventKind::CustodyStatement { .. } => "custody_statement",
             EventKind::Tick { .. } => "tick",
         }
     }

@@ -46,6 +46,11 @@ pub struct AssetState {
     pub withdrawals: HashMap<WithdrawalId, Withdrawal>,
     /// Allowlist entries added by events (entries from the config are not here).
     pub allowlist: HashMap<Destination, AllowlistEntry>,
+    /// The custody last vouched for by a custody statement, less the
+    /// withdrawals settled since (`None`: no statement, share limits use the
+    /// books' custody).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vouched: Option<Amount>,
 }
 
 /// Outflow in one window, kept as buckets: `(end, amount)` means `amount`
@@ -365,6 +370,11 @@ pub enum Change {
     },
     /// The freeze was lifted, and the breaker's count reset.
     FreezeLifted,
+    /// A custody statement set the vouched custody.
+    Vouched {
+        /// The custody vouched for.
+        amount: Amount,
+    },
 }
 
 /// A change that does not fit the state it is applied to (a corrupt or
@@ -395,6 +405,16 @@ impl AssetState {
     /// below `u64::MAX`).
     pub fn custody(&self) -> Amount {
         self.hot.saturating_add(self.cold)
+    }
+
+    /// The custody every share limit is measured against: the books'
+    /// custody, or less when a custody statement vouched for less
+    /// ([`AssetState::vouched`]).
+    pub fn limit_custody(&self) -> Amount {
+        match self.vouched {
+            Some(v) => v.min(self.custody()),
+            None => self.custody(),
+        }
     }
 
     /// What the hot wallet can still pay: hot minus reserved.
@@ -448,6 +468,8 @@ impl AssetState {
                 self.withdrawal_mut(id)?.status = WithdrawalStatus::Settled;
                 self.hot = hot;
                 self.reserved = reserved;
+                // What left custody is no longer vouched for.
+                self.vouched = self.vouched.map(|v| v.saturating_sub(*amount));
             }
             Change::Released { id, amount } => {
                 let reserved = sub(self.reserved, *amount)?;
@@ -483,6 +505,7 @@ impl AssetState {
                     f.votes.insert(approver.clone());
                 }
             }
+            Change::Vouched { amount } => self.vouched = Some(*amount),
             Change::FreezeLifted => {
                 self.freeze = None;
                 self.breaker.buckets.clear();

@@ -1,0 +1,1064 @@
+//! The policy cosigner as the one authority over the hot wallet.
+//!
+//! An [`Authority`] is opened from a custody set-up signed by the admin
+//! quorum ([`crate::setup::Setup`]), the cosigner's keys and its own ledger.
+//! From then on nothing a caller says can decide, loosen or choose:
+//!
+//! - **the set-up is pinned**: the asset, network, hot and cold wallets,
+//!   policy, fee limits, change gap and every key come from the signed
+//!   set-up, never from a request;
+//! - **its own clock**: every decision and cosign takes [`Clock`]'s time;
+//!   requests carry none;
+//! - **its own state**: before every decision and cosign the audit chain is
+//!   replayed ([`crate::replay::Replay`]) — each record decided again by the
+//!   engine under the set-up's policy — and the ledger's rows are compared
+//!   with it; a row edited, inserted or deleted is refused as
+//!   `state-mismatch`, naming it; the chain's head must be the one the audit
+//!   key signed;
+//! - **signed human actions**: approvals, unfreeze votes, allowlist changes
+//!   and custody statements are BIP-340 signatures by keys of the set-up
+//!   ([`kinko_auth`]); a name is not an approval;
+//! - **custody it can vouch for**: cold deposits are not taken from a
+//!   report; share limits are measured against admin-signed custody;
+//! - **transactions it can stand behind**: the reservation's asset is the
+//!   set-up's, the lock time is final, no relative lock, change within the
+//!   gap, fees within the set-up's limits; sweeps pay only the pinned cold
+//!   wallet, at the next cold index the cosigner hands out.
+
+use std::sync::Arc;
+
+use bitcoin::hex::DisplayHex;
+use bitcoin::psbt::Psbt;
+use bitcoin::secp256k1::{Keypair, XOnlyPublicKey};
+use bitcoin::{Address, Amount};
+use kinko_auth::{Action, ActionRefusal, ActionRule, SignedAction, UnixTime, Verifier};
+use kinko_ledger::{AuditSigner, Committed, CosignResult, CosignVerdict, Ledger, Request};
+use kinko_policy::{Decision, EventKind, Timestamp, Wallet, WithdrawalStatus};
+use kinko_wallet::{Keychain, OutputKind, PsbtAnalysis, SigningKeys};
+use serde_json::{json, Value};
+
+use crate::check::{check_payment, check_sweep, check_transaction, destination_script, TxRules};
+use crate::replay::{Mismatch, Replay};
+use crate::setup::Setup;
+use crate::{CosignError, CosignRule, Cosigned, Cosigner, Refusal, SweepCosigned};
+
+/// Where the cosigner's time comes from: its own host's clock, never a
+/// request. `Custom` is for simulations and tests run by the cosigner's own
+/// operator (the exchange's day runs a day in seconds).
+#[derive(Clone, Default)]
+pub enum Clock {
+    /// The system clock of the cosigner's host.
+    #[default]
+    System,
+    /// A function (simulations, tests).
+    Custom(Arc<dyn Fn() -> Timestamp + Send + Sync>),
+}
+
+impl std::fmt::Debug for Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Clock::System => "System",
+            Clock::Custom(_) => "Custom",
+        })
+    }
+}
+
+impl Clock {
+    /// The time now.
+    pub fn now(&self) -> Timestamp {
+        match self {
+            Clock::System => {
+                let secs = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                Timestamp::from_unix(i64::try_from(secs).unwrap_or(i64::MAX))
+            }
+            Clock::Custom(f) => f(),
+        }
+    }
+}
+
+/// The rule behind a refusal of the authority. Names are stable (kebab
+/// case): the CLI exits 3 naming them, the audit log records them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AuthorityRule {
+    /// A transaction rule of the cosigner (`destination-mismatch`,
+    /// `non-final-locktime`, `wrong-asset`, `state-mismatch`, …).
+    Cosign(CosignRule),
+    /// A signed action was refused (`bad-signature`, `unknown-signer`,
+    /// `wrong-setup`, `expired`, `replayed`, `object-mismatch`, …).
+    Action(ActionRule),
+    /// Fewer distinct admins signed than the set-up's quorum
+    /// (`quorum-not-met`).
+    QuorumNotMet,
+    /// A cold deposit reported by the backend (`unvouched-cold-deposit`):
+    /// cold custody changes only through sweeps the cosigner cosigned,
+    /// reported refills and admin-signed custody statements.
+    UnvouchedColdDeposit,
+    /// The time is older than the asset's last event
+    /// (`clock-went-backwards`).
+    ClockWentBackwards,
+    /// `fail` for a reservation with a cosigned transaction
+    /// (`reservation-cosigned`).
+    ReservationCosigned,
+    /// The engine refused the event outright (`invalid-event`).
+    InvalidEvent,
+}
+
+impl AuthorityRule {
+    /// The stable name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthorityRule::Cosign(r) => r.as_str(),
+            AuthorityRule::Action(r) => r.as_str(),
+            AuthorityRule::QuorumNotMet => "quorum-not-met",
+            AuthorityRule::UnvouchedColdDeposit => "unvouched-cold-deposit",
+            AuthorityRule::ClockWentBackwards => "clock-went-backwards",
+            AuthorityRule::ReservationCosigned => "reservation-cosigned",
+            AuthorityRule::InvalidEvent => "invalid-event",
+        }
+    }
+}
+
+impl std::fmt::Display for AuthorityRule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why the authority did not do what it was asked.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthorityError {
+    /// A rule refused (nothing signed; recorded in the audit log where there
+    /// is a withdrawal of the set-up's asset to attach it to).
+    #[error("refused by rule {rule}: {detail}")]
+    Refused {
+        /// The rule.
+        rule: AuthorityRule,
+        /// For people (never a secret).
+        detail: String,
+    },
+    /// The ledger failed; nothing was signed.
+    #[error("ledger failed: {0}")]
+    Ledger(String),
+    /// Signing failed after the check.
+    #[error("signing failed")]
+    Sign(#[source] CosignError),
+}
+
+impl AuthorityError {
+    /// The rule, when a rule refused.
+    pub fn rule(&self) -> Option<AuthorityRule> {
+        match self {
+            AuthorityError::Refused { rule, .. } => Some(*rule),
+            _ => None,
+        }
+    }
+
+    fn refused(rule: AuthorityRule, detail: impl Into<String>) -> Self {
+        AuthorityError::Refused {
+            rule,
+            detail: detail.into(),
+        }
+    }
+
+    fn ledger(e: impl std::error::Error) -> Self {
+        let mut s = e.to_string();
+        let mut src = e.source();
+        while let Some(c) = src {
+            s.push_str(": ");
+            s.push_str(&c.to_string());
+            src = c.source();
+        }
+        AuthorityError::Ledger(s)
+    }
+}
+
+impl From<ActionRefusal> for AuthorityError {
+    fn from(r: ActionRefusal) -> Self {
+        AuthorityError::refused(AuthorityRule::Action(r.rule), r.detail)
+    }
+}
+
+impl From<Refusal> for AuthorityError {
+    fn from(r: Refusal) -> Self {
+        AuthorityError::refused(AuthorityRule::Cosign(r.rule), r.detail)
+    }
+}
+
+impl From<Mismatch> for AuthorityError {
+    fn from(m: Mismatch) -> Self {
+        AuthorityError::refused(AuthorityRule::Cosign(CosignRule::StateMismatch), m.0)
+    }
+}
+
+/// Why an authority could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenAuthorityError {
+    /// The audit key given is not the set-up's `audit_key`.
+    #[error("the audit key is not the set-up's audit key")]
+    WrongAuditKey,
+    /// The cosigner's keys are not in the set-up's hot wallet.
+    #[error("cannot cosign for the set-up's wallets: {0}")]
+    Cosigner(#[from] crate::NewCosignerError),
+    /// The ledger did not open.
+    #[error("cannot open the ledger")]
+    Ledger(#[source] kinko_ledger::OpenError),
+    /// The ledger's state is not what its audit chain replays to, or the
+    /// chain's head is not the one the audit key signed.
+    #[error("{0}")]
+    Refused(#[source] AuthorityError),
+}
+
+/// How many audit records a catch-up reads per query.
+const PAGE: u32 = 2_000;
+
+/// The policy cosigner of one custody set-up.
+pub struct Authority<K> {
+    setup: Setup,
+    cosigner: Cosigner<K>,
+    ledger: Ledger,
+    replay: Replay,
+    clock: Clock,
+}
+
+impl<K> std::fmt::Debug for Authority<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authority")
+            .field("setup", &self.setup.id().to_string())
+            .field("head", &self.replay.head())
+            .field("clock", &self.clock)
+            .finish_non_exhaustive()
+    }
+}
+
+fn signed_json(s: &SignedAction) -> Value {
+    serde_json::from_str(&s.to_json()).unwrap_or(Value::Null)
+}
+
+fn sig_hex(s: &SignedAction) -> String {
+    s.signature.serialize().as_hex().to_string()
+}
+
+impl<K: SigningKeys> Authority<K> {
+    /// Opens the authority of `setup` over the ledger at `ledger_url`,
+    /// signing transactions with `keys` and audit heads with `audit_key`;
+    /// replays the whole audit chain and compares the ledger's rows with it.
+    ///
+    /// # Errors
+    /// [`OpenAuthorityError`]; a ledger whose rows or chain do not hold is
+    /// refused (`state-mismatch`, naming what differs).
+    pub fn open(
+        setup: Setup,
+        ledger_url: &str,
+        keys: K,
+        audit_key: Keypair,
+        clock: Clock,
+    ) -> Result<Self, OpenAuthorityError> {
+        if audit_key.x_only_public_key().0 != setup.audit_key() {
+            return Err(OpenAuthorityError::WrongAuditKey);
+        }
+        let (max_fee, max_rate) = setup.fee_limits();
+        let cosigner = Cosigner::new(setup.hot_wallet().clone(), keys)?
+            .with_cold_wallet(setup.cold_wallet().clone())?
+            .with_fee_limits(max_fee, max_rate);
+        let ledger = Ledger::open(ledger_url)
+            .map_err(OpenAuthorityError::Ledger)?
+            .with_policy(setup.policy().clone())
+            .with_audit_signer(AuditSigner::new(audit_key, setup.id()));
+        let asset = setup.asset().to_owned();
+        let policy = setup
+            .policy()
+            .config()
+            .asset(&asset)
+            .cloned()
+            .ok_or_else(|| {
+                OpenAuthorityError::Refused(AuthorityError::Ledger(
+                    "the set-up's policy has no policy for its asset".into(),
+                ))
+            })?;
+        let replay = Replay::new(&asset, policy, setup.policy().sha256().map(str::to_owned));
+        let mut a = Authority {
+            setup,
+            cosigner,
+            ledger,
+            replay,
+            clock,
+        };
+        a.sync().map_err(OpenAuthorityError::Refused)?;
+        Ok(a)
+    }
+
+    /// The set-up in force.
+    pub fn setup(&self) -> &Setup {
+        &self.setup
+    }
+
+    /// The cosigner's time now.
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    /// The state the audit chain replays to (what the authority decides on).
+    pub fn state(&self) -> &kinko_policy::AssetState {
+        self.replay.state()
+    }
+
+    /// The replayed chain (sweeps, cosigned reservations, head).
+    pub fn replay(&self) -> &Replay {
+        &self.replay
+    }
+
+    /// The ledger, for reading (audit export, heads). Writing through it
+    /// bypasses nothing: every write is replayed and checked before the next
+    /// decision.
+    pub fn ledger(&mut self) -> &mut Ledger {
+        &mut self.ledger
+    }
+
+    /// Reads the audit records the replay has not seen and feeds them.
+    fn catch_up(&mut self) -> Result<(), AuthorityError> {
+        let asset = self.setup.asset().to_owned();
+        loop {
+            let after = self.replay.head().0;
+            let page = self
+                .ledger
+                .audit_records(&asset, after, PAGE)
+                .map_err(AuthorityError::ledger)?;
+            for r in &page {
+                self.replay.feed(r)?;
+            }
+            if page.len() < PAGE as usize {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Brings the replay up to the chain's end, checks that end is the head
+    /// the audit key signed, and that the ledger's rows are the replayed
+    /// state.
+    ///
+    /// # Errors
+    /// `state-mismatch` naming what differs; [`AuthorityError::Ledger`].
+    pub fn sync(&mut self) -> Result<(), AuthorityError> {
+        self.catch_up()?;
+        self.check_signed_head()?;
+        let asset = self.setup.asset().to_owned();
+        let rows = self
+            .ledger
+            .asset_state(&asset)
+            .map_err(AuthorityError::ledger)?
+            .unwrap_or_default();
+        self.replay.compare(&rows)?;
+        Ok(())
+    }
+
+    fn check_signed_head(&mut self) -> Result<(), AuthorityError> {
+        let (count, hash) = self.replay.head();
+        if count == 0 {
+            return Ok(());
+        }
+        let asset = self.setup.asset();
+        let heads = self
+            .ledger
+            .signed_heads()
+            .map_err(AuthorityError::ledger)?;
+        let found = heads.iter().find(|h| h.action.asset() == Some(asset));
+        let Some(h) = found else {
+            return Err(Mismatch(format!(
+                "the {asset} audit chain has {count} records but no signed head"
+            ))
+            .into());
+        };
+        let ok_sig = h.signer == self.setup.audit_key() && h.verify().is_ok();
+        let matches = match &h.action {
+            Action::AuditHead {
+                setup_id,
+                count: c,
+                hash: hh,
+                ..
+            } => *setup_id == self.setup.id() && *c == count && hh.to_string() == hash,
+            _ => false,
+        };
+        if !ok_sig {
+            return Err(Mismatch(format!(
+                "the {asset} audit head is not signed by the set-up's audit key"
+            ))
+            .into());
+        }
+        if !matches {
+            return Err(Mismatch(format!(
+                "the {asset} audit chain ends at record {count}, which is not the head the audit key signed"
+            ))
+            .into());
+        }
+        Ok(())
+    }
+
+    /// Decides one event at the authority's own time, with evidence for the
+    /// audit log, after checking the state; feeds the new record.
+    fn decide(
+        &mut self,
+        kind: EventKind,
+        evidence: Option<Value>,
+    ) -> Result<Committed, AuthorityError> {
+        self.sync()?;
+        let at = self.now();
+        let req = Request {
+            at: Some(at),
+            kind,
+            evidence,
+        };
+        let mut out = self
+            .ledger
+            .decide_batch(std::slice::from_ref(&req))
+            .map_err(AuthorityError::ledger)?;
+        let res = out
+            .pop()
+            .ok_or_else(|| AuthorityError::Ledger("no result".into()))?;
+        let committed = res.map_err(|e| match e {
+            kinko_ledger::DecideError::ClockWentBackwards { last, at } => AuthorityError::refused(
+                AuthorityRule::ClockWentBackwards,
+                format!("the cosigner's clock {at} is before the asset's last event at {last}"),
+            ),
+            kinko_ledger::DecideError::ReservationCosigned { id, txid, audit_seq } => {
+                AuthorityError::refused(
+                    AuthorityRule::ReservationCosigned,
+                    format!(
+                        "reservation {id} was cosigned for transaction {txid}, which may still be \
+                         broadcast; only its confirmation releases it (refusal recorded as audit \
+                         record {audit_seq})"
+                    ),
+                )
+            }
+            kinko_ledger::DecideError::Refused(e) => {
+                AuthorityError::refused(AuthorityRule::InvalidEvent, e.to_string())
+            }
+            other => AuthorityError::ledger(other),
+        });
+        // The new record (or a recorded refusal) is replayed before anything
+        // else is decided.
+        self.catch_up()?;
+        committed
+    }
+
+    fn asset(&self) -> String {
+        self.setup.asset().to_owned()
+    }
+
+    fn verifier<'a>(&'a self, keys: &'a [(String, XOnlyPublicKey)]) -> Verifier<'a> {
+        Verifier {
+            setup_id: self.setup.id(),
+            keys,
+            now: UnixTime::from_unix(self.now().unix()),
+        }
+    }
+
+    fn unused(&self, s: &SignedAction) -> Result<(), AuthorityError> {
+        match self.replay.action_used(&sig_hex(s)) {
+            Some(seq) => Err(AuthorityError::refused(
+                AuthorityRule::Action(ActionRule::Replayed),
+                format!("this signature was already used (audit record {seq})"),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// A user asks to withdraw: decided by the engine under the set-up's
+    /// policy at the authority's time, reserved in its ledger.
+    ///
+    /// # Errors
+    /// `destination-invalid` when the destination is not an address of the
+    /// set-up's network; [`AuthorityError`].
+    pub fn request_withdrawal(
+        &mut self,
+        id: &str,
+        user: &str,
+        destination: &str,
+        amount: u64,
+    ) -> Result<Committed, AuthorityError> {
+        destination_script(destination, self.setup.network())?;
+        self.decide(
+            EventKind::Withdrawal {
+                id: id.to_owned(),
+                user: user.to_owned(),
+                asset: self.asset(),
+                destination: destination.to_owned(),
+                amount,
+            },
+            None,
+        )
+    }
+
+    /// An approver's signed approval of a pending withdrawal: the signer
+    /// must be an approver of the set-up, the action for this set-up and
+    /// asset, unexpired on the authority's clock, for exactly the pending
+    /// withdrawal's destination and amount, and not used before.
+    ///
+    /// # Errors
+    /// The signed-action rules; [`AuthorityError`].
+    pub fn approve(&mut self, signed: &SignedAction) -> Result<Committed, AuthorityError> {
+        self.sync()?;
+        let Action::Approval {
+            withdrawal_id,
+            destination,
+            amount,
+            ..
+        } = &signed.action
+        else {
+            return Err(AuthorityError::refused(
+                AuthorityRule::Action(ActionRule::WrongAction),
+                format!("a {} is not an approval", signed.action.name()),
+            ));
+        };
+        let asset = self.asset();
+        let name = self
+            .verifier(self.setup.approvers())
+            .check(signed, Some(&asset))?
+            .to_owned();
+        let Some(w) = self.replay.state().withdrawals.get(withdrawal_id) else {
+            return Err(AuthorityError::refused(
+                AuthorityRule::Action(ActionRule::ObjectMismatch),
+                format!("no withdrawal {withdrawal_id:?} of {asset}"),
+            ));
+        };
+        if &w.destination != destination || w.amount != *amount {
+            return Err(AuthorityError::refused(
+                AuthorityRule::Action(ActionRule::ObjectMismatch),
+                format!(
+                    "the approval is for {amount} to {destination:?}; withdrawal {withdrawal_id:?} is {} to {:?}",
+                    w.amount, w.destination
+                ),
+            ));
+        }
+        if w.status != WithdrawalStatus::Pending {
+            return Err(AuthorityError::refused(
+                AuthorityRule::Action(ActionRule::ObjectMismatch),
+                format!(
+                    "withdrawal {withdrawal_id:?} is {}, not pending",
+                    w.status.name()
+                ),
+            ));
+        }
+        if w.approvals.contains(&name) {
+            return Err(AuthorityError::refused(
+                AuthorityRule::Action(ActionRule::Replayed),
+                format!("{name} already approved {withdrawal_id:?}"),
+            ));
+        }
+        self.unused(signed)?;
+        self.decide(
+            EventKind::Approval {
+                asset,
+                id: withdrawal_id.clone(),
+                approver: name,
+            },
+            Some(json!({ "signatures": [signed_json(signed)] })),
+        )
+    }
+
+    /// An approver's signed vote to lift the freeze in force (the vote names
+    /// the freeze by the time it began).
+    ///
+    /// # Errors
+    /// The signed-action rules (`object-mismatch` when not frozen or another
+    /// freeze); [`AuthorityError`].
+    pub fn unfreeze(&mut self, signed: &SignedAction) -> Result<Committed, AuthorityError> {
+        self.sync()?;
+        let Action::Unfreeze { frozen_at, .. } = &signed.action else {
+            return Err(AuthorityError::refused(
+                AuthorityRule::Action(ActionRule::WrongAction),
+                format!("a {} is not an unfreeze vote", signed.action.name()),
+            ));
+        };
+        let asset = self.asset();
+        let name = self
+            .verifier(self.setup.approvers())
+            .check(signed, Some(&asset))?
+            .to_owned();
+        let Some(f) = &self.replay.state().freeze else {
+            return Err(AuthorityError::refused(
+                AuthorityRule::Action(ActionRule::ObjectMismatch),
+                format!("{asset} is not frozen"),
+            ));
+        };
+        if f.at.unix() != frozen_at.unix() {
+            return Err(AuthorityError::refused(
+                AuthorityRule::Action(ActionRule::ObjectMismatch),
+                format!(
+                    "the vote is for the freeze of {frozen_at}; the freeze in force began {}",
+                    f.at
+                ),
+            ));
+        }
+        if f.votes.contains(&name) {
+            return Err(AuthorityError::refused(
+                AuthorityRule::Action(ActionRule::Replayed),
+                format!("{name} already voted to lift this freeze"),
+            ));
+        }
+        self.unused(signed)?;
+        self.decide(
+            EventKind::Unfreeze {
+                asset,
+                approver: name,
+            },
+            Some(json!({ "signatures": [signed_json(signed)] })),
+        )
+    }
+
+    /// Freezes all outflow (anyone may tighten).
+    ///
+    /// # Errors
+    /// [`AuthorityError`].
+    pub fn freeze(&mut self, by: &str, reason: &str) -> Result<Committed, AuthorityError> {
+        self.decide(
+            EventKind::Freeze {
+                asset: self.asset(),
+                by: by.to_owned(),
+                reason: reason.to_owned(),
+            },
+            None,
+        )
+    }
+
+    /// Checks that `signed` are the same `expected` action signed by at
+    /// least the admin quorum of distinct admins, none used before.
+    fn admin_quorum(&self, signed: &[SignedAction]) -> Result<Value, AuthorityError> {
+        let Some(first) = signed.first() else {
+            return Err(AuthorityError::refused(
+                AuthorityRule::QuorumNotMet,
+                "no signature given",
+            ));
+        };
+        let asset = self.asset();
+        let v = self.verifier(self.setup.admins());
+        let mut names = std::collections::BTreeSet::new();
+        for s in signed {
+            if s.action != first.action {
+                return Err(AuthorityError::refused(
+                    AuthorityRule::Action(ActionRule::ObjectMismatch),
+                    "the signatures are over different actions",
+                ));
+            }
+            names.insert(v.check(s, Some(&asset))?.to_owned());
+            self.unused(s)?;
+        }
+        let need = self.setup.admin_quorum() as usize;
+        if names.len() < need {
+            return Err(AuthorityError::refused(
+                AuthorityRule::QuorumNotMet,
+                format!("{} of {need} admins signed", names.len()),
+            ));
+        }
+        Ok(json!({ "signatures": signed.iter().map(signed_json).collect::<Vec<_>>() }))
+    }
+
+    /// Adds a destination to the allowlist: the admin quorum's signatures
+    /// over the same `allowlist-add`; active after the policy's delay on the
+    /// authority's clock.
+    ///
+    /// # Errors
+    /// The signed-action rules, `quorum-not-met`; [`AuthorityError`].
+    pub fn allowlist_add(&mut self, signed: &[SignedAction]) -> Result<Committed, AuthorityError> {
+        self.sync()?;
+        let evidence = self.admin_quorum(signed)?;
+        let Some(Action::AllowlistAdd { destination, .. }) = signed.first().map(|s| &s.action)
+        else {
+            return Err(AuthorityError::refused(
+                AuthorityRule::Action(ActionRule::WrongAction),
+                "not an allowlist-add",
+            ));
+        };
+        let destination = destination.clone();
+        self.decide(
+            EventKind::AllowlistAdd {
+                asset: self.asset(),
+                destination,
+            },
+            Some(evidence),
+        )
+    }
+
+    /// Cancels an allowlist entry: one admin's signature (tightening).
+    ///
+    /// # Errors
+    /// The signed-action rules; [`AuthorityError`].
+    pub fn allowlist_cancel(&mut self, signed: &SignedAction) -> Result<Committed, AuthorityError> {
+        self.sync()?;
+        let Action::AllowlistCancel { destination, .. } = &signed.action else {
+            return Err(AuthorityError::refused(
+                AuthorityRule::Action(ActionRule::WrongAction),
+                format!("a {} is not an allowlist-cancel", signed.action.name()),
+            ));
+        };
+        let asset = self.asset();
+        self.verifier(self.setup.admins())
+            .check(signed, Some(&asset))?;
+        self.unused(signed)?;
+        let destination = destination.clone();
+        self.decide(
+            EventKind::AllowlistCancel { asset, destination },
+            Some(json!({ "signatures": [signed_json(signed)] })),
+        )
+    }
+
+    /// An admin-signed custody statement (the admin quorum over the same
+    /// `custody-statement`): from then on share limits are measured against
+    /// at most this custody, less what settles.
+    ///
+    /// # Errors
+    /// The signed-action rules, `quorum-not-met`, `object-mismatch` when the
+    /// statement is dated in the future; [`AuthorityError`].
+    pub fn custody_statement(
+        &mut self,
+        signed: &[SignedAction],
+    ) -> Result<Committed, AuthorityError> {
+        self.sync()?;
+        let evidence = self.admin_quorum(signed)?;
+        let Some(Action::CustodyStatement { amount, as_of, .. }) =
+            signed.first().map(|s| &s.action)
+        else {
+            return Err(AuthorityError::refused(
+                AuthorityRule::Action(ActionRule::WrongAction),
+                "not a custody-statement",
+            ));
+        };
+        if as_of.unix() > self.now().unix() {
+            return Err(AuthorityError::refused(
+                AuthorityRule::Action(ActionRule::ObjectMismatch),
+                format!("the statement is dated {as_of}, after the cosigner's now"),
+            ));
+        }
+        let amount = *amount;
+        self.decide(
+            EventKind::CustodyStatement {
+                asset: self.asset(),
+                amount,
+            },
+            Some(evidence),
+        )
+    }
+
+    /// The backend reports a deposit. Hot deposits make the books larger
+    /// for paying (share limits stay at the vouched custody); cold deposits
+    /// are refused (`unvouched-cold-deposit`).
+    ///
+    /// # Errors
+    /// [`AuthorityError`].
+    pub fn report_deposit(
+        &mut self,
+        wallet: Wallet,
+        amount: u64,
+    ) -> Result<Committed, AuthorityError> {
+        if wallet == Wallet::Cold {
+            return Err(AuthorityError::refused(
+                AuthorityRule::UnvouchedColdDeposit,
+                "cold custody changes only through cosigned sweeps, refills and admin-signed \
+                 custody statements",
+            ));
+        }
+        self.decide(
+            EventKind::Deposit {
+                asset: self.asset(),
+                wallet,
+                amount,
+            },
+            None,
+        )
+    }
+
+    /// The backend reports the hot wallet's balance seen on chain (less than
+    /// the books freezes the asset).
+    ///
+    /// # Errors
+    /// [`AuthorityError`].
+    pub fn report_hot_balance(&mut self, balance: u64) -> Result<Committed, AuthorityError> {
+        self.decide(
+            EventKind::HotBalance {
+                asset: self.asset(),
+                balance,
+            },
+            None,
+        )
+    }
+
+    /// The backend reports a refill (cold → hot) executed by the cold key
+    /// holders.
+    ///
+    /// # Errors
+    /// [`AuthorityError`].
+    pub fn report_refill(&mut self, amount: u64) -> Result<Committed, AuthorityError> {
+        self.decide(
+            EventKind::Refill {
+                asset: self.asset(),
+                amount,
+            },
+            None,
+        )
+    }
+
+    /// The backend reports a reserved withdrawal confirmed on chain.
+    ///
+    /// # Errors
+    /// [`AuthorityError`].
+    pub fn confirm(&mut self, id: &str) -> Result<Committed, AuthorityError> {
+        self.decide(
+            EventKind::Confirmed {
+                asset: self.asset(),
+                id: id.to_owned(),
+            },
+            None,
+        )
+    }
+
+    /// The backend reports a reserved withdrawal failed (never broadcast):
+    /// released, unless a transaction was cosigned for it
+    /// (`reservation-cosigned`, recorded).
+    ///
+    /// # Errors
+    /// [`AuthorityError`].
+    pub fn fail(&mut self, id: &str) -> Result<Committed, AuthorityError> {
+        self.decide(
+            EventKind::Failed {
+                asset: self.asset(),
+                id: id.to_owned(),
+            },
+            None,
+        )
+    }
+
+    /// A ping of time: windows age, proposals follow.
+    ///
+    /// # Errors
+    /// [`AuthorityError`].
+    pub fn tick(&mut self) -> Result<Committed, AuthorityError> {
+        self.decide(
+            EventKind::Tick {
+                asset: self.asset(),
+            },
+            None,
+        )
+    }
+
+    /// The cold index and address the next sweep must pay: handed out by the
+    /// authority (one past the sweeps its chain records), never chosen by
+    /// the caller.
+    ///
+    /// # Errors
+    /// [`AuthorityError`].
+    pub fn next_sweep_address(&mut self) -> Result<(u32, Address), AuthorityError> {
+        self.sync()?;
+        let index = u32::try_from(self.replay.sweeps().len()).unwrap_or(u32::MAX);
+        let address = self
+            .setup
+            .cold_wallet()
+            .address(Keychain::Receive, index)
+            .map_err(|e| {
+                AuthorityError::refused(AuthorityRule::Cosign(CosignRule::SweepNotCold), e.to_string())
+            })?;
+        Ok((index, address))
+    }
+
+    fn tx_rules(&self) -> TxRules {
+        let seen = self.replay.max_change_index().unwrap_or(0);
+        TxRules {
+            now: self.now().unix(),
+            chain_reference: self.setup.chain_reference(),
+            max_change_index: seen.saturating_add(self.setup.change_gap()),
+        }
+    }
+
+    /// Cosigns a sweep to the pinned cold wallet at the index
+    /// [`Authority::next_sweep_address`] hands out (a retry of the same
+    /// transaction is signed again at its recorded index), within the fee
+    /// and transaction rules; the sweep is recorded in the ledger and the
+    /// audit log before the signature is given.
+    ///
+    /// # Errors
+    /// `sweep-not-cold`, the transaction rules; [`AuthorityError`].
+    pub fn cosign_sweep(&mut self, psbt: &mut Psbt) -> Result<SweepCosigned, AuthorityError> {
+        self.sync()?;
+        let analysis = self.cosigner.analyze(psbt);
+        let txid = analysis.txid.to_string();
+        let retry = self.replay.sweeps().iter().find(|s| s.txid == txid).cloned();
+        let index = match &retry {
+            Some(s) => s.cold_index,
+            None => u32::try_from(self.replay.sweeps().len()).unwrap_or(u32::MAX),
+        };
+        let cold_script = self
+            .setup
+            .cold_wallet()
+            .script_pubkey(Keychain::Receive, index)
+            .map_err(|e| {
+                AuthorityError::refused(AuthorityRule::Cosign(CosignRule::SweepNotCold), e.to_string())
+            })?;
+        let payment = check_sweep(&analysis, &cold_script)?;
+        check_transaction(psbt, &analysis, &self.tx_rules())?;
+        let amount = analysis.outputs[payment.payment_output].amount;
+        if retry.is_none() {
+            let evidence = json!({ "tx": tx_evidence(&analysis, &payment, Some(index)) });
+            self.decide(
+                EventKind::Sweep {
+                    asset: self.asset(),
+                    amount: amount.to_sat(),
+                },
+                Some(evidence),
+            )?;
+        }
+        let signatures = self.cosigner.sign_checked(psbt).map_err(AuthorityError::Sign)?;
+        Ok(SweepCosigned {
+            txid: analysis.txid,
+            payment,
+            amount,
+            signatures,
+        })
+    }
+
+    /// Cosigns a withdrawal PSBT: the reservation must be the chain's (of the
+    /// set-up's asset, reserved by a decision record the engine makes again),
+    /// the PSBT must pay exactly its destination and amount and nothing else
+    /// but verified change, within the fee and transaction rules. The
+    /// decision is committed (and the reservation marked) before the
+    /// signature is given; a refusal of a known reservation is recorded.
+    ///
+    /// # Errors
+    /// The cosign rules; [`AuthorityError`].
+    pub fn cosign_withdrawal(
+        &mut self,
+        id: &str,
+        psbt: &mut Psbt,
+    ) -> Result<Cosigned, AuthorityError> {
+        let asset = self.asset();
+        let found = self.ledger.withdrawal(id).map_err(AuthorityError::ledger)?;
+        match found {
+            None => {
+                return Err(Refusal::new(
+                    CosignRule::UnknownWithdrawal,
+                    "the ledger has no withdrawal with this id",
+                )
+                .into())
+            }
+            Some((a, _)) if a != asset => {
+                return Err(Refusal::new(
+                    CosignRule::WrongAsset,
+                    format!("withdrawal {id:?} is of asset {a:?}; this cosigner guards {asset:?}"),
+                )
+                .into())
+            }
+            Some(_) => {}
+        }
+        self.sync()?;
+        let Some(chain_w) = self.replay.state().withdrawals.get(id).cloned() else {
+            return Err(Mismatch(format!("withdrawal {id:?} has no decision record")).into());
+        };
+        let analysis = self.cosigner.analyze(psbt);
+        let txid = analysis.txid;
+        let rules = self.tx_rules();
+        let network = self.setup.network();
+        let now = self.now();
+        let mut checked = None;
+        let mut refused: Option<Refusal> = None;
+        let record = self
+            .ledger
+            .cosign_with_evidence(id, Some(now), |_asset, w| {
+                let res = if *w != chain_w {
+                    Err(Refusal::new(
+                        CosignRule::StateMismatch,
+                        format!("withdrawal {id:?} row differs from its audit records"),
+                    ))
+                } else {
+                    destination_script(&w.destination, network)
+                        .and_then(|script| {
+                            check_payment(&analysis, &script, Amount::from_sat(w.amount))
+                        })
+                        .and_then(|p| check_transaction(psbt, &analysis, &rules).map(|()| p))
+                };
+                match res {
+                    Ok(p) => {
+                        let ev = json!({ "tx": tx_evidence(&analysis, &p, None) });
+                        checked = Some(p);
+                        (
+                            CosignVerdict::Sign {
+                                txid: txid.to_string(),
+                            },
+                            Some(ev),
+                        )
+                    }
+                    Err(r) => {
+                        let v = CosignVerdict::Refuse {
+                            rule: r.rule.as_str().to_owned(),
+                            detail: r.detail.clone(),
+                        };
+                        refused = Some(r);
+                        (v, None)
+                    }
+                }
+            })
+            .map_err(AuthorityError::ledger)?;
+        self.catch_up()?;
+        let again = match record.result {
+            CosignResult::Signed { again, .. } => again,
+            CosignResult::Refused { rule, detail } => {
+                let r = refused.unwrap_or_else(|| {
+                    let rule = match rule.as_str() {
+                        "reservation-spent" => CosignRule::ReservationSpent,
+                        _ => CosignRule::NotReserved,
+                    };
+                    Refusal::new(rule, detail)
+                });
+                return Err(r.into());
+            }
+            _ => {
+                return Err(Refusal::new(
+                    CosignRule::NotReserved,
+                    "the ledger's answer is not understood",
+                )
+                .into())
+            }
+        };
+        let Some(payment) = checked else {
+            return Err(Refusal::new(CosignRule::NotReserved, "the check did not run").into());
+        };
+        let signatures = self.cosigner.sign_checked(psbt).map_err(AuthorityError::Sign)?;
+        Ok(Cosigned {
+            id: id.to_owned(),
+            asset: record.asset,
+            txid,
+            payment,
+            signatures,
+            again,
+            audit_seq: record.audit_seq,
+        })
+    }
+
+    /// Whether a decision approved, for callers that only need that.
+    pub fn approved(c: &Committed) -> bool {
+        matches!(c.outcome.decision, Decision::Approved { .. })
+    }
+}
+
+fn tx_evidence(
+    a: &PsbtAnalysis,
+    p: &crate::CheckedPayment,
+    cold_index: Option<u32>,
+) -> Value {
+    let change_index = a.outputs.iter().find_map(|o| match o.kind {
+        OutputKind::Change { index, .. } => Some(index),
+        _ => None,
+    });
+    let mut v = json!({
+        "txid": a.txid.to_string(),
+        "fee_sat": p.fee.to_sat(),
+    });
+    if let Some(c) = change_index {
+        v["change_index"] = json!(c);
+    }
+    if let Some(i) = cold_index {
+        v["cold_index"] = json!(i);
+    }
+    v
+}

@@ -1,0 +1,424 @@
+//! The cosigner's state, derived from its audit chain.
+//!
+//! The ledger's rows are where the engine's state is kept, but a database
+//! writer can edit them. The chain cannot be edited unnoticed (its head is
+//! signed by the cosigner's audit key), and every record carries the event
+//! it decided, so the state the chain leads to can be computed again: the
+//! [`Replay`] feeds every record to the engine, under the set-up's policy, and
+//! checks that the engine decides **exactly** what the record says (the
+//! decision, the changes, the proposals, the policy's hash). A record decided
+//! on edited rows (a reset window, a cleared freeze, an inserted allowlist
+//! entry) decides otherwise here and is refused, naming the record; a row
+//! edited but not yet used is found by [`Replay::compare`], naming the row.
+
+use std::collections::{BTreeMap, HashMap};
+
+use kinko_ledger::audit::{record_hash, AuditRecord, GENESIS};
+use kinko_policy::{
+    decide_asset, AssetPolicy, AssetState, Change, Decision, Event, Proposal, Timestamp,
+    WithdrawalStatus,
+};
+use serde::Deserialize;
+
+/// A difference between the chain and what the cosigner is asked to trust.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Mismatch(pub String);
+
+fn mismatch(s: impl Into<String>) -> Mismatch {
+    Mismatch(s.into())
+}
+
+/// The audit payload of a decided event (as `kinko-ledger` writes it).
+#[derive(Deserialize)]
+struct DecisionPayload {
+    event: Event,
+    decision: Decision,
+    changes: Vec<Change>,
+    proposals: Vec<Proposal>,
+    policy: Option<String>,
+    #[serde(default)]
+    evidence: Option<serde_json::Value>,
+}
+
+/// The audit payload of a cosign decision.
+#[derive(Deserialize)]
+struct CosignPayload {
+    id: String,
+    result: String,
+    #[serde(default)]
+    txid: Option<String>,
+    #[serde(default)]
+    evidence: Option<serde_json::Value>,
+}
+
+/// What a cosigned transaction left in the chain's evidence.
+#[derive(Debug, Clone, Default, Deserialize)]
+struct TxEvidence {
+    #[serde(default)]
+    txid: Option<String>,
+    #[serde(default)]
+    change_index: Option<u32>,
+    #[serde(default)]
+    cold_index: Option<u32>,
+}
+
+/// A sweep the cosigner cosigned, as the chain records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SweepRecord {
+    /// Its txid.
+    pub txid: String,
+    /// The cold wallet's receive index it paid.
+    pub cold_index: u32,
+    /// The audit record.
+    pub audit_seq: u64,
+}
+
+/// The state of one asset computed from its audit chain.
+#[derive(Debug, Clone)]
+pub struct Replay {
+    asset: String,
+    policy: AssetPolicy,
+    policy_sha256: Option<String>,
+    state: AssetState,
+    seq: u64,
+    hash: String,
+    cosigned: HashMap<String, String>,
+    sweeps: Vec<SweepRecord>,
+    max_change: Option<u32>,
+    signed_actions: BTreeMap<String, u64>,
+}
+
+impl Replay {
+    /// An empty chain of `asset` under `policy` (whose text hashes to
+    /// `policy_sha256`, as recorded in every decision).
+    pub fn new(asset: &str, policy: AssetPolicy, policy_sha256: Option<String>) -> Self {
+        Replay {
+            asset: asset.to_owned(),
+            policy,
+            policy_sha256,
+            state: AssetState::default(),
+            seq: 0,
+            hash: GENESIS.to_owned(),
+            cosigned: HashMap::new(),
+            sweeps: Vec::new(),
+            max_change: None,
+            signed_actions: BTreeMap::new(),
+        }
+    }
+
+    /// The state the chain leads to.
+    pub fn state(&self) -> &AssetState {
+        &self.state
+    }
+
+    /// Records fed so far, and the last one's hash.
+    pub fn head(&self) -> (u64, &str) {
+        (self.seq, &self.hash)
+    }
+
+    /// The txid a reservation was cosigned for, per the chain.
+    pub fn cosigned(&self, id: &str) -> Option<&str> {
+        self.cosigned.get(id).map(String::as_str)
+    }
+
+    /// The sweeps cosigned, in order.
+    pub fn sweeps(&self) -> &[SweepRecord] {
+        &self.sweeps
+    }
+
+    /// The highest change index of a transaction the cosigner signed.
+    pub fn max_change_index(&self) -> Option<u32> {
+        self.max_change
+    }
+
+    /// Whether this signed action (by its signature's hex) was already used,
+    /// and in which record.
+    pub fn action_used(&self, signature_hex: &str) -> Option<u64> {
+        self.signed_actions.get(signature_hex).copied()
+    }
+
+    /// Feeds the next record of the chain.
+    ///
+    /// # Errors
+    /// [`Mismatch`] naming the record: out of order, a broken link or hash,
+    /// a payload that does not parse, another policy, or a decision the
+    /// engine does not make again on the chain's own state.
+    pub fn feed(&mut self, r: &AuditRecord) -> Result<(), Mismatch> {
+        let at_rec = format!("audit record {}#{}", self.asset, r.seq);
+        if r.asset != self.asset {
+            return Err(mismatch(format!("{at_rec} belongs to asset {:?}", r.asset)));
+        }
+        if r.seq != self.seq + 1 {
+            return Err(mismatch(format!(
+                "{at_rec} follows record {} (a record is missing or repeated)",
+                self.seq
+            )));
+        }
+        if r.prev_hash != self.hash {
+            return Err(mismatch(format!(
+                "{at_rec} does not link to the record before it"
+            )));
+        }
+        if record_hash(&r.prev_hash, &r.asset, r.seq, r.at, &r.kind, &r.payload) != r.hash {
+            return Err(mismatch(format!("{at_rec} was edited (hash mismatch)")));
+        }
+        match r.kind.as_str() {
+            "cosign" => self.feed_cosign(r, &at_rec)?,
+            "refused" => {
+                // A refused failure report: only the clock moves.
+                self.touch_clock(r.at, &at_rec)?;
+            }
+            _ => self.feed_decision(r, &at_rec)?,
+        }
+        self.seq = r.seq;
+        self.hash = r.hash.clone();
+        Ok(())
+    }
+
+    fn touch_clock(&mut self, at: Timestamp, at_rec: &str) -> Result<(), Mismatch> {
+        if let Some(last) = self.state.last_at {
+            if at < last {
+                return Err(mismatch(format!(
+                    "{at_rec} at {at} is older than the record before it"
+                )));
+            }
+        }
+        self.state.last_at = Some(at);
+        Ok(())
+    }
+
+    fn feed_cosign(&mut self, r: &AuditRecord, at_rec: &str) -> Result<(), Mismatch> {
+        let p: CosignPayload = serde_json::from_str(&r.payload)
+            .map_err(|_| mismatch(format!("{at_rec}: cosign payload does not parse")))?;
+        // The ledger's cosign step moves the clock to max(last, at).
+        let last = self.state.last_at;
+        self.state.last_at = Some(last.map_or(r.at, |l| l.max(r.at)));
+        if p.result == "signed" {
+            let w = self.state.withdrawals.get(&p.id);
+            if !w.is_some_and(|w| w.status == WithdrawalStatus::Reserved) {
+                return Err(mismatch(format!(
+                    "{at_rec} cosigned {:?}, which the chain never reserved",
+                    p.id
+                )));
+            }
+            let txid = p.txid.unwrap_or_default();
+            match self.cosigned.get(&p.id) {
+                Some(t) if *t != txid => {
+                    return Err(mismatch(format!(
+                        "{at_rec} cosigned {:?} twice, for {t} and {txid}",
+                        p.id
+                    )))
+                }
+                _ => {}
+            }
+            self.cosigned.insert(p.id, txid);
+            if let Some(ev) = p.evidence {
+                self.note_evidence(&ev, r.seq, false);
+            }
+        }
+        Ok(())
+    }
+
+    fn feed_decision(&mut self, r: &AuditRecord, at_rec: &str) -> Result<(), Mismatch> {
+        let p: DecisionPayload = serde_json::from_str(&r.payload)
+            .map_err(|_| mismatch(format!("{at_rec}: payload does not parse")))?;
+        if p.event.at != r.at || p.event.kind.type_name() != r.kind {
+            return Err(mismatch(format!(
+                "{at_rec}: the record's time or kind is not its event's"
+            )));
+        }
+        if p.policy != self.policy_sha256 {
+            return Err(mismatch(format!(
+                "{at_rec} was decided under policy {}, not the set-up's {}",
+                p.policy.as_deref().unwrap_or("(none)"),
+                self.policy_sha256.as_deref().unwrap_or("(none)")
+            )));
+        }
+        let out = decide_asset(&self.policy, &mut self.state, &p.event).map_err(|e| {
+            mismatch(format!(
+                "{at_rec}: the engine refuses its event on the chain's state ({e})"
+            ))
+        })?;
+        if out.decision != p.decision {
+            return Err(mismatch(format!(
+                "{at_rec} says {}, the chain's state decides {}",
+                describe(&p.decision),
+                describe(&out.decision)
+            )));
+        }
+        if out.changes != p.changes || out.proposals != p.proposals {
+            return Err(mismatch(format!(
+                "{at_rec}: its changes are not the ones the chain's state makes"
+            )));
+        }
+        if let Some(ev) = p.evidence {
+            self.note_evidence(&ev, r.seq, true);
+        }
+        Ok(())
+    }
+
+    /// Evidence the cosigner recorded with a decision: the signed actions it
+    /// used (so none is used twice) and what it cosigned.
+    fn note_evidence(&mut self, ev: &serde_json::Value, seq: u64, decision: bool) {
+        if let Some(sigs) = ev.get("signatures").and_then(|v| v.as_array()) {
+            for s in sigs {
+                if let Some(sig) = s.get("signature").and_then(|v| v.as_str()) {
+                    self.signed_actions.insert(sig.to_owned(), seq);
+                }
+            }
+        }
+        if let Some(tx) = ev.get("tx") {
+            let tx: TxEvidence = serde_json::from_value(tx.clone()).unwrap_or_default();
+            if let Some(c) = tx.change_index {
+                self.max_change = Some(self.max_change.map_or(c, |m| m.max(c)));
+            }
+            if let (true, Some(i), Some(txid)) = (decision, tx.cold_index, tx.txid) {
+                self.sweeps.push(SweepRecord {
+                    txid,
+                    cold_index: i,
+                    audit_seq: seq,
+                });
+            }
+        }
+    }
+
+    /// Compares a state read from the ledger's rows with the chain's, both
+    /// pruned at the chain's last time (pruning never changes a decision;
+    /// the ledger prunes only what a decision touched).
+    ///
+    /// # Errors
+    /// [`Mismatch`] naming the first row that differs.
+    pub fn compare(&self, rows: &AssetState) -> Result<(), Mismatch> {
+        let mut mine = self.state.clone();
+        let mut theirs = rows.clone();
+        if let Some(at) = mine.last_at {
+            mine.prune(&self.policy, at);
+            theirs.prune(&self.policy, at);
+        }
+        compare_states(&self.asset, &mine, &theirs)
+    }
+
+    /// Compares just the asset's own row (books, windows, breaker, freeze,
+    /// clock) and one withdrawal: what a cosign reads.
+    ///
+    /// # Errors
+    /// [`Mismatch`] naming the row.
+    pub fn compare_core(&self, rows: &AssetState) -> Result<(), Mismatch> {
+        compare_core(&self.asset, &self.state, rows)
+    }
+}
+
+fn compare_core(a: &str, m: &AssetState, t: &AssetState) -> Result<(), Mismatch> {
+    {
+        if (m.hot, m.cold, m.reserved) != (t.hot, t.cold, t.reserved) {
+            return Err(mismatch(format!(
+                "the {a} books row says hot {} cold {} reserved {}, the chain says hot {} cold {} reserved {}",
+                t.hot, t.cold, t.reserved, m.hot, m.cold, m.reserved
+            )));
+        }
+        if m.freeze != t.freeze {
+            return Err(mismatch(format!(
+                "the {a} freeze row says {}, the chain says {}",
+                freeze_word(t),
+                freeze_word(m)
+            )));
+        }
+        if m.vouched != t.vouched {
+            return Err(mismatch(format!(
+                "the {a} vouched custody row differs from the chain"
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn freeze_word(s: &AssetState) -> String {
+    match &s.freeze {
+        Some(f) => format!("frozen since {} ({})", f.at, f.reason),
+        None => "not frozen".into(),
+    }
+}
+
+fn describe(d: &Decision) -> String {
+    match d {
+        Decision::Approved { id } => format!("approved {id:?}"),
+        Decision::Pending { id, .. } => format!("pending {id:?}"),
+        Decision::Denied { id, rule } => format!("denied {id:?} ({})", rule.name()),
+        Decision::Duplicate { id, .. } => format!("duplicate {id:?}"),
+        _ => "recorded".into(),
+    }
+}
+
+fn compare_states(a: &str, m: &AssetState, t: &AssetState) -> Result<(), Mismatch> {
+    compare_core(a, m, t)?;
+    if m.last_at != t.last_at {
+        return Err(mismatch(format!(
+            "the {a} clock row says {:?}, the chain says {:?}",
+            t.last_at.map(|x| x.to_string()),
+            m.last_at.map(|x| x.to_string())
+        )));
+    }
+    if m.windows != t.windows {
+        return Err(mismatch(format!(
+            "the {a} velocity window usage row differs from the chain"
+        )));
+    }
+    if m.breaker != t.breaker {
+        return Err(mismatch(format!(
+            "the {a} circuit breaker usage row differs from the chain"
+        )));
+    }
+    for (id, w) in &t.withdrawals {
+        match m.withdrawals.get(id) {
+            None => {
+                return Err(mismatch(format!(
+                    "withdrawal {id:?} ({} of {a}) is in the ledger's rows but in no audit record",
+                    w.status.name()
+                )))
+            }
+            Some(mw) if mw != w => {
+                return Err(mismatch(format!(
+                    "withdrawal {id:?} row says {} {} to {:?}, the chain says {} {} to {:?}",
+                    w.status.name(),
+                    w.amount,
+                    w.destination,
+                    mw.status.name(),
+                    mw.amount,
+                    mw.destination
+                )))
+            }
+            Some(_) => {}
+        }
+    }
+    if let Some(id) = m.withdrawals.keys().find(|id| !t.withdrawals.contains_key(*id)) {
+        return Err(mismatch(format!(
+            "withdrawal {id:?} of {a} is in the audit chain but missing from the rows"
+        )));
+    }
+    let users = t.user_windows.keys().chain(m.user_windows.keys());
+    for u in users {
+        if m.user_windows.get(u) != t.user_windows.get(u) {
+            return Err(mismatch(format!(
+                "user {u:?}'s velocity window row differs from the chain"
+            )));
+        }
+    }
+    let dests = t.allowlist.keys().chain(m.allowlist.keys());
+    for d in dests {
+        match (m.allowlist.get(d), t.allowlist.get(d)) {
+            (None, Some(_)) => {
+                return Err(mismatch(format!(
+                    "allowlist entry {d:?} is in the rows but in no audit record"
+                )))
+            }
+            (x, y) if x != y => {
+                return Err(mismatch(format!(
+                    "allowlist entry {d:?} row differs from the chain"
+                )))
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
