@@ -157,3 +157,125 @@ fn simulate_names_the_bad_line() {
         stderr(&o)
     );
 }
+
+/// `kinko policy simulate` of two files, with `--json` or not.
+fn simulate(policy: &std::path::Path, events: &std::path::Path, json: bool) -> Output {
+    let (policy, events) = (policy.to_str().unwrap(), events.to_str().unwrap());
+    let args = [
+        "policy", "simulate", "--policy", policy, "--events", events, "--json",
+    ];
+    kinko(&args[..if json { 7 } else { 6 }])
+}
+
+/// Issue 14's policy: the standard preset's `max_withdrawal_share` stays
+/// beside the written `max_withdrawal` (docs/policy.md, "Presets").
+const PRESET_POLICY: &str = r#"[assets.BTC]
+preset = "standard"
+hot_cap = 400000
+max_withdrawal = 48505
+[assets.BTC.approvals]
+approvers = ["alice", "bob"]
+quorum = 2
+"#;
+
+const PRESET_EVENTS: &str = r#"{"at":"2026-03-01T09:00:00Z","type":"deposit","asset":"BTC","wallet":"cold","amount":866722}
+{"at":"2026-03-01T09:00:00Z","type":"deposit","asset":"BTC","wallet":"hot","amount":80000}
+{"at":"2026-03-01T09:00:05Z","type":"withdrawal","asset":"BTC","id":"w-1","user":"u-1","destination":"bc1qx","amount":9000}
+"#;
+
+#[test]
+fn check_prints_the_merged_pair_and_warns_about_the_presets_half() {
+    for preset in ["standard", "japan"] {
+        let (_d, p) = tmp_file(
+            "p.toml",
+            &PRESET_POLICY.replace("\"standard\"", &format!("\"{preset}\"")),
+        );
+        let o = kinko(&["policy", "check", "--policy", p.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let out = stdout(&o);
+        assert!(
+            out.contains("max withdrawal: min(48505, 0.5% of custody)"),
+            "{out}"
+        );
+        let hot = if preset == "japan" { "5%" } else { "10%" };
+        assert!(
+            out.contains(&format!("hot cap:        min(400000, {hot} of custody)")),
+            "{out}"
+        );
+        assert!(out.contains(&format!(
+            "warning: assets.BTC.max_withdrawal_share = 0.5% comes from preset \"{preset}\", beside the max_withdrawal the file writes"
+        )), "{out}");
+        assert!(out.contains("warning: assets.BTC.hot_cap_share"), "{out}");
+
+        let o = kinko(&["policy", "check", "--policy", p.to_str().unwrap(), "--json"]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+        let btc = &v["assets"]["BTC"];
+        assert_eq!(btc["preset"], preset);
+        assert_eq!(
+            btc["max_withdrawal"],
+            serde_json::json!({"amount": 48505, "share": "0.5%"})
+        );
+        let w = btc["warnings"].as_array().unwrap();
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert_eq!(w[1]["key"], "max_withdrawal_share");
+        assert_eq!(w[1]["value"], "0.5%");
+        assert_eq!(w[1]["beside"], "max_withdrawal");
+    }
+    // Both keys written, or none: no warning.
+    let policy = data("policy.toml");
+    let o = kinko(&["policy", "check", "--policy", policy.to_str().unwrap()]);
+    assert!(!stdout(&o).contains("warning"), "{}", stdout(&o));
+}
+
+#[test]
+fn simulate_denies_the_issue_example_by_the_merged_maximum() {
+    for preset in ["standard", "japan"] {
+        let (_d, p) = tmp_file(
+            "p.toml",
+            &PRESET_POLICY.replace("\"standard\"", &format!("\"{preset}\"")),
+        );
+        let (_e, ev) = tmp_file("ev.jsonl", PRESET_EVENTS);
+        let o = simulate(&p, &ev, false);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let out = stdout(&o);
+        assert!(
+            out.contains("denied [max_withdrawal]: above the per-withdrawal maximum 4733"),
+            "{preset}: {out}"
+        );
+        assert!(out.contains("0 approved"), "{out}");
+    }
+}
+
+/// docs/policy.md, "Event streams": a malformed line stops the replay after
+/// the decisions of the lines before it, without a summary; an event the
+/// engine refuses is refused alone.
+#[test]
+fn simulate_stops_at_a_malformed_line_but_not_at_a_refused_event() {
+    let policy = data("policy.toml");
+    let tick = |at: &str| format!("{{\"at\":\"{at}\",\"type\":\"tick\",\"asset\":\"BTC\"}}\n");
+    let refused = tick("2026-03-01T09:00:00Z")
+        + &tick("2026-03-01T08:00:00Z")
+        + &tick("2026-03-01T09:01:00Z");
+    let (_d, p) = tmp_file("ok.jsonl", &refused);
+    let o = simulate(&policy, &p, false);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("summary: 3 events"), "{}", stdout(&o));
+
+    let bad = tick("2026-03-01T09:00:00Z")
+        + "{\"at\":\"2026-03-01T09:00:01Z\",\"type\":\"tick\",\"asset\":\"BTC\",\"x\":1}\n"
+        + &tick("2026-03-01T09:01:00Z");
+    let (_d, p) = tmp_file("bad.jsonl", &bad);
+    for json in [false, true] {
+        let o = simulate(&policy, &p, json);
+        assert_eq!(o.status.code(), Some(1));
+        assert!(
+            stderr(&o).contains("line 2: invalid event"),
+            "{}",
+            stderr(&o)
+        );
+        let out = stdout(&o);
+        assert!(!out.contains("summary"), "{out}");
+        assert_eq!(out.lines().count(), usize::from(!json), "{out}");
+    }
+}

@@ -239,6 +239,8 @@ pub struct AssetPolicy {
     allowlist: Option<Allowlist>,
     approvals: Option<Approvals>,
     breaker: Option<Breaker>,
+    preset: Option<&'static str>,
+    preset_fills: Vec<PresetFill>,
 }
 
 impl AssetPolicy {
@@ -273,6 +275,15 @@ impl AssetPolicy {
     /// The circuit breaker.
     pub fn breaker(&self) -> Option<&Breaker> {
         self.breaker.as_ref()
+    }
+    /// The preset the asset starts from (`standard`, `japan`), if any.
+    pub fn preset(&self) -> Option<&'static str> {
+        self.preset
+    }
+    /// The keys the preset filled in beside the other key of their pair,
+    /// which the file wrote (in the order of the format's table).
+    pub fn preset_fills(&self) -> &[PresetFill] {
+        &self.preset_fills
     }
 }
 
@@ -401,33 +412,119 @@ fn share(bps: u32) -> Share {
     Share::from_bps(bps.min(crate::units::BPS_PER_WHOLE)).unwrap_or(Share::WHOLE)
 }
 
-fn preset_standard(a: &mut RawAsset) {
-    a.hot_cap_share = a.hot_cap_share.or(Some(share(1_000)));
-    a.sweep_target = a.sweep_target.or(Some(Level::ShareOfCap(share(8_000))));
-    if a.refill_floor.is_none() && a.refill_target.is_none() {
-        a.refill_floor = Some(Level::ShareOfCap(share(2_000)));
-        a.refill_target = Some(Level::ShareOfCap(share(5_000)));
-    }
-    if a.max_withdrawal.is_none() && a.max_withdrawal_share.is_none() {
-        a.max_withdrawal_share = Some(share(50));
-    }
-    if a.windows.is_none() {
-        let w = |d: u32, bps: u32| RawWindow {
-            duration: Duration::from_secs(d).unwrap_or_default(),
-            limit: None,
-            share: Some(share(bps)),
-            per_user: false,
-            bucket: None,
-        };
-        a.windows = Some(vec![w(600, 100), w(3_600, 200), w(86_400, 500)]);
-    }
-    if a.breaker.is_none() {
-        a.breaker = Some(RawBreaker {
+/// The values of a preset, in the file's own shape: the keys it writes.
+fn preset_keys(name: &str) -> Option<RawAsset> {
+    let hot_share = match name {
+        "standard" => share(1_000),
+        "japan" => JAPAN_HOT_SHARE,
+        _ => return None,
+    };
+    let w = |d: u32, bps: u32| RawWindow {
+        duration: Duration::from_secs(d).unwrap_or_default(),
+        limit: None,
+        share: Some(share(bps)),
+        per_user: false,
+        bucket: None,
+    };
+    Some(RawAsset {
+        hot_cap_share: Some(hot_share),
+        sweep_target: Some(Level::ShareOfCap(share(8_000))),
+        refill_floor: Some(Level::ShareOfCap(share(2_000))),
+        refill_target: Some(Level::ShareOfCap(share(5_000))),
+        max_withdrawal_share: Some(share(50)),
+        windows: Some(vec![w(600, 100), w(3_600, 200), w(86_400, 500)]),
+        breaker: Some(RawBreaker {
             window: Duration::from_secs(3_600).unwrap_or_default(),
             limit: None,
             share: Some(share(300)),
             bucket: None,
+        }),
+        ..RawAsset::default()
+    })
+}
+
+/// A key a preset filled in beside the other key of its pair, which the
+/// policy file wrote: `max_withdrawal_share = 0.5%` beside `max_withdrawal`.
+/// Both keys then apply (the lower amount; for the refill pair, the file's
+/// floor with the preset's target), which `kinko policy check` warns about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PresetFill {
+    /// The key the preset filled in (`max_withdrawal_share`).
+    pub key: &'static str,
+    /// Its value (`0.5%`).
+    pub value: String,
+    /// The other key of the pair, written in the file (`max_withdrawal`).
+    pub beside: &'static str,
+}
+
+/// One key of a pair: the file's value, the preset's, and the key's name.
+type Half<'a, T> = (&'a mut Option<T>, Option<T>, &'static str);
+
+/// Fills in each half of a pair the file left out from the preset, and
+/// records a [`PresetFill`] when the file wrote the other half.
+fn fill_pair<A, B>(a: Half<'_, A>, b: Half<'_, B>, fills: &mut Vec<PresetFill>)
+where
+    A: Copy + std::fmt::Display,
+    B: Copy + std::fmt::Display,
+{
+    let (wrote_a, wrote_b) = (a.0.is_some(), b.0.is_some());
+    let (key_a, key_b) = (a.2, b.2);
+    fill_half(a, key_b, wrote_b, fills);
+    fill_half(b, key_a, wrote_a, fills);
+}
+
+fn fill_half<T: Copy + std::fmt::Display>(
+    (mine, preset, key): Half<'_, T>,
+    beside: &'static str,
+    beside_written: bool,
+    fills: &mut Vec<PresetFill>,
+) {
+    if mine.is_some() {
+        return;
+    }
+    *mine = preset;
+    if let (Some(v), true) = (preset, beside_written) {
+        fills.push(PresetFill {
+            key,
+            value: v.to_string(),
+            beside,
         });
+    }
+}
+
+impl RawAsset {
+    /// The one rule of presets: every key of `[assets.<ID>]` the file leaves
+    /// out takes the preset's value. A pair (`hot_cap`/`hot_cap_share`,
+    /// `max_withdrawal`/`max_withdrawal_share`, `refill_floor`/`refill_target`)
+    /// is two keys, filled in half by half; a table (`windows`, `breaker`,
+    /// `allowlist`, `approvals`) is one key, replaced whole when written.
+    fn apply_preset(&mut self, p: RawAsset) -> Vec<PresetFill> {
+        let mut fills = Vec::new();
+        fill_pair(
+            (&mut self.hot_cap, p.hot_cap, "hot_cap"),
+            (&mut self.hot_cap_share, p.hot_cap_share, "hot_cap_share"),
+            &mut fills,
+        );
+        fill_pair(
+            (&mut self.max_withdrawal, p.max_withdrawal, "max_withdrawal"),
+            (
+                &mut self.max_withdrawal_share,
+                p.max_withdrawal_share,
+                "max_withdrawal_share",
+            ),
+            &mut fills,
+        );
+        fill_pair(
+            (&mut self.refill_floor, p.refill_floor, "refill_floor"),
+            (&mut self.refill_target, p.refill_target, "refill_target"),
+            &mut fills,
+        );
+        self.sweep_target = self.sweep_target.or(p.sweep_target);
+        self.windows = self.windows.take().or(p.windows);
+        self.allowlist = self.allowlist.take().or(p.allowlist);
+        self.approvals = self.approvals.take().or(p.approvals);
+        self.breaker = self.breaker.take().or(p.breaker);
+        fills
     }
 }
 
@@ -501,31 +598,32 @@ fn comparable(a: Level, b: Level) -> Option<std::cmp::Ordering> {
 
 impl RawAsset {
     fn validate(mut self, key: &str) -> Result<AssetPolicy, ConfigError> {
-        match self.preset.as_deref() {
-            None => {}
-            Some("standard") => preset_standard(&mut self),
-            Some("japan") => {
-                match self.hot_cap_share {
-                    Some(s) if s > JAPAN_HOT_SHARE => {
+        let preset = match self.preset.take() {
+            None => None,
+            Some(name) => {
+                let Some(p) = PRESETS.iter().find(|&&n| n == name) else {
+                    return Err(invalid(
+                        format!("{key}.preset"),
+                        format!("unknown preset {name:?} (known: standard, japan)"),
+                    ));
+                };
+                if *p == "japan" {
+                    if let Some(s) = self.hot_cap_share.filter(|&s| s > JAPAN_HOT_SHARE) {
                         return Err(invalid(
                             format!("{key}.hot_cap_share"),
                             format!(
                                 "the japan preset allows at most {JAPAN_HOT_SHARE} of custody hot, not {s}"
                             ),
-                        ))
+                        ));
                     }
-                    Some(_) => {}
-                    None => self.hot_cap_share = Some(JAPAN_HOT_SHARE),
                 }
-                preset_standard(&mut self);
+                Some(*p)
             }
-            Some(other) => {
-                return Err(invalid(
-                    format!("{key}.preset"),
-                    format!("unknown preset {other:?} (known: standard, japan)"),
-                ))
-            }
-        }
+        };
+        let preset_fills = match preset.and_then(preset_keys) {
+            Some(keys) => self.apply_preset(keys),
+            None => Vec::new(),
+        };
 
         let hot_cap = Limit::new(self.hot_cap, self.hot_cap_share).ok_or_else(|| {
             invalid(
@@ -701,6 +799,8 @@ impl RawAsset {
             allowlist,
             approvals,
             breaker,
+            preset,
+            preset_fills,
         })
     }
 }

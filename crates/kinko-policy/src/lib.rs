@@ -53,7 +53,7 @@ mod units;
 pub use bound::{loss_bound, BoundTerm, LossBound};
 pub use config::{
     Allowlist, AllowlistMode, Approvals, AssetId, AssetPolicy, Breaker, Config, ConfigError, Limit,
-    Window, JAPAN_HOT_SHARE, MAX_NAME_LEN, MAX_WINDOWS, PRESETS,
+    PresetFill, Window, JAPAN_HOT_SHARE, MAX_NAME_LEN, MAX_WINDOWS, PRESETS,
 };
 pub use engine::{
     decide, decide_asset, proposals, DecideError, Decision, Missing, Outcome, PendingReason,

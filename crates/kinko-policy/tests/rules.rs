@@ -1,86 +1,13 @@
 //! One test per rule of the engine, through the public API.
 
 use kinko_policy::{
-    decide, Change, Config, DecideError, Decision, Event, EventKind, FreezeReason, PendingReason,
-    Proposal, Rule, State, Timestamp, Wallet, WithdrawalStatus,
+    Change, DecideError, Decision, EventKind, FreezeReason, PendingReason, Proposal, Rule, Wallet,
+    WithdrawalStatus,
 };
 
-/// A config, a state and a clock in seconds from an arbitrary epoch.
-struct H {
-    config: Config,
-    state: State,
-}
+mod common;
 
-const T0: i64 = 1_700_000_000;
-
-fn t(s: i64) -> Timestamp {
-    Timestamp::from_unix(T0 + s)
-}
-
-impl H {
-    fn new(toml: &str) -> H {
-        H {
-            config: Config::from_toml_str(toml).unwrap(),
-            state: State::default(),
-        }
-    }
-    fn ev(&mut self, at: i64, kind: EventKind) -> Result<kinko_policy::Outcome, DecideError> {
-        decide(&self.config, &mut self.state, &Event::new(t(at), kind))
-    }
-    fn deposit(&mut self, at: i64, wallet: Wallet, amount: u64) {
-        self.ev(
-            at,
-            EventKind::Deposit {
-                asset: "A".into(),
-                wallet,
-                amount,
-            },
-        )
-        .unwrap();
-    }
-    fn withdraw_to(&mut self, at: i64, id: &str, user: &str, dest: &str, amount: u64) -> Decision {
-        self.ev(
-            at,
-            EventKind::Withdrawal {
-                id: id.into(),
-                user: user.into(),
-                asset: "A".into(),
-                destination: dest.into(),
-                amount,
-            },
-        )
-        .unwrap()
-        .decision
-    }
-    fn withdraw(&mut self, at: i64, id: &str, amount: u64) -> Decision {
-        self.withdraw_to(at, id, "u1", "dest1", amount)
-    }
-    fn approve(&mut self, at: i64, id: &str, approver: &str) -> Result<Decision, DecideError> {
-        self.ev(
-            at,
-            EventKind::Approval {
-                asset: "A".into(),
-                id: id.into(),
-                approver: approver.into(),
-            },
-        )
-        .map(|o| o.decision)
-    }
-    fn a(&self) -> &kinko_policy::AssetState {
-        &self.state.assets["A"]
-    }
-}
-
-fn approved(d: &Decision) -> bool {
-    matches!(d, Decision::Approved { .. })
-}
-
-fn denied_by(d: &Decision) -> &'static str {
-    match d {
-        Decision::Denied { rule, .. } => rule.name(),
-        other => panic!("not denied: {other:?}"),
-    }
-}
+use common::*;
 
 const BASIC: &str = r#"
 [assets.A]

@@ -152,10 +152,23 @@ fn check(path: &PathBuf, custody: &[String], json: bool) -> CliResult {
                 let h = Duration::from_secs(secs).unwrap_or_default();
                 bounds.insert(name.to_owned(), bound_json(&loss_bound(p, h), c));
             }
+            let warnings: Vec<_> = p
+                .preset_fills()
+                .iter()
+                .map(|f| {
+                    json!({ "key": f.key, "value": f.value, "beside": f.beside,
+                    "message": preset_warning(id, p, f) })
+                })
+                .collect();
             assets.insert(
                 id.clone(),
                 json!({
+                    "preset": p.preset(),
                     "hot_cap": p.hot_cap(),
+                    "sweep_target": p.sweep_target(),
+                    "refill": p.refill().map(|(floor, target)| json!({ "floor": floor, "target": target })),
+                    "max_withdrawal": p.max_withdrawal(),
+                    "warnings": warnings,
                     "windows": p.windows(),
                     "breaker": p.breaker(),
                     "loss_bound": bounds,
@@ -176,6 +189,9 @@ fn check(path: &PathBuf, custody: &[String], json: bool) -> CliResult {
     for (id, p) in config.assets() {
         let c = custody.get(id).copied();
         println!("{id}");
+        if let Some(preset) = p.preset() {
+            println!("  preset:         {preset}");
+        }
         println!("  hot cap:        {}", p.hot_cap());
         println!("  sweep target:   {}", p.sweep_target());
         if let Some((floor, target)) = p.refill() {
@@ -219,6 +235,9 @@ fn check(path: &PathBuf, custody: &[String], json: bool) -> CliResult {
                 b.limit()
             );
         }
+        for f in p.preset_fills() {
+            println!("  warning: {}", preset_warning(id, p, f));
+        }
         println!("  worst-case loss to an attacker holding the hot key:");
         for (name, secs) in HORIZONS {
             let h = Duration::from_secs(secs).unwrap_or_default();
@@ -226,6 +245,27 @@ fn check(path: &PathBuf, custody: &[String], json: bool) -> CliResult {
         }
     }
     Ok(())
+}
+
+/// The warning for a key a preset filled in beside the other key of its
+/// pair, which the file wrote (docs/policy.md, "Presets").
+fn preset_warning(
+    asset: &str,
+    p: &kinko_policy::AssetPolicy,
+    f: &kinko_policy::PresetFill,
+) -> String {
+    let both = if f.key.starts_with("refill") {
+        "both levels apply"
+    } else {
+        "the lower of the two applies"
+    };
+    format!(
+        "assets.{asset}.{} = {} comes from preset {:?}, beside the {} the file writes: {both} (write both keys to choose both)",
+        f.key,
+        f.value,
+        p.preset().unwrap_or_default(),
+        f.beside
+    )
 }
 
 #[derive(Default)]
