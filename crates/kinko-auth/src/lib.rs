@@ -927,6 +927,54 @@ pub fn xonly_hex(k: &XOnlyPublicKey) -> String {
 
 pub use secp256k1::Keypair as ActionKeypair;
 
+/// Whose action key a keystore derives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyRole {
+    /// A person's key (approver or admin): `m/1057'/0'/0'`.
+    Person,
+    /// The policy cosigner's audit key: `m/1057'/1'/0'`.
+    Audit,
+}
+
+impl KeyRole {
+    /// The BIP32 path of the role's key (hardened all the way: no wallet
+    /// xpub can derive it; purpose 1057' is kinko's own).
+    pub fn path(self) -> bitcoin::bip32::DerivationPath {
+        use bitcoin::bip32::ChildNumber;
+        let role = match self {
+            KeyRole::Person => 0,
+            KeyRole::Audit => 1,
+        };
+        [1057, role, 0]
+            .into_iter()
+            .map(|i| ChildNumber::Hardened { index: i })
+            .collect::<Vec<_>>()
+            .into()
+    }
+}
+
+/// The derivation failed (negligible probability for a valid master key).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("action key derivation failed")]
+pub struct DeriveError;
+
+/// The action key of `role` from a keystore's BIP32 master key. Keep the
+/// returned `Keypair` in one place (it is the secret; its `Debug` does not
+/// print the secret key) and drop it when done.
+///
+/// # Errors
+/// [`DeriveError`].
+pub fn derive_action_key(
+    master: &bitcoin::bip32::Xpriv,
+    role: KeyRole,
+) -> Result<Keypair, DeriveError> {
+    let secp = Secp256k1::new();
+    let child = master
+        .derive_priv(&secp, &role.path())
+        .map_err(|_| DeriveError)?;
+    Ok(Keypair::from_secret_key(&secp, &child.private_key))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -22,18 +22,36 @@ pub enum Command {
     Address(crate::cmd::address::Args),
     /// Create, combine, finalize and inspect PSBTs.
     Psbt(crate::cmd::psbt::Args),
-    /// Request a withdrawal: decided and reserved in the ledger (exit 3 if denied).
-    Withdraw(crate::cmd::ledger::WithdrawArgs),
-    /// Record a deposit to the hot or cold wallet in the ledger.
-    Deposit(crate::cmd::ledger::DepositArgs),
-    /// Approve a pending withdrawal (one approver's vote).
-    Approve(crate::cmd::ledger::ApproveArgs),
-    /// Confirm a reserved withdrawal on chain: the reservation settles.
-    Confirm(crate::cmd::ledger::SettleArgs),
-    /// Mark a reserved withdrawal failed: the reservation is released.
-    Fail(crate::cmd::ledger::SettleArgs),
     /// Verify or export the ledger's hash-chained audit log.
     Audit(crate::cmd::audit::Args),
-    /// Cosign a hot-wallet PSBT that pays exactly what the ledger approved (exit 3 if refused).
-    Cosign(crate::cmd::cosign::Args),
+    // The cosigner's host: each opens the cosigner's authority (signed
+    // set-up, keystore, its own ledger) and asks it.
+    /// A user asks to withdraw: decided and reserved by the cosigner (exit 3 if denied).
+    Withdraw(crate::cmd::cosigner::WithdrawArgs),
+    /// Report a deposit to the hot wallet (cold deposits are refused).
+    Deposit(crate::cmd::cosigner::DepositArgs),
+    /// Report the hot wallet's balance seen on chain (below the books freezes).
+    HotBalance(crate::cmd::cosigner::AmountArgs),
+    /// Report a refill (cold to hot) executed by the cold key holders.
+    Refill(crate::cmd::cosigner::AmountArgs),
+    /// Submit an approver's signed approval of a pending withdrawal.
+    Approve(crate::cmd::cosigner::SignedArgs),
+    /// Submit an approver's signed vote to lift the freeze.
+    Unfreeze(crate::cmd::cosigner::SignedArgs),
+    /// Freeze all outflow.
+    Freeze(crate::cmd::cosigner::FreezeArgs),
+    /// Add (admin quorum) or cancel (one admin) an allowlist destination, by signed actions.
+    Allowlist(crate::cmd::cosigner::AllowlistArgs),
+    /// Submit an admin-signed custody statement (the custody share limits use).
+    Custody(crate::cmd::cosigner::SignedArgs),
+    /// Report a reserved withdrawal confirmed on chain: the reservation settles.
+    Confirm(crate::cmd::cosigner::IdArgs),
+    /// Report a reserved withdrawal failed: released unless a transaction was cosigned.
+    Fail(crate::cmd::cosigner::IdArgs),
+    /// The cold index and address the next sweep must pay.
+    SweepAddress(crate::cmd::cosigner::CosignerArgs),
+    /// Check the ledger against its audit chain and print the cosigner's state.
+    State(crate::cmd::cosigner::CosignerArgs),
+    /// Cosign a hot-wallet PSBT that pays exactly a reservation, or a sweep (exit 3 if refused).
+    Cosign(crate::cmd::cosigner::CosignArgs),
 }

@@ -22,9 +22,11 @@
 
 #![forbid(unsafe_code)]
 
+pub mod authority;
 mod check;
 #[cfg(feature = "day")]
 pub mod day;
+pub mod replay;
 
 use bitcoin::psbt::Psbt;
 use bitcoin::{Amount, FeeRate, Txid};
@@ -34,6 +36,7 @@ use kinko_wallet::{
     AnalysisOptions, KeyRequest, Keychain, MultisigWallet, PsbtAnalysis, SigningKeys,
 };
 
+pub use authority::{Authority, AuthorityError, AuthorityRule, Clock, OpenAuthorityError};
 pub use check::{
     check_payment, check_sweep, destination_script, CheckedPayment, CosignRule, Refusal,
 };
@@ -327,6 +330,11 @@ impl<K: SigningKeys> Cosigner<K> {
             amount,
             signatures,
         })
+    }
+
+    /// Signs after the caller's checks (the authority's).
+    pub(crate) fn sign_checked(&self, psbt: &mut Psbt) -> Result<usize, CosignError> {
+        self.sign(psbt)
     }
 
     fn sign(&self, psbt: &mut Psbt) -> Result<usize, CosignError> {

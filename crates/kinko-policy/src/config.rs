@@ -540,7 +540,23 @@ pub(crate) fn valid_name(s: &str) -> bool {
     if graphic {
         return true;
     }
-    !s.chars().any(|c| c.is_whitespace() || c.is_control())
+    !s.chars()
+        .any(|c| c.is_whitespace() || c.is_control() || invisible(c))
+}
+
+/// Characters that change how a name looks without being seen: bidi
+/// controls (which reorder what follows), zero-width characters, joiners,
+/// fillers, tags. Two ids that look the same in a log are one mistake away
+/// from a wrong payout, so names refuse them. (Rust's standard library has
+/// no Unicode general category; this is the Cf list plus the invisible
+/// fillers, written out.)
+pub(crate) fn invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}'
+        | '\u{17B5}' | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}'
+        | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{3164}' | '\u{FE00}'..='\u{FE0F}'
+        | '\u{FEFF}' | '\u{FFA0}' | '\u{FFF0}'..='\u{FFFB}' | '\u{1D173}'..='\u{1D17A}'
+        | '\u{E0000}'..='\u{E0FFF}')
 }
 
 fn default_bucket(d: Duration) -> Duration {
@@ -895,8 +911,27 @@ mod tests {
         ) {
             let reference = !s.is_empty()
                 && s.len() <= MAX_NAME_LEN
-                && !s.chars().any(|c| c.is_whitespace() || c.is_control());
+                && !s.chars().any(|c| c.is_whitespace() || c.is_control() || invisible(c));
             proptest::prop_assert_eq!(valid_name(&s), reference, "{:?}", s);
+        }
+    }
+
+    #[test]
+    fn names_refuse_bidi_and_zero_width() {
+        // Trojan Source (CVE-2021-42574) reorderings and look-alike ids.
+        for bad in [
+            "w-1\u{202E}1-w",
+            "alice\u{200B}",
+            "\u{2066}bc1q\u{2069}",
+            "u\u{200D}1",
+            "\u{FEFF}w",
+            "a\u{061C}b",
+            "id\u{E0041}",
+        ] {
+            assert!(!valid_name(bad), "{bad:?}");
+        }
+        for good in ["w-1", "アリス", "bc1qxyz", "é-1"] {
+            assert!(valid_name(good), "{good:?}");
         }
     }
 }

@@ -637,3 +637,62 @@ fn cancelling_an_entry_denies_a_pending_withdrawal_to_it_in_deny_mode() {
     );
     assert_eq!(h.a().reserved, 0);
 }
+
+/// A custody statement caps the custody share limits are measured against:
+/// a deposit report makes the books larger for paying, never a share limit
+/// looser; what settles leaves the vouched custody.
+#[test]
+fn custody_statement_caps_share_limits() {
+    let mut h = H::new(
+        r#"
+[assets.A]
+hot_cap = 1_000_000
+max_withdrawal_share = "10%"
+"#,
+    );
+    h.deposit(0, Wallet::Hot, 100_000);
+    h.deposit(0, Wallet::Cold, 900_000);
+    h.ev(
+        1,
+        EventKind::CustodyStatement {
+            asset: "A".into(),
+            amount: 1_000_000,
+        },
+    )
+    .unwrap();
+    // 10% of 1,000,000.
+    assert!(matches!(h.withdraw(2, "w1", 100_000), Decision::Approved { .. }));
+    // A fake deposit of 20,000,000 to cold and hot lifts nothing.
+    h.deposit(3, Wallet::Cold, 20_000_000);
+    h.deposit(3, Wallet::Hot, 20_000_000);
+    match h.withdraw(4, "w2", 100_001) {
+        Decision::Denied { rule, .. } => assert_eq!(rule.name(), "max_withdrawal"),
+        other => panic!("{other:?}"),
+    }
+    // Settling w1 takes it out of the vouched custody: 10% of 900,000.
+    h.ev(
+        5,
+        EventKind::Confirmed {
+            asset: "A".into(),
+            id: "w1".into(),
+        },
+    )
+    .unwrap();
+    assert_eq!(h.state.assets["A"].vouched, Some(900_000));
+    match h.withdraw(6, "w3", 90_001) {
+        Decision::Denied { rule, .. } => assert_eq!(rule.name(), "max_withdrawal"),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(h.withdraw(7, "w4", 90_000), Decision::Approved { .. }));
+    // A lower statement tightens at once; books below the statement win.
+    h.ev(
+        8,
+        EventKind::CustodyStatement {
+            asset: "A".into(),
+            amount: 50_000_000_000,
+        },
+    )
+    .unwrap();
+    let custody = h.state.assets["A"].custody();
+    assert_eq!(h.state.assets["A"].limit_custody(), custody);
+}

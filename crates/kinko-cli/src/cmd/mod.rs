@@ -2,7 +2,7 @@
 
 pub mod address;
 pub mod audit;
-pub mod cosign;
+pub mod cosigner;
 pub mod ledger;
 pub mod policy;
 pub mod psbt;
