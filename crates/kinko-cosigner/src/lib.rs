@@ -35,7 +35,9 @@ use kinko_wallet::{
 };
 
 pub use check::{
-    check_payment, check_sweep, destination_script, CheckedPayment, CosignRule, Refusal,
+    check_payment, check_sweep, check_transaction, destination_script, max_height_estimate,
+    CheckedPayment, CosignRule, Refusal, TxRules, ESTIMATE_BLOCK_SECS, ESTIMATE_MARGIN_BLOCKS,
+    MAX_LOCK_TIME_AHEAD,
 };
 
 /// The cosigner's default fee limit: 0.001 BTC (a tenth of a signer's).
