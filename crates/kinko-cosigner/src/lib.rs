@@ -25,6 +25,7 @@
 mod check;
 #[cfg(feature = "day")]
 pub mod day;
+pub mod setup;
 
 use bitcoin::psbt::Psbt;
 use bitcoin::{Amount, FeeRate, Txid};
@@ -39,6 +40,7 @@ pub use check::{
     CheckedPayment, CosignRule, Refusal, TxRules, ESTIMATE_BLOCK_SECS, ESTIMATE_MARGIN_BLOCKS,
     MAX_LOCK_TIME_AHEAD,
 };
+pub use setup::{Setup, SetupError};
 
 /// The cosigner's default fee limit: 0.001 BTC (a tenth of a signer's).
 pub const DEFAULT_MAX_FEE: Amount = Amount::from_sat(100_000);
