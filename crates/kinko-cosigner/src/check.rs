@@ -3,7 +3,9 @@
 
 use std::fmt;
 
+use bitcoin::absolute::{LockTime, LOCK_TIME_THRESHOLD};
 use bitcoin::address::NetworkUnchecked;
+use bitcoin::psbt::Psbt;
 use bitcoin::{Address, Amount, ScriptBuf};
 use kinko_wallet::{OutputKind, PsbtAnalysis};
 
@@ -43,6 +45,25 @@ pub enum CosignRule {
     /// The PSBT spends from another wallet than the cosigner's hot wallet
     /// (`wrong-wallet`).
     WrongWallet,
+    /// The transaction's `nLockTime` is not final soon enough: a height above
+    /// the cosigner's estimate of the chain's height, a time more than two
+    /// hours ahead of its clock, or a height without a chain reference
+    /// (`non-final-locktime`). See [`check_transaction`].
+    NonFinalLocktime,
+    /// An input's `nSequence` enables a BIP68 relative lock
+    /// (`relative-locktime`). See [`check_transaction`].
+    RelativeLocktime,
+    /// A change output's index is above the highest change index seen plus
+    /// the set-up's gap (`change-beyond-gap`): change there would be missed
+    /// by a wallet scanning with that gap.
+    ChangeBeyondGap,
+    /// The reservation is of another asset than the set-up's
+    /// (`wrong-asset`).
+    WrongAsset,
+    /// The cosigner's own replay of the chain (its ledger, the signed actions
+    /// it recorded) does not agree with the state it was asked to act on
+    /// (`state-mismatch`).
+    StateMismatch,
 }
 
 impl CosignRule {
@@ -61,6 +82,11 @@ impl CosignRule {
             CosignRule::FeeUnknown => "fee-unknown",
             CosignRule::SweepNotCold => "sweep-not-cold",
             CosignRule::WrongWallet => "wrong-wallet",
+            CosignRule::NonFinalLocktime => "non-final-locktime",
+            CosignRule::RelativeLocktime => "relative-locktime",
+            CosignRule::ChangeBeyondGap => "change-beyond-gap",
+            CosignRule::WrongAsset => "wrong-asset",
+            CosignRule::StateMismatch => "state-mismatch",
         }
     }
 }
@@ -253,4 +279,148 @@ pub fn check_sweep(a: &PsbtAnalysis, cold_script: &ScriptBuf) -> Result<CheckedP
         change,
         fee,
     })
+}
+
+/// How far ahead of the cosigner's clock a time-based `nLockTime` may be
+/// (seconds): two hours, Bitcoin's own allowance for a block's timestamp
+/// ahead of the network's time.
+pub const MAX_LOCK_TIME_AHEAD: i64 = 2 * 60 * 60;
+
+/// The block interval the height estimate assumes (seconds): 8 minutes.
+///
+/// The estimate must be an **upper bound** of the chain's height: a lock at
+/// the real tip (wallets set `nLockTime` to the tip against fee sniping) must
+/// pass. Blocks average 10 minutes only when the hash rate stays level; while
+/// it grows, difficulty lags by up to 2016 blocks and blocks come faster
+/// (Bitcoin's long-run average has stayed above 9 minutes). 8 minutes is 25%
+/// faster than the target, faster than any sustained period so far, so the
+/// estimate stays above the real height. The price is looseness: after a year
+/// the bound is about 13,000 blocks (three months) above the real height, so
+/// callers should pass the most recent reference they have verified, not
+/// only the ceremony's.
+pub const ESTIMATE_BLOCK_SECS: i64 = 480;
+
+/// Blocks added to the height estimate (a day of 10-minute blocks): the
+/// short-term luck of block times, and a clock a little behind.
+pub const ESTIMATE_MARGIN_BLOCKS: i64 = 144;
+
+/// What [`check_transaction`] checks a transaction against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TxRules {
+    /// The cosigner's clock, Unix seconds (never a time the request gave).
+    pub now: i64,
+    /// A block height and the Unix time it was mined: the set-up's
+    /// `[chain]` reference, or a later one the caller verified. `None`:
+    /// every height-based lock is refused.
+    pub chain_reference: Option<(u32, i64)>,
+    /// The largest change index allowed: the caller computes the highest
+    /// change index seen (used or cosigned before) plus the set-up's
+    /// `change_gap` (saturating).
+    pub max_change_index: u32,
+}
+
+/// The highest block height the chain can plausibly have at `now`, from a
+/// reference `(height, time)`: `height + (now - time) / 480 + 144`, capped
+/// below the lock-time threshold. A clock behind the reference counts as no
+/// time elapsed (the chain is never below the reference).
+pub fn max_height_estimate(reference: (u32, i64), now: i64) -> u32 {
+    let (height, time) = reference;
+    let elapsed = now.saturating_sub(time).max(0);
+    let estimate = i64::from(height)
+        .saturating_add(elapsed / ESTIMATE_BLOCK_SECS)
+        .saturating_add(ESTIMATE_MARGIN_BLOCKS);
+    u32::try_from(estimate.min(i64::from(LOCK_TIME_THRESHOLD - 1)))
+        .unwrap_or(LOCK_TIME_THRESHOLD - 1)
+}
+
+/// Checks the transaction itself, beyond what it pays: that it can be mined
+/// now, and that its change stays where the wallet will find it.
+///
+/// A cosigned reservation cannot be released, so a transaction that cannot
+/// confirm for a long time would leave the reservation stuck. Refused, in
+/// this order:
+///
+/// - `non-final-locktime`: `nLockTime` that is not 0 and is either a time
+///   (≥ 500,000,000) later than `now` + [`MAX_LOCK_TIME_AHEAD`], or a height
+///   above [`max_height_estimate`] (any height above 0 without a chain
+///   reference). The lock is checked even when every input's sequence is
+///   final (which disables it): the rule is simpler to state and costs no
+///   honest transaction.
+/// - `relative-locktime`: for a transaction version ≥ 2 (as an unsigned
+///   number, as Bitcoin Core reads it: a negative version is a large one),
+///   an input whose `nSequence` has the BIP68 disable bit (`1 << 31`) clear
+///   and a non-zero lock value (`nSequence & 0xffff`). `0xfffffffd` (RBF),
+///   `0xfffffffe` and `0xffffffff` pass.
+/// - `change-beyond-gap`: a verified change output (from `analysis`) whose
+///   index is above `rules.max_change_index`.
+///
+/// # Errors
+///
+/// The [`Refusal`] naming the first rule broken.
+pub fn check_transaction(
+    psbt: &Psbt,
+    analysis: &PsbtAnalysis,
+    rules: &TxRules,
+) -> Result<(), Refusal> {
+    let tx = &psbt.unsigned_tx;
+    match tx.lock_time {
+        LockTime::Blocks(h) if h.to_consensus_u32() == 0 => {}
+        LockTime::Blocks(h) => {
+            let h = h.to_consensus_u32();
+            let Some(reference) = rules.chain_reference else {
+                return Err(Refusal::new(
+                    CosignRule::NonFinalLocktime,
+                    format!("nLockTime is height {h} and the cosigner has no chain reference"),
+                ));
+            };
+            let max = max_height_estimate(reference, rules.now);
+            if h > max {
+                return Err(Refusal::new(
+                    CosignRule::NonFinalLocktime,
+                    format!("nLockTime is height {h}, above the estimated height bound {max}"),
+                ));
+            }
+        }
+        LockTime::Seconds(t) => {
+            let t = i64::from(t.to_consensus_u32());
+            let max = rules.now.saturating_add(MAX_LOCK_TIME_AHEAD);
+            if t > max {
+                return Err(Refusal::new(
+                    CosignRule::NonFinalLocktime,
+                    format!(
+                        "nLockTime is time {t}, more than {MAX_LOCK_TIME_AHEAD} s after the cosigner's clock ({})",
+                        rules.now
+                    ),
+                ));
+            }
+        }
+    }
+    // BIP68 applies from version 2, compared unsigned.
+    #[allow(clippy::cast_sign_loss)]
+    let version = tx.version.0 as u32;
+    if version >= 2 {
+        for (i, input) in tx.input.iter().enumerate() {
+            let s = input.sequence.0;
+            if s & (1 << 31) == 0 && s & 0x0000_ffff != 0 {
+                return Err(Refusal::new(
+                    CosignRule::RelativeLocktime,
+                    format!("input {i}'s sequence {s:#010x} enables a relative lock"),
+                ));
+            }
+        }
+    }
+    for (i, o) in analysis.outputs.iter().enumerate() {
+        if let OutputKind::Change { index, .. } = o.kind {
+            if index > rules.max_change_index {
+                return Err(Refusal::new(
+                    CosignRule::ChangeBeyondGap,
+                    format!(
+                        "output {i} is change at index {index}, above the highest allowed {}",
+                        rules.max_change_index
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
 }

@@ -27,6 +27,7 @@ mod check;
 #[cfg(feature = "day")]
 pub mod day;
 pub mod replay;
+pub mod setup;
 
 use bitcoin::psbt::Psbt;
 use bitcoin::{Amount, FeeRate, Txid};
@@ -38,8 +39,11 @@ use kinko_wallet::{
 
 pub use authority::{Authority, AuthorityError, AuthorityRule, Clock, OpenAuthorityError};
 pub use check::{
-    check_payment, check_sweep, destination_script, CheckedPayment, CosignRule, Refusal,
+    check_payment, check_sweep, check_transaction, destination_script, max_height_estimate,
+    CheckedPayment, CosignRule, Refusal, TxRules, ESTIMATE_BLOCK_SECS, ESTIMATE_MARGIN_BLOCKS,
+    MAX_LOCK_TIME_AHEAD,
 };
+pub use setup::{Setup, SetupError};
 
 /// The cosigner's default fee limit: 0.001 BTC (a tenth of a signer's).
 pub const DEFAULT_MAX_FEE: Amount = Amount::from_sat(100_000);
