@@ -664,6 +664,7 @@ pub fn run(
             w.tick(step_secs);
             reqs.push(Request {
                 at: Some(w.clock),
+                evidence: None,
                 kind: EventKind::Deposit {
                     asset: ASSET.into(),
                     wallet: Side::Hot,

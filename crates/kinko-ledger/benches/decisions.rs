@@ -234,6 +234,7 @@ fn bench(c: &mut Criterion) {
                     n += 1;
                     Request {
                         at: None,
+                        evidence: None,
                         kind: withdrawal(0, n),
                     }
                 })
@@ -281,6 +282,7 @@ fn bench(c: &mut Criterion) {
                                         let k = counter.fetch_add(1, Ordering::Relaxed) as u64;
                                         Request {
                                             at: None,
+                                            evidence: None,
                                             kind: withdrawal(w % assets, k),
                                         }
                                     })

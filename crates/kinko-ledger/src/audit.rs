@@ -19,15 +19,38 @@
 //! truncated tail, a deleted record, an edited field or two swapped records
 //! are all found, and [`VerifyError::BadRecord`] names the first bad one.
 //!
-//! What this does not stop: someone who can write the database *and*
-//! recompute every later hash and the head can rewrite history. Publish the
-//! heads ([`crate::Ledger::audit_heads`]) somewhere the database's writers
-//! cannot reach (a WORM store, a signed daily report) to close that gap.
+//! What the chain alone does not stop: someone who can write the database
+//! *and* recompute every later hash and the head can rewrite history. Two
+//! things close that gap:
+//!
+//! - **Signed heads.** A ledger given the policy cosigner's audit key
+//!   ([`crate::AuditSigner`], a BIP-340 key that never is on the backend
+//!   host) signs each chain's head (`kinko_auth::Action::AuditHead`: set-up
+//!   id, asset, count, last hash as 32 bytes — all zero for an empty chain —
+//!   and the last record's time) in the transaction that appended the
+//!   records. [`crate::Ledger::verify_audit_with_key`] then requires every
+//!   chain with records to end exactly where its signed head says: records
+//!   appended, a chain truncated, or one rewritten with recomputed hashes are
+//!   found without the key ([`VerifyError::UnsignedHead`],
+//!   [`VerifyError::BadHeadSignature`], [`VerifyError::HeadMismatch`]).
+//! - **Published heads.** A writer who keeps an *older* signed head can
+//!   truncate the chain back to it and restore that head: it is a valid
+//!   signature of a real, earlier end. Publish the signed heads outside the
+//!   database (`kinko audit heads`, daily, to a write-once store or the
+//!   auditors); [`crate::Ledger::verify_audit_with_published`] checks that
+//!   every published head is still a prefix of its chain
+//!   ([`VerifyError::PublishedHeadMismatch`]). The same holds for a whole
+//!   chain deleted with its asset row and signed head: only a published head
+//!   names it.
 //!
 //! One chain per asset rather than one for the whole ledger: the asset's row
 //! lock already orders its decisions, so appending needs no extra global lock
 //! and workers deciding on different assets never wait for each other.
 
+use std::collections::{BTreeMap, BTreeSet};
+
+use bitcoin::secp256k1::XOnlyPublicKey;
+use kinko_auth::{Action, SignedAction};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -176,9 +199,211 @@ pub enum VerifyError {
         /// What is wrong.
         problem: Problem,
     },
+    /// A chain with records has no signed head: written without the audit
+    /// key, or its signed head was deleted.
+    #[error("audit chain {asset} has no signed head")]
+    UnsignedHead {
+        /// The chain.
+        asset: String,
+    },
+    /// The stored signed head does not parse, does not verify, or is not
+    /// signed by the audit key.
+    #[error("the signed head of audit chain {asset} is not signed by the audit key")]
+    BadHeadSignature {
+        /// The chain.
+        asset: String,
+    },
+    /// A message the audit key signed is stored as this chain's head but is
+    /// not a head of this chain (another asset's head, another action).
+    #[error("the signed head stored for audit chain {asset} is not a head of that chain")]
+    HeadNotForChain {
+        /// The chain.
+        asset: String,
+    },
+    /// The signed head is not the chain's end: records appended or removed,
+    /// or the chain rewritten with recomputed hashes (then the counts may be
+    /// equal and the last hash differs).
+    #[error("audit chain {asset} has {chain_count} records but its signed head is of {signed_count} records (or another last hash)")]
+    HeadMismatch {
+        /// The chain.
+        asset: String,
+        /// Records the signed head covers.
+        signed_count: u64,
+        /// Records in the chain.
+        chain_count: u64,
+    },
+    /// A published head is not signed by the audit key or is not an audit
+    /// head.
+    #[error("published head #{index} is not an audit head signed by the audit key")]
+    BadPublishedHead {
+        /// Its position in the list given, from 0.
+        index: usize,
+    },
+    /// A head published earlier is no longer a prefix of its chain: the
+    /// chain was truncated (and an older signed head restored) or rewritten.
+    #[error("audit chain {asset} does not contain the head published for record {published_count} (the chain has {chain_count} records)")]
+    PublishedHeadMismatch {
+        /// The chain.
+        asset: String,
+        /// Records the published head covers.
+        published_count: u64,
+        /// Records in the chain.
+        chain_count: u64,
+    },
     /// The store could not be read.
     #[error("cannot read the audit log")]
     Storage(#[source] crate::StorageError),
+}
+
+impl VerifyError {
+    /// The stable rule name (`kinko audit verify` exits 3 naming it), `None`
+    /// for a storage failure.
+    pub fn rule(&self) -> Option<&'static str> {
+        Some(match self {
+            VerifyError::BadRecord { .. } => "audit_chain",
+            VerifyError::UnsignedHead { .. } => "audit-unsigned-head",
+            VerifyError::BadHeadSignature { .. } => "audit-bad-head-signature",
+            VerifyError::HeadNotForChain { .. } | VerifyError::HeadMismatch { .. } => {
+                "audit-head-mismatch"
+            }
+            VerifyError::BadPublishedHead { .. } => "audit-bad-published-head",
+            VerifyError::PublishedHeadMismatch { .. } => "audit-published-head",
+            VerifyError::Storage(_) => return None,
+        })
+    }
+}
+
+/// A record hash (hex, as stored) as the 32 bytes a signed head carries;
+/// [`GENESIS`] is all zero. `None` if it is not 64 hex digits.
+pub fn hash_digest(hex: &str) -> Option<kinko_auth::Digest> {
+    hex.parse().ok()
+}
+
+/// The end of each verified chain: asset -> (records, last hash hex).
+pub(crate) type Ends = BTreeMap<String, (u64, String)>;
+
+/// A published head, checked: (asset, count, last hash hex).
+pub(crate) type Published = (String, u64, String);
+
+/// Checks published heads' signatures; returns what they name.
+pub(crate) fn check_published_signatures(
+    key: &XOnlyPublicKey,
+    published: &[SignedAction],
+) -> Result<Vec<Published>, VerifyError> {
+    published
+        .iter()
+        .enumerate()
+        .map(|(index, p)| match &p.action {
+            Action::AuditHead {
+                asset, count, hash, ..
+            } if p.signer == *key && p.verify().is_ok() => {
+                Ok((asset.clone(), *count, hash.to_string()))
+            }
+            _ => Err(VerifyError::BadPublishedHead { index }),
+        })
+        .collect()
+}
+
+/// The record hashes at the published heads' positions, collected while the
+/// chains are read.
+#[derive(Debug, Default)]
+pub(crate) struct Prefixes {
+    want: BTreeMap<String, BTreeSet<u64>>,
+    found: BTreeMap<(String, u64), String>,
+}
+
+impl Prefixes {
+    pub(crate) fn new(published: &[Published]) -> Self {
+        let mut want: BTreeMap<String, BTreeSet<u64>> = BTreeMap::new();
+        for (asset, count, _) in published {
+            want.entry(asset.clone()).or_default().insert(*count);
+        }
+        Prefixes {
+            want,
+            found: BTreeMap::new(),
+        }
+    }
+
+    /// Notes a record of a chain that verified up to it.
+    pub(crate) fn see(&mut self, r: &AuditRecord) {
+        if self.want.get(&r.asset).is_some_and(|s| s.contains(&r.seq)) {
+            self.found.insert((r.asset.clone(), r.seq), r.hash.clone());
+        }
+    }
+
+    /// Every published head must be a prefix of its (verified) chain: the
+    /// record at its count has its hash. Since the chain's end is its signed
+    /// head, that also means the published head is not newer than it.
+    pub(crate) fn check(&self, published: &[Published], ends: &Ends) -> Result<(), VerifyError> {
+        for (asset, count, hash) in published {
+            let chain_count = ends.get(asset).map_or(0, |e| e.0);
+            let at_count = match count {
+                0 => Some(GENESIS),
+                n => self.found.get(&(asset.clone(), *n)).map(String::as_str),
+            };
+            if *count > chain_count || at_count != Some(hash.as_str()) {
+                return Err(VerifyError::PublishedHeadMismatch {
+                    asset: asset.clone(),
+                    published_count: *count,
+                    chain_count,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Checks the signed heads (keyed by the chain they are stored for; `None`:
+/// the stored text does not parse) against the verified chains' ends.
+pub(crate) fn check_signed_heads(
+    key: &XOnlyPublicKey,
+    ends: &Ends,
+    signed: &BTreeMap<String, Option<SignedAction>>,
+) -> Result<(), VerifyError> {
+    let assets: BTreeSet<&String> = ends.keys().chain(signed.keys()).collect();
+    for asset in assets {
+        let (chain_count, last) = ends.get(asset).map_or((0, GENESIS), |e| (e.0, &e.1));
+        let Some(head) = signed.get(asset) else {
+            // An empty chain needs no signature (a chain deleted whole is
+            // caught by the published heads only).
+            if chain_count > 0 {
+                return Err(VerifyError::UnsignedHead {
+                    asset: asset.clone(),
+                });
+            }
+            continue;
+        };
+        let head = head
+            .as_ref()
+            .filter(|h| h.signer == *key && h.verify().is_ok())
+            .ok_or_else(|| VerifyError::BadHeadSignature {
+                asset: asset.clone(),
+            })?;
+        let Action::AuditHead {
+            asset: named,
+            count,
+            hash,
+            ..
+        } = &head.action
+        else {
+            return Err(VerifyError::HeadNotForChain {
+                asset: asset.clone(),
+            });
+        };
+        if named != asset {
+            return Err(VerifyError::HeadNotForChain {
+                asset: asset.clone(),
+            });
+        }
+        if *count != chain_count || hash.to_string() != last {
+            return Err(VerifyError::HeadMismatch {
+                asset: asset.clone(),
+                signed_count: *count,
+                chain_count,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Verifies one chain incrementally: feed records in stored order.
@@ -227,6 +452,11 @@ impl ChainCheck {
         Ok(())
     }
 
+    /// The records fed so far and the last one's hash.
+    pub(crate) fn end(&self) -> (u64, String) {
+        (self.next_seq - 1, self.prev.clone())
+    }
+
     pub(crate) fn finish(self, head: Option<&AuditHead>) -> Result<u64, VerifyError> {
         let count = self.next_seq - 1;
         let Some(head) = head else {
@@ -247,32 +477,85 @@ impl ChainCheck {
     }
 }
 
+/// One line of an export whose chains' heads are signed: `{"signed_head":
+/// <the SignedAction JSON object>}`, after the records.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignedHeadLine {
+    /// The signed head (`kinko_auth::SignedAction`'s JSON object; kept as a
+    /// value so a damaged one is still exported as stored).
+    pub signed_head: serde_json::Value,
+}
+
+/// A line of an export.
+enum Line {
+    Record(AuditRecord),
+    Head(serde_json::Value),
+}
+
+fn parse_line(i: usize, line: &str) -> Result<Line, ExportError> {
+    if let Ok(h) = serde_json::from_str::<SignedHeadLine>(line) {
+        return Ok(Line::Head(h.signed_head));
+    }
+    serde_json::from_str(line)
+        .map(Line::Record)
+        .map_err(|e| ExportError::Line {
+            line: i + 1,
+            source: e,
+        })
+}
+
+/// What an export holds, its chains verified.
+#[derive(Default)]
+struct Export {
+    ends: Ends,
+    records: u64,
+    /// (line number, value) of each signed head line.
+    heads: Vec<(usize, serde_json::Value)>,
+}
+
+/// Reads an export, verifying each chain's records (in sequence order, the
+/// export's order) and noting the hashes at the published positions.
+fn read_export(
+    text: &str,
+    prefixes: &mut Prefixes,
+) -> Result<(Export, BTreeMap<String, ChainCheck>), ExportError> {
+    let mut chains: BTreeMap<String, ChainCheck> = BTreeMap::new();
+    let mut out = Export::default();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        match parse_line(i, line)? {
+            Line::Head(v) => out.heads.push((i + 1, v)),
+            Line::Record(r) => {
+                chains
+                    .entry(r.asset.clone())
+                    .or_insert_with(|| ChainCheck::new(&r.asset))
+                    .feed(&r)
+                    .map_err(ExportError::Verify)?;
+                prefixes.see(&r);
+                out.records += 1;
+            }
+        }
+    }
+    for (asset, c) in &chains {
+        out.ends.insert(asset.clone(), c.end());
+    }
+    Ok((out, chains))
+}
+
 /// Verifies an exported audit log (JSON lines, as `kinko audit export`
 /// writes them) against the heads of its chains, without the database.
 ///
 /// Records of each asset must appear in sequence order (the export's order);
 /// `heads` are the published heads to check the end of each chain against.
+/// Signed head lines are not checked here (see [`verify_export_with_key`]).
 ///
 /// # Errors
 /// [`ExportError`]: a line that is not a record, or the first bad record.
 pub fn verify_export(text: &str, heads: &[AuditHead]) -> Result<u64, ExportError> {
-    let mut chains: std::collections::BTreeMap<String, ChainCheck> = Default::default();
-    let mut total = 0u64;
-    for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let r: AuditRecord = serde_json::from_str(line).map_err(|e| ExportError::Line {
-            line: i + 1,
-            source: e,
-        })?;
-        chains
-            .entry(r.asset.clone())
-            .or_insert_with(|| ChainCheck::new(&r.asset))
-            .feed(&r)
-            .map_err(ExportError::Verify)?;
-        total += 1;
-    }
+    let (export, mut chains) = read_export(text, &mut Prefixes::default())?;
     for head in heads {
         if !chains.contains_key(&head.asset) {
             chains.insert(head.asset.clone(), ChainCheck::new(&head.asset));
@@ -282,7 +565,46 @@ pub fn verify_export(text: &str, heads: &[AuditHead]) -> Result<u64, ExportError
         let head = heads.iter().find(|h| h.asset == asset);
         chain.finish(head).map_err(ExportError::Verify)?;
     }
-    Ok(total)
+    Ok(export.records)
+}
+
+/// Verifies an exported audit log with the audit key, without the
+/// database: every chain's records verify; every chain with records has a
+/// signed head line, signed by `key`, naming its asset, equal to its end
+/// (count and last hash); a signed head of a chain without records is a
+/// truncation; every head in `published` (heads published earlier outside
+/// the database) is signed by `key` and still a prefix of its chain.
+/// Returns the number of records.
+///
+/// # Errors
+/// [`ExportError`]: a line that is neither a record nor a signed head, two
+/// signed heads of one chain, or the first failed check
+/// ([`ExportError::Verify`] with the [`VerifyError`] naming it).
+pub fn verify_export_with_key(
+    text: &str,
+    key: &XOnlyPublicKey,
+    published: &[SignedAction],
+) -> Result<u64, ExportError> {
+    let published = check_published_signatures(key, published).map_err(ExportError::Verify)?;
+    let mut prefixes = Prefixes::new(&published);
+    let (export, _) = read_export(text, &mut prefixes)?;
+    let mut signed: BTreeMap<String, Option<SignedAction>> = BTreeMap::new();
+    for (line, value) in &export.heads {
+        let head =
+            SignedAction::from_json(&value.to_string()).map_err(|e| ExportError::SignedHead {
+                line: *line,
+                source: e,
+            })?;
+        let asset = head.action.asset().unwrap_or_default().to_owned();
+        if signed.insert(asset, Some(head)).is_some() {
+            return Err(ExportError::DuplicateSignedHead { line: *line });
+        }
+    }
+    check_signed_heads(key, &export.ends, &signed).map_err(ExportError::Verify)?;
+    prefixes
+        .check(&published, &export.ends)
+        .map_err(ExportError::Verify)?;
+    Ok(export.records)
 }
 
 /// Why an exported audit log did not verify.
@@ -298,7 +620,22 @@ pub enum ExportError {
         #[source]
         source: serde_json::Error,
     },
-    /// A record is bad.
+    /// A signed head line's object is not a signed action.
+    #[error("line {line} is not a signed audit head")]
+    SignedHead {
+        /// The line number, from 1.
+        line: usize,
+        /// The parse error.
+        #[source]
+        source: kinko_auth::ParseError,
+    },
+    /// A second signed head for one chain.
+    #[error("line {line} is a second signed head of one chain")]
+    DuplicateSignedHead {
+        /// The line number, from 1.
+        line: usize,
+    },
+    /// A record is bad, or a head check failed.
     #[error("the exported chain does not verify")]
     Verify(#[source] VerifyError),
 }

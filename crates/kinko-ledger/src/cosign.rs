@@ -120,6 +120,7 @@ impl Ledger {
             backend,
             time,
             cache,
+            signer,
             ..
         } = self;
         let damaged = |what| move |_| CosignError::Damaged(what);
@@ -181,6 +182,12 @@ impl Ledger {
         let seq = row.audit_count + 1;
         let record = AuditRecord::new(&asset, seq, at, "cosign", payload, &row.audit_head);
         tx.append_audit(&record)?;
+        if let Some(signer) = signer {
+            let head = signer
+                .sign_head(&asset, seq, &record.hash, at)
+                .map_err(CosignError::Damaged)?;
+            tx.put_signed_head(&head)?;
+        }
         core.last_at = Some(core.last_at.map_or(at, |l| l.max(at)));
         row.audit_count = seq;
         row.audit_head = record.hash;

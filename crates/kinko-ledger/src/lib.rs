@@ -88,10 +88,15 @@ use sha2::{Digest, Sha256};
 
 pub use audit::{AuditHead, AuditRecord, Problem, VerifyError};
 pub use cosign::{CosignError, CosignRecord, CosignResult, CosignVerdict};
+/// The signed-messages crate the audit heads use (its `SignedAction`,
+/// `SetupId`, key parsing), re-exported so callers name the same types.
+pub use kinko_auth;
 pub use store::{StorageError, SCHEMA_VERSION};
 
-use audit::ChainCheck;
-use store::{AssetRow, Backend, Tx, WithdrawalRow};
+use audit::{ChainCheck, Ends, Prefixes};
+use bitcoin::secp256k1::{Keypair, XOnlyPublicKey};
+use kinko_auth::{Action, SetupId, SignedAction, UnixTime};
+use store::{AssetRow, Backend, SignedHeadRow, Tx, WithdrawalRow};
 
 /// A validated policy and the SHA-256 of the text it was read from (recorded
 /// in every audit record: the config version in force).
@@ -130,6 +135,76 @@ impl Policy {
     /// SHA-256 of the policy text, hex.
     pub fn sha256(&self) -> Option<&str> {
         self.sha256.as_deref()
+    }
+}
+
+/// The policy cosigner's audit key and its set-up: given to a ledger
+/// ([`Ledger::with_audit_signer`]), it signs every chain's head
+/// ([`Action::AuditHead`]) in the transaction that appends the chain's
+/// records. The key is the cosigner's own (`m/1057'/1'/0'` of its
+/// keystore), never the backend host's. Its secret is erased on drop and
+/// never printed.
+pub struct AuditSigner {
+    keypair: Keypair,
+    setup_id: SetupId,
+}
+
+impl AuditSigner {
+    /// A signer with this key for this set-up.
+    pub fn new(keypair: Keypair, setup_id: SetupId) -> Self {
+        AuditSigner { keypair, setup_id }
+    }
+
+    /// The x-only public key heads verify with (the set-up's `audit_key`).
+    pub fn public_key(&self) -> XOnlyPublicKey {
+        self.keypair.x_only_public_key().0
+    }
+
+    /// The set-up the heads name.
+    pub fn setup_id(&self) -> SetupId {
+        self.setup_id
+    }
+
+    /// Signs the head of `asset`'s chain: `count` records, the last with
+    /// hash `hash` (hex) at time `at`.
+    fn sign_head(
+        &self,
+        asset: &str,
+        count: u64,
+        hash: &str,
+        at: Timestamp,
+    ) -> Result<SignedHeadRow, &'static str> {
+        let digest = audit::hash_digest(hash).ok_or("audit head")?;
+        let signed = Action::AuditHead {
+            setup_id: self.setup_id,
+            asset: asset.to_owned(),
+            count,
+            hash: digest,
+            at: UnixTime::from_unix(at.unix()),
+        }
+        .sign(&self.keypair);
+        Ok(SignedHeadRow {
+            asset: asset.to_owned(),
+            count,
+            hash: hash.to_owned(),
+            signed: signed.to_json(),
+        })
+    }
+}
+
+impl Drop for AuditSigner {
+    fn drop(&mut self) {
+        self.keypair.non_secure_erase();
+    }
+}
+
+impl std::fmt::Debug for AuditSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditSigner")
+            .field("keypair", &"[redacted]")
+            .field("public_key", &kinko_auth::xonly_hex(&self.public_key()))
+            .field("setup_id", &self.setup_id)
+            .finish()
     }
 }
 
@@ -296,6 +371,12 @@ pub struct Request {
     pub at: Option<Timestamp>,
     /// What happened.
     pub kind: EventKind,
+    /// What the decision rests on besides the event (signed actions, txids,
+    /// a cold index): stored in the decision's audit payload as field
+    /// `evidence`, after the others. `None` writes no field, so a record
+    /// without evidence is byte-for-byte (and hash-for-hash) what it was
+    /// before the field existed.
+    pub evidence: Option<serde_json::Value>,
 }
 
 /// A decision that is committed (durable) and in the audit log.
@@ -343,6 +424,8 @@ struct Payload<'a> {
     changes: &'a [Change],
     proposals: &'a [Proposal],
     policy: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    evidence: Option<&'a serde_json::Value>,
 }
 
 /// The audit payload of a refused event that is recorded.
@@ -352,12 +435,38 @@ struct RefusalPayload<'a> {
     rule: &'a str,
     txid: &'a str,
     policy: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    evidence: Option<&'a serde_json::Value>,
 }
 
 struct Work {
     row: AssetRow,
     core: Core,
     dirty: bool,
+    /// The time of the last record this transaction appended (`None`:
+    /// the chain did not grow, nothing to sign).
+    appended_at: Option<Timestamp>,
+}
+
+impl Work {
+    /// Appends the next record of the asset's chain (its head moves).
+    fn append(
+        &mut self,
+        tx: &mut dyn Tx,
+        asset: &str,
+        at: Timestamp,
+        kind: &str,
+        payload: String,
+    ) -> Result<AuditRecord, DecideError> {
+        let seq = self.row.audit_count + 1;
+        let record = AuditRecord::new(asset, seq, at, kind, payload, &self.row.audit_head);
+        tx.append_audit(&record)?;
+        self.row.audit_count = seq;
+        self.row.audit_head.clone_from(&record.hash);
+        self.appended_at = Some(at);
+        self.dirty = true;
+        Ok(record)
+    }
 }
 
 /// A ledger: one connection to a SQLite file or a PostgreSQL schema, a
@@ -368,6 +477,7 @@ pub struct Ledger {
     policy: Option<Policy>,
     time: TimeSource,
     cache: HashMap<String, (i64, Core)>,
+    signer: Option<AuditSigner>,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -376,6 +486,7 @@ impl std::fmt::Debug for Ledger {
         f.debug_struct("Ledger")
             .field("policy", &self.policy.as_ref().and_then(Policy::sha256))
             .field("time", &self.time)
+            .field("audit_signer", &self.signer)
             .finish_non_exhaustive()
     }
 }
@@ -430,6 +541,7 @@ impl Ledger {
             policy: None,
             time: TimeSource::Store,
             cache: HashMap::new(),
+            signer: None,
         })
     }
 
@@ -442,6 +554,18 @@ impl Ledger {
     /// Sets the time source (default: the store's clock).
     pub fn with_time_source(mut self, time: TimeSource) -> Self {
         self.time = time;
+        self
+    }
+
+    /// Signs every chain's head with the policy cosigner's audit key from
+    /// now on: each write that appends audit records ([`Ledger::decide`],
+    /// [`Ledger::decide_batch`], the recorded
+    /// [`DecideError::ReservationCosigned`] refusal, [`Ledger::cosign`])
+    /// stores, for each chain that grew, an [`Action::AuditHead`] of its new
+    /// end (count, last hash, the last record's time) in the same database
+    /// transaction. [`Ledger::verify_audit_with_key`] checks them.
+    pub fn with_audit_signer(mut self, signer: AuditSigner) -> Self {
+        self.signer = Some(signer);
         self
     }
 
@@ -458,7 +582,29 @@ impl Ledger {
     /// recorded, except for [`DecideError::ReservationCosigned`], whose
     /// refusal is committed to the audit chain.
     pub fn decide(&mut self, kind: EventKind) -> Result<Committed, DecideError> {
-        self.decide_one(Request { at: None, kind })
+        self.decide_one(Request {
+            at: None,
+            kind,
+            evidence: None,
+        })
+    }
+
+    /// Decides one event at the time source's time, as [`Ledger::decide`],
+    /// recording `evidence` in its audit payload (see
+    /// [`Request::evidence`]).
+    ///
+    /// # Errors
+    /// As [`Ledger::decide`].
+    pub fn decide_with_evidence(
+        &mut self,
+        kind: EventKind,
+        evidence: serde_json::Value,
+    ) -> Result<Committed, DecideError> {
+        self.decide_one(Request {
+            at: None,
+            kind,
+            evidence: Some(evidence),
+        })
     }
 
     /// Decides one event at an explicit time (refused if older than the
@@ -467,7 +613,11 @@ impl Ledger {
     /// # Errors
     /// As [`Ledger::decide`].
     pub fn decide_at(&mut self, at: Timestamp, kind: EventKind) -> Result<Committed, DecideError> {
-        self.decide_one(Request { at: Some(at), kind })
+        self.decide_one(Request {
+            at: Some(at),
+            kind,
+            evidence: None,
+        })
     }
 
     fn decide_one(&mut self, req: Request) -> Result<Committed, DecideError> {
@@ -496,6 +646,7 @@ impl Ledger {
             policy,
             time,
             cache,
+            signer,
         } = self;
         let policy = policy.as_ref().ok_or(DecideError::NoPolicy)?;
         let config = &policy.config;
@@ -524,6 +675,7 @@ impl Ledger {
                     row,
                     core,
                     dirty: false,
+                    appended_at: None,
                 },
             );
         }
@@ -544,9 +696,15 @@ impl Ledger {
                 (Some(t), _) | (None, Some(t)) => t,
                 (None, None) => return Err(DecideError::Damaged("time")),
             };
-            results.push(decide_in(tx.as_mut(), policy, &mut works, at, &req.kind)?);
+            results.push(decide_in(tx.as_mut(), policy, &mut works, at, req)?);
         }
         for (asset, w) in works.iter_mut() {
+            if let (Some(signer), Some(at)) = (signer.as_ref(), w.appended_at) {
+                let head = signer
+                    .sign_head(asset, w.row.audit_count, &w.row.audit_head, at)
+                    .map_err(DecideError::Damaged)?;
+                tx.put_signed_head(&head)?;
+            }
             if w.dirty {
                 w.row.version += 1;
                 w.row.core = Some(serde_json::to_string(&w.core).map_err(damaged("asset state"))?);
@@ -648,6 +806,54 @@ impl Ledger {
         Ok(tx.heads()?)
     }
 
+    /// The signed head of every chain the audit key signed, in asset order
+    /// (what `kinko audit heads` prints: publish them outside the
+    /// database). Empty for a ledger that never had an [`AuditSigner`].
+    ///
+    /// # Errors
+    /// [`ReadError`]; [`ReadError::Damaged`] if a stored head does not parse.
+    pub fn signed_heads(&mut self) -> Result<Vec<SignedAction>, ReadError> {
+        let mut tx = self.backend.begin_read()?;
+        tx.signed_heads()?
+            .iter()
+            .map(|h| {
+                SignedAction::from_json(&h.signed)
+                    .map_err(|_| ReadError::Damaged("signed audit head"))
+            })
+            .collect()
+    }
+
+    /// Up to `limit` records of `asset`'s chain with sequence number above
+    /// `after_seq`, in sequence order, from one snapshot (for a chain
+    /// replay: page with the last `seq` seen).
+    ///
+    /// # Errors
+    /// [`ReadError`].
+    pub fn audit_records(
+        &mut self,
+        asset: &str,
+        after_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<AuditRecord>, ReadError> {
+        let mut tx = self.backend.begin_read()?;
+        Ok(tx.audit_page(asset, after_seq, limit)?)
+    }
+
+    /// The head (count and last hash) stored for `asset`'s chain, `None` if
+    /// the ledger never saw the asset. Unsigned: it is what the database
+    /// says (see [`Ledger::verify_audit_with_key`]).
+    ///
+    /// # Errors
+    /// [`ReadError`].
+    pub fn audit_head(&mut self, asset: &str) -> Result<Option<AuditHead>, ReadError> {
+        let mut tx = self.backend.begin_read()?;
+        Ok(tx.read_asset(asset)?.map(|row| AuditHead {
+            asset: asset.to_owned(),
+            count: row.audit_count,
+            hash: row.audit_head,
+        }))
+    }
+
     /// Verifies every audit chain against its stored head, from one
     /// consistent snapshot.
     ///
@@ -655,38 +861,68 @@ impl Ledger {
     /// [`VerifyError::BadRecord`] naming the first bad record (of the first
     /// bad chain in asset order).
     pub fn verify_audit(&mut self) -> Result<VerifySummary, VerifyError> {
-        let st = VerifyError::Storage;
-        let mut tx = self.backend.begin_read().map_err(st)?;
-        let heads = tx.heads().map_err(st)?;
-        let mut assets: Vec<String> = heads.iter().map(|h| h.asset.clone()).collect();
-        assets.extend(tx.audit_assets().map_err(st)?);
-        assets.sort();
-        assets.dedup();
-        let mut records = 0;
-        for asset in &assets {
-            let mut chain = ChainCheck::new(asset);
-            let mut after = 0;
-            loop {
-                let page = tx.audit_page(asset, after, PAGE).map_err(st)?;
-                for r in &page {
-                    chain.feed(r)?;
-                    after = r.seq;
-                }
-                if page.len() < PAGE as usize {
-                    break;
-                }
-            }
-            records += chain.finish(heads.iter().find(|h| &h.asset == asset))?;
-        }
-        Ok(VerifySummary {
-            chains: assets.len(),
-            records,
-        })
+        let mut tx = self.backend.begin_read().map_err(VerifyError::Storage)?;
+        Ok(verify_chains(tx.as_mut(), &mut Prefixes::default())?.0)
+    }
+
+    /// Verifies every chain as [`Ledger::verify_audit`] and, with the
+    /// policy cosigner's audit key, its signed head: every chain with
+    /// records has one ([`VerifyError::UnsignedHead`]), signed by `key`
+    /// ([`VerifyError::BadHeadSignature`]), naming this chain
+    /// ([`VerifyError::HeadNotForChain`]) and equal to its end, count and
+    /// last hash ([`VerifyError::HeadMismatch`]: records appended, a chain
+    /// truncated, or rewritten with recomputed hashes). A signed head of a
+    /// chain without records is a truncation too. One snapshot.
+    ///
+    /// A writer who saved an older signed head can truncate the chain back
+    /// to it and restore it; [`Ledger::verify_audit_with_published`] with
+    /// the heads published since catches that.
+    ///
+    /// # Errors
+    /// The first failure, chains first ([`VerifyError::BadRecord`]).
+    pub fn verify_audit_with_key(
+        &mut self,
+        key: &XOnlyPublicKey,
+    ) -> Result<VerifySummary, VerifyError> {
+        self.verify_audit_with_published(key, &[])
+    }
+
+    /// [`Ledger::verify_audit_with_key`], and every head in `published`
+    /// (signed heads published earlier outside the database, e.g. the
+    /// daily `kinko audit heads` files) is signed by `key`
+    /// ([`VerifyError::BadPublishedHead`]) and still a prefix of its chain:
+    /// the record at its count has its hash, so it is not newer than the
+    /// stored signed head ([`VerifyError::PublishedHeadMismatch`]).
+    ///
+    /// # Errors
+    /// As [`Ledger::verify_audit_with_key`], then the published heads'.
+    pub fn verify_audit_with_published(
+        &mut self,
+        key: &XOnlyPublicKey,
+        published: &[SignedAction],
+    ) -> Result<VerifySummary, VerifyError> {
+        let published = audit::check_published_signatures(key, published)?;
+        let mut prefixes = Prefixes::new(&published);
+        let mut tx = self.backend.begin_read().map_err(VerifyError::Storage)?;
+        let (summary, ends) = verify_chains(tx.as_mut(), &mut prefixes)?;
+        let signed = tx
+            .signed_heads()
+            .map_err(VerifyError::Storage)?
+            .into_iter()
+            .map(|h| (h.asset, SignedAction::from_json(&h.signed).ok()))
+            .collect();
+        audit::check_signed_heads(key, &ends, &signed)?;
+        prefixes.check(&published, &ends)?;
+        Ok(summary)
     }
 
     /// Writes every audit record as one JSON object per line (asset order,
-    /// then sequence order), from one consistent snapshot; returns the count.
-    /// [`audit::verify_export`] checks such a file without the database.
+    /// then sequence order), then one line per signed head
+    /// (`{"signed_head": <SignedAction JSON object>}`, asset order; see
+    /// [`audit::SignedHeadLine`]), from one consistent snapshot; returns
+    /// the number of records. [`audit::verify_export`] and
+    /// [`audit::verify_export_with_key`] check such a file without the
+    /// database.
     ///
     /// # Errors
     /// [`ReadError`].
@@ -699,9 +935,7 @@ impl Ledger {
             loop {
                 let page = tx.audit_page(asset, after, PAGE)?;
                 for r in &page {
-                    serde_json::to_writer(&mut out, r)
-                        .map_err(|e| ReadError::Io(std::io::Error::other(e)))?;
-                    out.write_all(b"\n").map_err(ReadError::Io)?;
+                    json_line(&mut out, r)?;
                     after = r.seq;
                     n += 1;
                 }
@@ -710,9 +944,63 @@ impl Ledger {
                 }
             }
         }
+        for h in tx.signed_heads()? {
+            // As stored: a damaged head is exported (as a string) for the
+            // auditor's check to refuse, not dropped.
+            let signed_head =
+                serde_json::from_str(&h.signed).unwrap_or(serde_json::Value::String(h.signed));
+            json_line(&mut out, &audit::SignedHeadLine { signed_head })?;
+        }
         out.flush().map_err(ReadError::Io)?;
         Ok(n)
     }
+}
+
+/// Writes `value` as one JSON line.
+fn json_line<W: Write, T: Serialize>(out: &mut W, value: &T) -> Result<(), ReadError> {
+    serde_json::to_writer(&mut *out, value).map_err(|e| ReadError::Io(std::io::Error::other(e)))?;
+    out.write_all(b"\n").map_err(ReadError::Io)
+}
+
+/// Verifies every chain (asset rows' heads and records) in the read
+/// transaction `tx`; returns the summary and each chain's end, noting the
+/// hashes `prefixes` asks for.
+fn verify_chains(
+    tx: &mut dyn Tx,
+    prefixes: &mut Prefixes,
+) -> Result<(VerifySummary, Ends), VerifyError> {
+    let st = VerifyError::Storage;
+    let heads = tx.heads().map_err(st)?;
+    let mut assets: Vec<String> = heads.iter().map(|h| h.asset.clone()).collect();
+    assets.extend(tx.audit_assets().map_err(st)?);
+    assets.sort();
+    assets.dedup();
+    let mut records = 0;
+    let mut ends = Ends::new();
+    for asset in &assets {
+        let mut chain = ChainCheck::new(asset);
+        let mut after = 0;
+        loop {
+            let page = tx.audit_page(asset, after, PAGE).map_err(st)?;
+            for r in &page {
+                chain.feed(r)?;
+                prefixes.see(r);
+                after = r.seq;
+            }
+            if page.len() < PAGE as usize {
+                break;
+            }
+        }
+        ends.insert(asset.clone(), chain.end());
+        records += chain.finish(heads.iter().find(|h| &h.asset == asset))?;
+    }
+    Ok((
+        VerifySummary {
+            chains: assets.len(),
+            records,
+        },
+        ends,
+    ))
 }
 
 /// Names every row the batch's decisions read besides the asset rows, so a
@@ -779,6 +1067,7 @@ fn refuse_cosigned(
     event: &Event,
     id: &str,
     txid: String,
+    evidence: Option<&serde_json::Value>,
 ) -> Result<Result<Committed, DecideError>, DecideError> {
     let at = event.at;
     if let Some(last) = work.core.last_at {
@@ -791,26 +1080,15 @@ fn refuse_cosigned(
         rule: RULE_RESERVATION_COSIGNED,
         txid: &txid,
         policy: policy.sha256(),
+        evidence,
     })
     .map_err(damaged("audit payload"))?;
-    let seq = work.row.audit_count + 1;
-    let record = AuditRecord::new(
-        event.kind.asset(),
-        seq,
-        at,
-        "refused",
-        payload,
-        &work.row.audit_head,
-    );
-    tx.append_audit(&record)?;
-    work.row.audit_count = seq;
-    work.row.audit_head = record.hash;
+    let record = work.append(tx, event.kind.asset(), at, "refused", payload)?;
     work.core.last_at = Some(at);
-    work.dirty = true;
     Ok(Err(DecideError::ReservationCosigned {
         id: id.to_owned(),
         txid,
-        audit_seq: seq,
+        audit_seq: record.seq,
     }))
 }
 
@@ -821,8 +1099,10 @@ fn decide_in(
     policy: &Policy,
     works: &mut BTreeMap<&str, Work>,
     at: Timestamp,
-    kind: &EventKind,
+    req: &Request,
 ) -> Result<Result<Committed, DecideError>, DecideError> {
+    let kind = &req.kind;
+    let evidence = req.evidence.as_ref();
     let asset = kind.asset();
     let (Some(asset_policy), Some(work)) = (policy.config.asset(asset), works.get_mut(asset))
     else {
@@ -899,7 +1179,7 @@ fn decide_in(
             .is_some_and(|w| w.status == WithdrawalStatus::Reserved);
         if reserved {
             if let Some(txid) = tx.cosign_mark(id)? {
-                return refuse_cosigned(tx, policy, work, &event, id, txid);
+                return refuse_cosigned(tx, policy, work, &event, id, txid, evidence);
             }
         }
     }
@@ -996,21 +1276,11 @@ fn decide_in(
         changes: &outcome.changes,
         proposals: &outcome.proposals,
         policy: policy.sha256(),
+        evidence,
     })
     .map_err(damaged("audit payload"))?;
-    let seq = work.row.audit_count + 1;
-    let record = AuditRecord::new(
-        asset,
-        seq,
-        at,
-        kind.type_name(),
-        payload,
-        &work.row.audit_head,
-    );
-    tx.append_audit(&record)?;
+    let record = work.append(tx, asset, at, kind.type_name(), payload)?;
 
-    work.row.audit_count = seq;
-    work.row.audit_head = record.hash.clone();
     work.row.hot = s.hot;
     work.row.cold = s.cold;
     work.row.reserved = s.reserved;
@@ -1020,11 +1290,10 @@ fn decide_in(
         breaker: s.breaker,
         freeze: s.freeze,
     };
-    work.dirty = true;
     Ok(Ok(Committed {
         at,
         outcome,
-        audit_seq: seq,
+        audit_seq: record.seq,
         audit_hash: record.hash,
     }))
 }
@@ -1064,11 +1333,12 @@ mod tests {
         assert_eq!(check_schema(None).unwrap(), 0);
         assert_eq!(check_schema(Some(Ok(1))).unwrap(), 1);
         assert_eq!(check_schema(Some(Ok(2))).unwrap(), 2);
+        assert_eq!(check_schema(Some(Ok(3))).unwrap(), 3);
         assert!(matches!(
-            check_schema(Some(Ok(3))),
+            check_schema(Some(Ok(4))),
             Err(OpenError::NewerSchema {
-                found: 3,
-                supported: 2
+                found: 4,
+                supported: 3
             })
         ));
         assert!(matches!(

@@ -24,7 +24,8 @@ use postgres::{Client, IsolationLevel, NoTls, Statement};
 
 use crate::audit::{AuditHead, AuditRecord};
 use crate::store::{
-    to_i64, to_u64, AssetRow, Backend, Keys, SchemaTx, StorageError, Tx, WithdrawalRow,
+    to_i64, to_u64, AssetRow, Backend, Keys, SchemaTx, SignedHeadRow, StorageError, Tx,
+    WithdrawalRow,
 };
 use crate::OpenError;
 
@@ -95,7 +96,7 @@ const PREFETCH_ONE: &str = "
 /// allowlist key its final value. Only the kinds present are sent (a
 /// statement per combination, prepared once per connection): an unused CTE
 /// still costs the server its planning and its table opening.
-const FLUSH_PARTS: [&str; 9] = [
+const FLUSH_PARTS: [&str; 10] = [
     "INSERT INTO kinko_withdrawal (id, asset, user_id, status, amount, record)
      SELECT * FROM unnest(#::text[], #::text[], #::text[], #::text[], #::bigint[], #::text[])",
     "UPDATE kinko_withdrawal w SET status = q.status, record = q.record
@@ -126,6 +127,10 @@ const FLUSH_PARTS: [&str; 9] = [
                  #::text[], #::bigint[], #::text[])
          AS q(asset, version, hot, cold, reserved, core, audit_count, audit_head)
      WHERE a.asset = q.asset",
+    "INSERT INTO kinko_audit_signed_head (asset, audit_count, audit_head, signed)
+     SELECT * FROM unnest(#::text[], #::bigint[], #::text[], #::text[])
+     ON CONFLICT (asset) DO UPDATE SET audit_count = excluded.audit_count,
+        audit_head = excluded.audit_head, signed = excluded.signed",
 ];
 
 /// The flush statement for the parts in `mask` (bit `i`: `FLUSH_PARTS[i]`).
@@ -260,6 +265,8 @@ struct Writes {
     cosign: Vec<(String, String, String, i64)>,
     audit: Vec<AuditRecord>,
     assets: BTreeMap<String, AssetRow>,
+    /// Signed heads, the last per asset.
+    signed_heads: BTreeMap<String, SignedHeadRow>,
 }
 
 struct PgTx<'a> {
@@ -420,7 +427,15 @@ impl<'a> PgTx<'a> {
             as_count.push(to_i64(row.audit_count)?);
             as_head.push(row.audit_head.as_str());
         }
-        let parts: [Vec<&(dyn ToSql + Sync)>; 9] = [
+        let sh = w.signed_heads.values();
+        let sh_asset: Vec<&str> = sh.clone().map(|h| h.asset.as_str()).collect();
+        let sh_count = sh
+            .clone()
+            .map(|h| to_i64(h.count))
+            .collect::<Result<Vec<_>, _>>()?;
+        let sh_hash: Vec<&str> = sh.clone().map(|h| h.hash.as_str()).collect();
+        let sh_signed: Vec<&str> = sh.map(|h| h.signed.as_str()).collect();
+        let parts: [Vec<&(dyn ToSql + Sync)>; 10] = [
             vec![
                 &ins_id,
                 &ins_asset,
@@ -454,6 +469,7 @@ impl<'a> PgTx<'a> {
                 &as_count,
                 &as_head,
             ],
+            vec![&sh_asset, &sh_count, &sh_hash, &sh_signed],
         ];
         let present = [
             !ins_id.is_empty(),
@@ -465,6 +481,7 @@ impl<'a> PgTx<'a> {
             !ci_id.is_empty(),
             !au_asset.is_empty(),
             !as_asset.is_empty(),
+            !sh_asset.is_empty(),
         ];
         let mut mask = 0u16;
         let mut params: Vec<&(dyn ToSql + Sync)> = Vec::new();
@@ -781,6 +798,12 @@ impl Tx for PgTx<'_> {
         Ok(())
     }
 
+    fn put_signed_head(&mut self, h: &SignedHeadRow) -> Result<(), StorageError> {
+        self.writes.signed_heads.insert(h.asset.clone(), h.clone());
+        self.dirty = true;
+        Ok(())
+    }
+
     fn update_asset(&mut self, asset: &str, row: &AssetRow) -> Result<(), StorageError> {
         self.writes.assets.insert(asset.to_owned(), row.clone());
         self.dirty = true;
@@ -845,6 +868,25 @@ impl Tx for PgTx<'_> {
                     asset: r.try_get(0)?,
                     count: to_u64(r.try_get(1)?, "audit head")?,
                     hash: r.try_get(2)?,
+                })
+            })
+            .collect()
+    }
+
+    fn signed_heads(&mut self) -> Result<Vec<SignedHeadRow>, StorageError> {
+        self.flush()?;
+        let rows = self.tx.query(
+            "SELECT asset, audit_count, audit_head, signed FROM kinko_audit_signed_head
+             ORDER BY asset",
+            &[],
+        )?;
+        rows.iter()
+            .map(|r| {
+                Ok(SignedHeadRow {
+                    asset: r.try_get(0)?,
+                    count: to_u64(r.try_get(1)?, "signed audit head")?,
+                    hash: r.try_get(2)?,
+                    signed: r.try_get(3)?,
                 })
             })
             .collect()

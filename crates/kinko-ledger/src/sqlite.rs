@@ -19,7 +19,9 @@ use kinko_policy::Timestamp;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use crate::audit::{AuditHead, AuditRecord};
-use crate::store::{to_u64, AssetRow, Backend, SchemaTx, StorageError, Tx, WithdrawalRow};
+use crate::store::{
+    to_i64, to_u64, AssetRow, Backend, SchemaTx, SignedHeadRow, StorageError, Tx, WithdrawalRow,
+};
 use crate::OpenError;
 
 /// How long a writer waits for another one before giving up.
@@ -258,13 +260,25 @@ impl Tx for SqliteTx<'_> {
             )?
             .execute(params![
                 r.asset,
-                crate::store::to_i64(r.seq)?,
+                to_i64(r.seq)?,
                 r.at.unix(),
                 r.kind,
                 r.payload,
                 r.prev_hash,
                 r.hash
             ])?;
+        Ok(())
+    }
+
+    fn put_signed_head(&mut self, h: &SignedHeadRow) -> Result<(), StorageError> {
+        self.0
+            .prepare_cached(
+                "INSERT INTO kinko_audit_signed_head (asset, audit_count, audit_head, signed)
+                 VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (asset) DO UPDATE SET audit_count = excluded.audit_count,
+                 audit_head = excluded.audit_head, signed = excluded.signed",
+            )?
+            .execute(params![h.asset, to_i64(h.count)?, h.hash, h.signed])?;
         Ok(())
     }
 
@@ -292,7 +306,6 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn update_asset(&mut self, asset: &str, row: &AssetRow) -> Result<(), StorageError> {
-        use crate::store::to_i64;
         let core = row.core.as_deref().unwrap_or("{}");
         self.0
             .prepare_cached(
@@ -367,6 +380,32 @@ impl Tx for SqliteTx<'_> {
         Ok(out)
     }
 
+    fn signed_heads(&mut self) -> Result<Vec<SignedHeadRow>, StorageError> {
+        let mut st = self.0.prepare_cached(
+            "SELECT asset, audit_count, audit_head, signed FROM kinko_audit_signed_head
+             ORDER BY asset",
+        )?;
+        let rows = st.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (asset, count, hash, signed) = row?;
+            out.push(SignedHeadRow {
+                asset,
+                count: to_u64(count, "signed audit head")?,
+                hash,
+                signed,
+            });
+        }
+        Ok(out)
+    }
+
     fn audit_assets(&mut self) -> Result<Vec<String>, StorageError> {
         let mut st = self
             .0
@@ -385,20 +424,17 @@ impl Tx for SqliteTx<'_> {
             "SELECT asset, seq, at, kind, payload, prev_hash, hash FROM kinko_audit
              WHERE asset = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
         )?;
-        let rows = st.query_map(
-            params![asset, crate::store::to_i64(after)?, i64::from(limit)],
-            |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, i64>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, String>(4)?,
-                    r.get::<_, String>(5)?,
-                    r.get::<_, String>(6)?,
-                ))
-            },
-        )?;
+        let rows = st.query_map(params![asset, to_i64(after)?, i64::from(limit)], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, String>(5)?,
+                r.get::<_, String>(6)?,
+            ))
+        })?;
         let mut out = Vec::new();
         for row in rows {
             let (asset, seq, at, kind, payload, prev_hash, hash) = row?;

@@ -13,7 +13,7 @@ use crate::audit::{AuditHead, AuditRecord};
 
 /// The schema version this build writes. A ledger whose stored version is
 /// higher was written by a newer kinko and is refused.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Why the store failed. Messages never contain the ledger URL (it may hold a
 /// password).
@@ -104,6 +104,16 @@ pub(crate) struct AssetRow {
     pub core: Option<String>,
     pub audit_count: u64,
     pub audit_head: String,
+}
+
+/// A row of `kinko_audit_signed_head`.
+#[derive(Debug, Clone)]
+pub(crate) struct SignedHeadRow {
+    pub asset: String,
+    pub count: u64,
+    pub hash: String,
+    /// The `SignedAction` JSON.
+    pub signed: String,
 }
 
 /// A withdrawal row.
@@ -211,6 +221,8 @@ pub(crate) trait Tx {
         entry: Option<(i64, i64)>,
     ) -> Result<(), StorageError>;
     fn append_audit(&mut self, r: &AuditRecord) -> Result<(), StorageError>;
+    /// Stores (replaces) a chain's signed head.
+    fn put_signed_head(&mut self, head: &SignedHeadRow) -> Result<(), StorageError>;
     /// The txid a reservation was cosigned for.
     fn cosign_mark(&mut self, id: &str) -> Result<Option<String>, StorageError>;
     fn put_cosign_mark(
@@ -229,6 +241,8 @@ pub(crate) trait Tx {
     fn all_user_windows(&mut self, asset: &str) -> Result<Vec<(String, String)>, StorageError>;
     fn all_allowlist(&mut self, asset: &str) -> Result<Vec<(String, i64, i64)>, StorageError>;
     fn heads(&mut self) -> Result<Vec<AuditHead>, StorageError>;
+    /// Every stored signed head, in asset order.
+    fn signed_heads(&mut self) -> Result<Vec<SignedHeadRow>, StorageError>;
     /// Assets that have audit records (with or without an asset row).
     fn audit_assets(&mut self) -> Result<Vec<String>, StorageError>;
     /// Up to `limit` records of a chain with `seq > after`, in `seq` order.
@@ -302,6 +316,17 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         asset TEXT NOT NULL,
         txid TEXT NOT NULL,
         at BIGINT NOT NULL
+    );",
+    // 2 -> 3: each chain's head signed by the policy cosigner's audit key
+    // (`kinko_auth::Action::AuditHead`, the `SignedAction` JSON), written
+    // in the transaction that appended the records it covers. The count and
+    // hash columns repeat the signed message for queries; verification reads
+    // only the signed text.
+    "CREATE TABLE kinko_audit_signed_head (
+        asset TEXT PRIMARY KEY,
+        audit_count BIGINT NOT NULL,
+        audit_head TEXT NOT NULL,
+        signed TEXT NOT NULL
     );",
 ];
 

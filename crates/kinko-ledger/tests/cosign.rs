@@ -229,10 +229,12 @@ fn a_cosigned_reservation_is_not_released_by_a_failure(db: &Db) {
         .decide_batch(&[
             Request {
                 at: Some(at),
+                evidence: None,
                 kind: failed("w1"),
             },
             Request {
                 at: Some(at),
+                evidence: None,
                 kind: failed("w2"),
             },
         ])

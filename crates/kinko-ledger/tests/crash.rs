@@ -1,7 +1,9 @@
-//! Crash: a child process writes decisions (single and batched) and prints
-//! each one after its commit returned; the parent kills it with SIGKILL at a
-//! random moment, then opens the ledger, verifies the audit chain and checks
-//! that every decision the child reported is stored as reported.
+//! Crash: a child process writes decisions (single and batched), with the
+//! audit signer, and prints each one after its commit returned; the parent
+//! kills it with SIGKILL at a random moment, then opens the ledger, verifies
+//! the audit chain (and, with the audit key, that every chain's signed head
+//! is its end: a head is never lost or ahead of its records) and checks that
+//! every decision the child reported is stored as reported.
 //!
 //! Kills: `KINKO_LEDGER_KILLS` (200). SQLite on the ordinary disk with
 //! `synchronous = FULL`; PostgreSQL too when `DATABASE_URL` is set
@@ -34,7 +36,10 @@ fn child_writer() {
     ) else {
         return;
     };
-    let mut l = Ledger::open(&url).expect("open").with_policy(policy());
+    let mut l = Ledger::open(&url)
+        .expect("open")
+        .with_policy(policy())
+        .with_audit_signer(audit_signer());
     let mut rng = Rng(run.parse::<u64>().unwrap() + 7);
     let report = |id: &str, d: &Decision| {
         #[allow(clippy::print_stdout)]
@@ -46,6 +51,7 @@ fn child_writer() {
     loop {
         let mut reqs = vec![Request {
             at: None,
+            evidence: None,
             kind: deposit("BTC", 1 + rng.below(3_000_000)),
         }];
         let batch = 1 + rng.below(4);
@@ -53,6 +59,7 @@ fn child_writer() {
             i += 1;
             reqs.push(Request {
                 at: None,
+                evidence: None,
                 kind: withdrawal(
                     "BTC",
                     &format!("k{run}_{i}"),
@@ -135,6 +142,8 @@ fn crash_loop(db: &Db, kills: u64) {
         let mut l = db.open();
         l.verify_audit()
             .unwrap_or_else(|e| panic!("run {run}: audit does not verify: {e}"));
+        l.verify_audit_with_key(&audit_key())
+            .unwrap_or_else(|e| panic!("run {run}: signed heads do not verify: {e}"));
         for (id, status) in &reported {
             let (_, w) = l
                 .withdrawal(id)

@@ -257,23 +257,28 @@ fn batch_commits_all_or_nothing_and_refuses_per_event(db: &Db) {
     let reqs = vec![
         Request {
             at: Some(t(0)),
+            evidence: None,
             kind: deposit("BTC", 10_000_000),
         },
         Request {
             at: Some(t(1)),
+            evidence: None,
             kind: withdrawal("BTC", "b1", "u", "bc1q", 1_000),
         },
         // Refused (zero amount): the others go on.
         Request {
             at: Some(t(2)),
+            evidence: None,
             kind: withdrawal("BTC", "b2", "u", "bc1q", 0),
         },
         Request {
             at: Some(t(3)),
+            evidence: None,
             kind: deposit("XEM", 5),
         },
         Request {
             at: Some(t(4)),
+            evidence: None,
             kind: withdrawal("BTC", "b1", "u", "bc1q", 1_000),
         },
     ];
@@ -302,6 +307,7 @@ fn batch_commits_all_or_nothing_and_refuses_per_event(db: &Db) {
 fn batch_sees_its_own_writes_as_the_engine_does(db: &Db) {
     let ev = |s: i64, kind: EventKind| Request {
         at: Some(t(s)),
+        evidence: None,
         kind,
     };
     let approve = |asset: &str, id: &str, who: &str| EventKind::Approval {

@@ -10,4 +10,5 @@ mod cosign;
 mod crash;
 mod model;
 mod race;
+mod signed;
 mod suite;

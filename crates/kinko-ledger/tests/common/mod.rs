@@ -18,7 +18,8 @@ macro_rules! both {
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use kinko_ledger::{Ledger, Policy};
+use kinko_ledger::kinko_auth::{ActionKeypair, SetupId};
+use kinko_ledger::{AuditSigner, Ledger, Policy};
 use kinko_policy::{EventKind, Timestamp, Wallet};
 
 /// A fresh, empty ledger location; dropped with the test (PostgreSQL: its
@@ -108,6 +109,55 @@ impl Db {
             .with_policy(policy())
     }
 
+    /// Opens a ledger with the test policy and the test audit signer.
+    pub fn open_signed(&self) -> Ledger {
+        self.open().with_audit_signer(audit_signer())
+    }
+
+    /// Reads rows with SQL directly (not through the ledger), every value
+    /// as text (integers in decimal, NULL as "").
+    pub fn query(&self, sql: &str) -> Vec<Vec<String>> {
+        match &self.pg {
+            Some((base, schema)) => {
+                let mut c = postgres::Client::connect(base, postgres::NoTls).expect("connect");
+                c.batch_execute(&format!("SET search_path = {schema}"))
+                    .expect("search path");
+                c.query(sql, &[])
+                    .expect("raw query")
+                    .iter()
+                    .map(|r| {
+                        (0..r.len())
+                            .map(|i| match r.try_get::<_, Option<String>>(i) {
+                                Ok(v) => v.unwrap_or_default(),
+                                Err(_) => r.get::<_, i64>(i).to_string(),
+                            })
+                            .collect()
+                    })
+                    .collect()
+            }
+            None => {
+                let path = self.url.trim_start_matches("sqlite:");
+                let c = rusqlite::Connection::open(path).expect("open sqlite");
+                let mut st = c.prepare(sql).expect("prepare");
+                let n = st.column_count();
+                st.query_map([], |r| {
+                    (0..n)
+                        .map(|i| {
+                            Ok(match r.get::<_, rusqlite::types::Value>(i)? {
+                                rusqlite::types::Value::Integer(v) => v.to_string(),
+                                rusqlite::types::Value::Text(t) => t,
+                                _ => String::new(),
+                            })
+                        })
+                        .collect()
+                })
+                .expect("raw query")
+                .collect::<Result<_, _>>()
+                .expect("rows")
+            }
+        }
+    }
+
     /// Runs SQL against the ledger's tables directly (tampering, schema
     /// changes): the same statement text on both backends.
     pub fn raw(&self, sql: &str) {
@@ -173,6 +223,29 @@ entries = ["NXEMPARTNER"]
 approvers = ["alice", "bob", "carol"]
 quorum = 2
 "#;
+
+/// The test audit key (the policy cosigner's, in production never on the
+/// backend host).
+pub fn audit_keypair(byte: u8) -> ActionKeypair {
+    let secp = bitcoin::secp256k1::Secp256k1::new();
+    let sk = bitcoin::secp256k1::SecretKey::from_slice(&[byte; 32]).expect("key");
+    ActionKeypair::from_secret_key(&secp, &sk)
+}
+
+/// The test set-up's id.
+pub fn setup_id() -> SetupId {
+    SetupId::of_file(b"version = 1\n# kinko-ledger tests\n")
+}
+
+/// The test audit signer (key byte 7).
+pub fn audit_signer() -> AuditSigner {
+    AuditSigner::new(audit_keypair(7), setup_id())
+}
+
+/// The test audit key's public half.
+pub fn audit_key() -> bitcoin::secp256k1::XOnlyPublicKey {
+    audit_keypair(7).x_only_public_key().0
+}
 
 pub fn policy() -> Policy {
     Policy::from_toml_str(POLICY).expect("test policy is valid")
