@@ -96,6 +96,8 @@ struct Payload<'a> {
     id: &'a str,
     #[serde(flatten)]
     result: &'a CosignResult,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    evidence: Option<&'a serde_json::Value>,
 }
 
 impl Ledger {
@@ -115,6 +117,21 @@ impl Ledger {
         id: &str,
         at: Option<Timestamp>,
         check: impl FnOnce(&str, &Withdrawal) -> CosignVerdict,
+    ) -> Result<CosignRecord, CosignError> {
+        self.cosign_with_evidence(id, at, |asset, w| (check(asset, w), None))
+    }
+
+    /// [`Ledger::cosign`], where `check` also returns evidence for the audit
+    /// record (what was signed: fee, change index), stored in its payload as
+    /// field `evidence` when the verdict is `Sign` and not a retry.
+    ///
+    /// # Errors
+    /// [`CosignError`]: nothing was recorded.
+    pub fn cosign_with_evidence(
+        &mut self,
+        id: &str,
+        at: Option<Timestamp>,
+        check: impl FnOnce(&str, &Withdrawal) -> (CosignVerdict, Option<serde_json::Value>),
     ) -> Result<CosignRecord, CosignError> {
         let Ledger {
             backend,
@@ -149,6 +166,7 @@ impl Ledger {
             }
         }
 
+        let mut evidence = None;
         let result = if withdrawal.status != WithdrawalStatus::Reserved {
             CosignResult::Refused {
                 rule: "not-reserved".into(),
@@ -156,7 +174,8 @@ impl Ledger {
             }
         } else {
             let mark = tx.cosign_mark(id)?;
-            match (check(&asset, &withdrawal), mark) {
+            let (verdict, ev) = check(&asset, &withdrawal);
+            match (verdict, mark) {
                 (CosignVerdict::Refuse { rule, detail }, _) => {
                     CosignResult::Refused { rule, detail }
                 }
@@ -169,6 +188,7 @@ impl Ledger {
                 },
                 (CosignVerdict::Sign { txid }, None) => {
                     tx.put_cosign_mark(id, &asset, &txid, at.unix())?;
+                    evidence = ev;
                     CosignResult::Signed { txid, again: false }
                 }
             }
@@ -177,6 +197,7 @@ impl Ledger {
         let payload = serde_json::to_string(&Payload {
             id,
             result: &result,
+            evidence: evidence.as_ref(),
         })
         .map_err(damaged("audit payload"))?;
         let seq = row.audit_count + 1;

@@ -414,6 +414,9 @@ struct Core {
     breaker: WindowUsage,
     #[serde(default)]
     freeze: Option<Freeze>,
+    /// Absent until a custody statement: older rows read the same.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    vouched: Option<kinko_policy::Amount>,
 }
 
 /// The audit payload.
@@ -748,6 +751,7 @@ impl Ledger {
             windows: core.windows,
             breaker: core.breaker,
             freeze: core.freeze,
+            vouched: core.vouched,
             ..Default::default()
         };
         for (id, rec) in tx.all_withdrawals(asset)? {
@@ -1118,6 +1122,7 @@ fn decide_in(
         windows: work.core.windows.clone(),
         breaker: work.core.breaker.clone(),
         freeze: work.core.freeze.clone(),
+        vouched: work.core.vouched,
         ..Default::default()
     };
     let event = Event::new(at, kind.clone());
@@ -1289,6 +1294,7 @@ fn decide_in(
         windows: s.windows,
         breaker: s.breaker,
         freeze: s.freeze,
+        vouched: s.vouched,
     };
     Ok(Ok(Committed {
         at,
