@@ -12,6 +12,13 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// `kinko setup …`.
+#[derive(Debug, Subcommand)]
+pub enum SetupCommand {
+    /// Show what a set-up pins; with --setup-sigs, who signed it (exit 3 short of the quorum).
+    Show(crate::cmd::setup::Args),
+}
+
 /// The command groups.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -24,6 +31,9 @@ pub enum Command {
     Psbt(crate::cmd::psbt::Args),
     /// Verify or export the ledger's hash-chained audit log.
     Audit(crate::cmd::audit::Args),
+    /// Check a custody set-up and its admins' signatures, and show what it pins.
+    #[command(subcommand)]
+    Setup(SetupCommand),
     // The cosigner's host: each opens the cosigner's authority (signed
     // set-up, keystore, its own ledger) and asks it.
     /// A user asks to withdraw: decided and reserved by the cosigner (exit 3 if denied).

@@ -18,6 +18,7 @@ fn main() -> ExitCode {
         cli::Command::Address(args) => cmd::address::run(args),
         cli::Command::Psbt(args) => cmd::psbt::run(args),
         cli::Command::Audit(args) => cmd::audit::run(args),
+        cli::Command::Setup(cli::SetupCommand::Show(args)) => cmd::setup::run(args),
         cli::Command::Withdraw(args) => cmd::cosigner::withdraw(args),
         cli::Command::Deposit(args) => cmd::cosigner::deposit(args),
         cli::Command::HotBalance(args) => cmd::cosigner::hot_balance(args),

@@ -6,3 +6,4 @@ pub mod cosigner;
 pub mod ledger;
 pub mod policy;
 pub mod psbt;
+pub mod setup;
