@@ -2,7 +2,9 @@
 //! verify | export | heads` against a SQLite ledger and a PostgreSQL one
 //! (`DATABASE_URL`; each run makes and drops its own schema, and says so on
 //! stderr when the variable is unset): stdout, stderr and exit status (0
-//! decided, 2 usage, 3 denied naming the rule or audit tampered).
+//! decided, 2 usage, 3 denied naming the rule or audit tampered). `audit
+//! verify --key [--published]` checks heads signed through the library
+//! (the policy cosigner holds the audit key, not this binary).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -400,4 +402,153 @@ fn audit_export_heads_and_tampering_named_with_exit_3(e: &Env) {
         (v["valid"].clone(), v["seq"].clone()),
         (false.into(), 2.into())
     );
+}
+
+/// A BIP-340 key for the audit-head tests.
+fn keypair(byte: u8) -> kinko_ledger::kinko_auth::ActionKeypair {
+    let secp = bitcoin::secp256k1::Secp256k1::new();
+    let sk = bitcoin::secp256k1::SecretKey::from_slice(&[byte; 32]).unwrap();
+    kinko_ledger::kinko_auth::ActionKeypair::from_secret_key(&secp, &sk)
+}
+
+fn xonly_hex(byte: u8) -> String {
+    kinko_ledger::kinko_auth::xonly_hex(&keypair(byte).x_only_public_key().0)
+}
+
+impl Env {
+    /// Decides a deposit through the library, signing the heads with the
+    /// audit key `signer` (the policy cosigner's) or, `None`, as a writer
+    /// without it.
+    fn deposit_signed_by(&self, signer: Option<u8>, second: i64) {
+        let policy = kinko_ledger::Policy::from_toml_str(POLICY).unwrap();
+        let mut l = kinko_ledger::Ledger::open(&self.url)
+            .unwrap()
+            .with_policy(policy);
+        if let Some(b) = signer {
+            let setup = kinko_ledger::kinko_auth::SetupId::of_file(b"cli test set-up");
+            l = l.with_audit_signer(kinko_ledger::AuditSigner::new(keypair(b), setup));
+        }
+        let at = kinko_policy::Timestamp::from_unix(1_767_225_600 + second);
+        l.decide_at(
+            at,
+            kinko_policy::EventKind::Deposit {
+                asset: "BTC".into(),
+                wallet: kinko_policy::Wallet::Hot,
+                amount: 1_000,
+            },
+        )
+        .unwrap();
+    }
+
+    /// `kinko audit verify --ledger URL ARGS…`
+    fn verify(&self, args: &[&str]) -> Output {
+        let mut all = vec!["audit", "verify", "--ledger", &self.url];
+        all.extend_from_slice(args);
+        kinko(&all)
+    }
+}
+
+/// Exit 3 naming `rule`.
+fn refused(o: &Output, rule: &str) {
+    assert_eq!(o.status.code(), Some(3), "{}{}", stdout(o), stderr(o));
+    assert!(
+        stderr(o).contains(&format!("refused by rule {rule}:")),
+        "{}",
+        stderr(o)
+    );
+}
+
+#[test]
+fn audit_verify_with_the_key_names_the_rule_on_sqlite() {
+    audit_verify_with_the_key_names_the_rule(&env());
+}
+
+#[test]
+fn audit_verify_with_the_key_names_the_rule_on_postgres() {
+    if let Some(e) = env_pg() {
+        audit_verify_with_the_key_names_the_rule(&e);
+    }
+}
+
+fn audit_verify_with_the_key_names_the_rule(e: &Env) {
+    let key = xonly_hex(7);
+    // Written without the audit key: the chain verifies, its head is unsigned.
+    e.deposit_signed_by(None, 0);
+    ok(&e.verify(&[]));
+    refused(&e.verify(&["--key", &key]), "audit-unsigned-head");
+    let heads = ok(&kinko(&["audit", "heads", "--ledger", &e.url]));
+    assert!(heads.contains("\"count\":1"), "{heads}");
+
+    // The cosigner's next write signs the head.
+    e.deposit_signed_by(Some(7), 1);
+    let out = ok(&e.verify(&["--key", &key]));
+    assert_eq!(
+        out.trim(),
+        "audit log verifies: 1 chain(s), 2 record(s), every head signed by the audit key"
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(ok(&e.verify(&["--key", &key, "--json"])).trim()).unwrap();
+    assert_eq!(
+        (v["valid"].clone(), v["signed"].clone()),
+        (true.into(), true.into())
+    );
+    // `heads` now prints the signed heads: publish them.
+    let heads = ok(&kinko(&["audit", "heads", "--ledger", &e.url]));
+    let signed = kinko_ledger::kinko_auth::SignedAction::from_json(heads.trim()).unwrap();
+    assert_eq!(signed.verify().unwrap(), keypair(7).x_only_public_key().0);
+    let published = e.dir.path().join("heads-2026-01-01.jsonl");
+    std::fs::write(&published, &heads).unwrap();
+    let p = published.to_str().unwrap();
+    ok(&e.verify(&["--key", &key, "--published", p]));
+
+    // A published head the chain does not contain (count 9).
+    let kinko_ledger::kinko_auth::Action::AuditHead {
+        setup_id,
+        asset,
+        hash,
+        at,
+        ..
+    } = signed.action.clone()
+    else {
+        panic!("not an audit head");
+    };
+    let ahead = kinko_ledger::kinko_auth::Action::AuditHead {
+        setup_id,
+        asset,
+        count: 9,
+        hash,
+        at,
+    }
+    .sign(&keypair(7));
+    let ahead_file = e.dir.path().join("ahead.jsonl");
+    std::fs::write(&ahead_file, ahead.to_json() + "\n").unwrap();
+    refused(
+        &e.verify(&["--key", &key, "--published", ahead_file.to_str().unwrap()]),
+        "audit-published-head",
+    );
+    // Not the audit key; a malformed key; --published without --key.
+    refused(
+        &e.verify(&["--key", &xonly_hex(8)]),
+        "audit-bad-head-signature",
+    );
+    refused(
+        &e.verify(&["--key", &xonly_hex(8), "--published", p]),
+        "audit-bad-published-head",
+    );
+    let o = e.verify(&["--key", "abcd"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let o = e.verify(&["--published", p]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+
+    // A writer without the key appends a record (valid hashes, head row
+    // moved): only the key sees it.
+    e.deposit_signed_by(None, 2);
+    ok(&e.verify(&[]));
+    let o = e.verify(&["--key", &key, "--json"]);
+    refused(&o, "audit-head-mismatch");
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(v["rule"], "audit-head-mismatch");
+    // ... or signs the head with a key of their own.
+    e.deposit_signed_by(Some(8), 3);
+    refused(&e.verify(&["--key", &key]), "audit-bad-head-signature");
 }
