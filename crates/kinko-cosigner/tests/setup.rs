@@ -162,6 +162,14 @@ fn golden_files_are_the_example() {
     let s = Setup::load_signed(want.as_bytes(), &want_sigs).unwrap();
     assert_eq!(s.id(), SetupId::of_file(want.as_bytes()));
     assert_eq!(s.signed_by(&want_sigs).unwrap(), ["carol", "dave"]);
+    // docs/setup.md shows the same example.
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/setup.md"))
+        .unwrap();
+    assert!(doc.contains(&want), "docs/setup.md shows another example");
+    assert!(
+        doc.contains(&want_sigs),
+        "docs/setup.md shows other signatures"
+    );
 }
 
 #[test]
