@@ -2,39 +2,20 @@
 //! PSBTs built with rust-bitcoin directly: `non-final-locktime`,
 //! `relative-locktime`, `change-beyond-gap`.
 
+mod support;
+
 use bitcoin::absolute::LockTime;
-use bitcoin::bip32::{ChildNumber, DerivationPath, Xpriv};
+use bitcoin::bip32::ChildNumber;
 use bitcoin::hashes::Hash;
 use bitcoin::psbt::Psbt;
 use bitcoin::secp256k1::Secp256k1;
 use bitcoin::transaction::Version;
-use bitcoin::{
-    Amount, Network, OutPoint, ScriptBuf, Sequence, Transaction, TxIn, TxOut, Txid, Witness,
-};
+use bitcoin::{Amount, OutPoint, ScriptBuf, Sequence, Transaction, TxIn, TxOut, Txid, Witness};
 use kinko_cosigner::{check_transaction, max_height_estimate, CosignRule, TxRules};
-use kinko_wallet::{AnalysisOptions, Keychain, MultisigWallet, OutputKind, XprvSigner};
+use kinko_wallet::{AnalysisOptions, Keychain, MultisigWallet, OutputKind};
 
 fn wallet() -> MultisigWallet {
-    let path: DerivationPath = "m/48'/1'/0'/2'".parse().unwrap();
-    let keys: Vec<String> = [1u8, 2, 3]
-        .iter()
-        .map(|s| {
-            let master = Xpriv::new_master(Network::Regtest, &[*s; 32]).unwrap();
-            let signer = XprvSigner::from_master(&master, &path).unwrap();
-            let (fp, origin) = signer.origin();
-            let origin = origin.to_string();
-            format!(
-                "[{fp}/{}]{}/<0;1>/*",
-                origin.trim_start_matches("m/"),
-                signer.account_xpub()
-            )
-        })
-        .collect();
-    MultisigWallet::from_descriptor(
-        &format!("wsh(sortedmulti(2,{}))", keys.join(",")),
-        Network::Regtest,
-    )
-    .unwrap()
+    support::wallet([1, 2, 3])
 }
 
 /// A transaction of `inputs` inputs with these sequences, paying an outside

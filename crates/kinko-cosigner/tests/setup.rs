@@ -3,17 +3,14 @@
 //! `KINKO_BLESS=1` to rewrite them), each validation rule, and the
 //! signatures file.
 
-use bitcoin::bip32::{DerivationPath, Xpriv};
+mod support;
+
+use bitcoin::bip32::DerivationPath;
 use bitcoin::secp256k1::{Keypair, Secp256k1};
 use bitcoin::Network;
 use kinko_auth::{Action, ActionRule, SetupId, UnixTime};
 use kinko_cosigner::setup::{Role, Setup, SetupError, WalletRole};
-use kinko_wallet::{MultisigWallet, XprvSigner};
-
-/// The master key of test keystore `seed` (regtest).
-fn master(seed: u8) -> Xpriv {
-    Xpriv::new_master(Network::Regtest, &[seed; 32]).unwrap()
-}
+use support::{master, wallet};
 
 /// The action key of a keystore at `path` (`m/1057'/0'/0'` for a person,
 /// `m/1057'/1'/0'` for the cosigner's audit key).
@@ -32,25 +29,6 @@ fn person(seed: u8) -> Keypair {
 
 fn hex(k: &Keypair) -> String {
     kinko_auth::xonly_hex(&k.x_only_public_key().0)
-}
-
-fn wallet(seeds: [u8; 3]) -> MultisigWallet {
-    let path: DerivationPath = "m/48'/1'/0'/2'".parse().unwrap();
-    let keys: Vec<String> = seeds
-        .iter()
-        .map(|s| {
-            let signer = XprvSigner::from_master(&master(*s), &path).unwrap();
-            let (fp, origin) = signer.origin();
-            let origin = origin.to_string();
-            let origin = origin.trim_start_matches("m/");
-            format!("[{fp}/{origin}]{}/<0;1>/*", signer.account_xpub())
-        })
-        .collect();
-    MultisigWallet::from_descriptor(
-        &format!("wsh(sortedmulti(2,{}))", keys.join(",")),
-        Network::Regtest,
-    )
-    .unwrap()
 }
 
 const POLICY: &str = r#"[assets.BTC]
@@ -162,6 +140,14 @@ fn golden_files_are_the_example() {
     let s = Setup::load_signed(want.as_bytes(), &want_sigs).unwrap();
     assert_eq!(s.id(), SetupId::of_file(want.as_bytes()));
     assert_eq!(s.signed_by(&want_sigs).unwrap(), ["carol", "dave"]);
+    // docs/setup.md shows the same example.
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/setup.md"))
+        .unwrap();
+    assert!(doc.contains(&want), "docs/setup.md shows another example");
+    assert!(
+        doc.contains(&want_sigs),
+        "docs/setup.md shows other signatures"
+    );
 }
 
 #[test]
