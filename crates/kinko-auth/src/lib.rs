@@ -1123,8 +1123,29 @@ mod tests {
     fn unsigned_action_round_trip() {
         let a = approval(5);
         let text = serde_json::to_string(&a).unwrap();
-        assert_eq!(Action::from_json(&text), Ok(a));
+        assert_eq!(Action::from_json(&text), Ok(a.clone()));
         assert!(Action::from_json(&text.replace('}', ",\"x\":1}")).is_err());
+        // Hex in upper case reads the same bytes (docs/signed-messages.md).
+        let id = a.setup_id().to_string();
+        assert_eq!(
+            Action::from_json(&text.replace(&id, &id.to_uppercase())),
+            Ok(a)
+        );
+        // A member twice is refused, in the action and in the envelope.
+        let twice = text.replace("\"amount\":5", "\"amount\":5,\"amount\":5");
+        assert!(matches!(
+            Action::from_json(&twice),
+            Err(ParseError::Json(m)) if m.contains("duplicate")
+        ));
+        let signed = approval(5).sign(&key(1));
+        let member = format!("\"signer\":\"{}\"", xonly_hex(&signed.signer));
+        let text = signed.to_json();
+        assert!(SignedAction::from_json(&text).is_ok());
+        let twice = text.replace(&member, &format!("{member},{member}"));
+        assert!(matches!(
+            SignedAction::from_json(&twice),
+            Err(ParseError::Json(m)) if m.contains("duplicate")
+        ));
     }
 
     #[test]
