@@ -1131,6 +1131,9 @@ mod tests {
             Action::from_json(&text.replace(&id, &id.to_uppercase())),
             Ok(a)
         );
+        // A lone surrogate is not a string; an escaped character is.
+        assert!(Action::from_json(&text.replace("BTC", "\\ud800")).is_err());
+        assert!(Action::from_json(&text.replace("BTC", "\\u0042TC")).is_ok());
         // A member twice is refused, in the action and in the envelope.
         let twice = text.replace("\"amount\":5", "\"amount\":5,\"amount\":5");
         assert!(matches!(
