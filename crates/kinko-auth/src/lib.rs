@@ -139,6 +139,11 @@ impl UnixTime {
         UnixTime(secs)
     }
 
+    /// 0000-01-01T00:00:00Z, the earliest time RFC 3339 can write.
+    const MIN_RFC3339: i64 = -62_167_219_200;
+    /// 9999-12-31T23:59:59Z, the latest time RFC 3339 can write.
+    const MAX_RFC3339: i64 = 253_402_300_799;
+
     /// Unix seconds.
     pub const fn unix(self) -> i64 {
         self.0
@@ -152,10 +157,19 @@ impl UnixTime {
     pub fn parse_rfc3339(s: &str) -> Result<Self, ParseError> {
         let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
             .map_err(|_| ParseError::Time)?;
-        if t.nanosecond() != 0 {
+        // Whole seconds with no fraction at all (not even `.0`; RFC 3339
+        // has a '.' only there), and an instant whose UTC form has a
+        // four-digit year (an offset can move 0000-01-01 or 9999-12-31 out
+        // of it): the time prints back as RFC 3339 and parses to the same
+        // value.
+        let secs = t.unix_timestamp();
+        if t.nanosecond() != 0
+            || s.contains('.')
+            || !(Self::MIN_RFC3339..=Self::MAX_RFC3339).contains(&secs)
+        {
             return Err(ParseError::Time);
         }
-        Ok(UnixTime(t.unix_timestamp()))
+        Ok(UnixTime(secs))
     }
 }
 
@@ -475,10 +489,7 @@ impl Action {
                 sequence,
                 expires,
             } => {
-                e.h32(&setup_id.0)
-                    .str(asset)
-                    .u64(*sequence)
-                    .time(*expires);
+                e.h32(&setup_id.0).str(asset).u64(*sequence).time(*expires);
             }
             Action::CustodyStatement {
                 setup_id,
@@ -539,6 +550,22 @@ impl Action {
         }
     }
 
+    /// Reads an unsigned action: the `action` object of the JSON envelope
+    /// alone (`{"action": "approval", "setup_id": …}`), what an approval app
+    /// hands to a signer. The same rules and limits as
+    /// [`SignedAction::from_json`].
+    ///
+    /// # Errors
+    /// [`ParseError`].
+    pub fn from_json(text: &str) -> Result<Self, ParseError> {
+        if text.len() > MAX_JSON_LEN {
+            return Err(ParseError::TooLong);
+        }
+        let action: Action = serde_json::from_str(text).map_err(json_error)?;
+        action.check_fields()?;
+        Ok(action)
+    }
+
     /// Checks the lengths of the string fields.
     ///
     /// # Errors
@@ -559,7 +586,11 @@ impl Action {
             } => [Some(asset), Some(destination), None],
             other => [other.asset(), None, None],
         };
-        match fields.into_iter().flatten().find(|s| s.len() > MAX_FIELD_LEN) {
+        match fields
+            .into_iter()
+            .flatten()
+            .find(|s| s.len() > MAX_FIELD_LEN)
+        {
             Some(_) => Err(ParseError::FieldTooLong),
             None => Ok(()),
         }
@@ -699,6 +730,21 @@ pub enum ParseError {
     FieldTooLong,
 }
 
+/// serde's message names the field or position; at most 200 bytes of it
+/// are kept (cut at a character boundary: the message may quote an unknown
+/// field's name, which is untrusted UTF-8).
+fn json_error(e: serde_json::Error) -> ParseError {
+    let mut m = e.to_string();
+    if m.len() > 200 {
+        let mut cut = 200;
+        while !m.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        m.truncate(cut);
+    }
+    ParseError::Json(m)
+}
+
 /// The signature does not verify (nothing else is said: a cryptographic
 /// failure reveals nothing).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -714,13 +760,7 @@ impl SignedAction {
         if text.len() > MAX_JSON_LEN {
             return Err(ParseError::TooLong);
         }
-        let w: Wire = serde_json::from_str(text).map_err(|e| {
-            // serde's message names the field or position, never more than
-            // a short excerpt of the input.
-            let mut m = e.to_string();
-            m.truncate(200);
-            ParseError::Json(m)
-        })?;
+        let w: Wire = serde_json::from_str(text).map_err(json_error)?;
         w.action.check_fields()?;
         let signer = (w.signer.len() == 64)
             .then(|| <[u8; 32]>::from_hex(&w.signer).ok())
@@ -1092,6 +1132,71 @@ mod tests {
             other.check(&ok, None).unwrap_err().rule,
             ActionRule::WrongSetup
         );
+    }
+
+    #[test]
+    fn times_print_back_as_they_parse() {
+        for (s, ok) in [
+            ("0000-01-01T00:00:00Z", true),
+            ("9999-12-31T23:59:59Z", true),
+            ("2026-12-04T12:00:00+02:00", true),
+            // An offset moving the instant out of years 0000..=9999 (UTC).
+            ("0000-01-01T00:00:00+01:00", false),
+            ("9999-12-31T23:59:59-01:00", false),
+            ("2026-12-04T10:00:00.0Z", false),
+            ("2026-12-31T23:59:60Z", false),
+        ] {
+            let t = UnixTime::parse_rfc3339(s);
+            assert_eq!(t.is_ok(), ok, "{s}");
+            if let Ok(t) = t {
+                assert_eq!(UnixTime::parse_rfc3339(&t.to_string()), Ok(t), "{s}");
+            }
+        }
+    }
+
+    #[test]
+    fn long_error_messages_are_cut_at_a_character_boundary() {
+        // serde quotes the unknown field's name; the cut at 200 bytes fell
+        // inside a 3-byte character (fuzz/regressions/signed_action/crash-b559…).
+        let field = "\u{ff8d}".repeat(100);
+        let text = format!("{{\"{field}\":1}}");
+        assert!(matches!(
+            SignedAction::from_json(&text),
+            Err(ParseError::Json(_))
+        ));
+        assert!(matches!(Action::from_json(&text), Err(ParseError::Json(_))));
+    }
+
+    #[test]
+    fn unsigned_action_round_trip() {
+        let a = approval(5);
+        let text = serde_json::to_string(&a).unwrap();
+        assert_eq!(Action::from_json(&text), Ok(a.clone()));
+        assert!(Action::from_json(&text.replace('}', ",\"x\":1}")).is_err());
+        // Hex in upper case reads the same bytes (docs/signed-messages.md).
+        let id = a.setup_id().to_string();
+        assert_eq!(
+            Action::from_json(&text.replace(&id, &id.to_uppercase())),
+            Ok(a)
+        );
+        // A lone surrogate is not a string; an escaped character is.
+        assert!(Action::from_json(&text.replace("BTC", "\\ud800")).is_err());
+        assert!(Action::from_json(&text.replace("BTC", "\\u0042TC")).is_ok());
+        // A member twice is refused, in the action and in the envelope.
+        let twice = text.replace("\"amount\":5", "\"amount\":5,\"amount\":5");
+        assert!(matches!(
+            Action::from_json(&twice),
+            Err(ParseError::Json(m)) if m.contains("duplicate")
+        ));
+        let signed = approval(5).sign(&key(1));
+        let member = format!("\"signer\":\"{}\"", xonly_hex(&signed.signer));
+        let text = signed.to_json();
+        assert!(SignedAction::from_json(&text).is_ok());
+        let twice = text.replace(&member, &format!("{member},{member}"));
+        assert!(matches!(
+            SignedAction::from_json(&twice),
+            Err(ParseError::Json(m)) if m.contains("duplicate")
+        ));
     }
 
     #[test]

@@ -9,6 +9,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use kinko_keys::bitcoin::Network;
 use kinko_keys::{KeyPath, Language, WordCount};
+use kinko_signer::kinko_auth::UnixTime;
+use kinko_signer::ActionRole;
 
 /// kinko-signer: the air-gapped key holder's tool.
 ///
@@ -37,6 +39,116 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Sign a PSBT, only if every check passes (exit 3 naming the rule if not).
     Sign(SignArgs),
+    /// Print the x-only public key (64 hex) of the keystore's action key:
+    /// what the set-up names for an approver, an admin or the audit key.
+    ActionKey(ActionKeyArgs),
+    /// Approve one withdrawal: sign a kinko approval with the person key.
+    Approve(ApproveArgs),
+    /// Sign an unsigned action read from a file (the action's JSON object).
+    SignAction(SignActionArgs),
+    /// Sign a custody set-up file as an admin (a set-up signature).
+    SignSetup(SignSetupArgs),
+}
+
+/// Which action key `action-key` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RoleArg {
+    /// A person's key (approver or admin), m/1057'/0'/0'.
+    Person,
+    /// The cosigner's audit key, m/1057'/1'/0'.
+    Audit,
+}
+
+impl From<RoleArg> for ActionRole {
+    fn from(r: RoleArg) -> ActionRole {
+        match r {
+            RoleArg::Person => ActionRole::Person,
+            RoleArg::Audit => ActionRole::Audit,
+        }
+    }
+}
+
+/// Arguments of `action-key`.
+#[derive(Debug, Args)]
+pub struct ActionKeyArgs {
+    /// The keystore file.
+    #[arg(long, value_name = "FILE")]
+    pub keystore: PathBuf,
+    /// Which key.
+    #[arg(long, value_enum, default_value_t = RoleArg::Person)]
+    pub role: RoleArg,
+}
+
+/// Where a signed action goes and whether to ask first (the signing
+/// commands' shared options).
+#[derive(Debug, Args)]
+pub struct SignedOutArgs {
+    /// Write the signed action (one JSON line) to this file, never
+    /// overwritten [default: stdout].
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Sign without asking for confirmation.
+    #[arg(long)]
+    pub yes: bool,
+}
+
+/// Arguments of `approve`.
+#[derive(Debug, Args)]
+pub struct ApproveArgs {
+    /// The keystore file.
+    #[arg(long, value_name = "FILE")]
+    pub keystore: PathBuf,
+    /// The custody set-up file (its exact bytes give the set-up id).
+    #[arg(long, value_name = "FILE")]
+    pub setup: PathBuf,
+    /// The asset, as in the set-up (e.g. BTC).
+    #[arg(long, value_name = "ASSET")]
+    pub asset: String,
+    /// The withdrawal id.
+    #[arg(long, value_name = "ID")]
+    pub id: String,
+    /// The destination the withdrawal pays.
+    #[arg(long, value_name = "DEST")]
+    pub to: String,
+    /// The amount in base units (satoshis for BTC).
+    #[arg(long, value_name = "N")]
+    pub amount: u64,
+    /// When the approval stops being accepted: RFC 3339, whole seconds
+    /// (2026-12-04T10:00:00Z).
+    #[arg(long, value_name = "RFC3339", value_parser = parse_time)]
+    pub expires: UnixTime,
+    /// Output and confirmation.
+    #[command(flatten)]
+    pub output: SignedOutArgs,
+}
+
+/// Arguments of `sign-action`.
+#[derive(Debug, Args)]
+pub struct SignActionArgs {
+    /// The keystore file.
+    #[arg(long, value_name = "FILE")]
+    pub keystore: PathBuf,
+    /// The unsigned action: its JSON object, e.g.
+    /// {"action":"unfreeze","setup_id":"…","asset":"BTC",…}.
+    #[arg(long, value_name = "FILE")]
+    pub action: PathBuf,
+    /// Output and confirmation.
+    #[command(flatten)]
+    pub output: SignedOutArgs,
+}
+
+/// Arguments of `sign-setup`.
+#[derive(Debug, Args)]
+pub struct SignSetupArgs {
+    /// The keystore file.
+    #[arg(long, value_name = "FILE")]
+    pub keystore: PathBuf,
+    /// The custody set-up file (its exact bytes give the set-up id).
+    #[arg(long, value_name = "FILE")]
+    pub setup: PathBuf,
+    /// Output and confirmation.
+    #[command(flatten)]
+    pub output: SignedOutArgs,
 }
 
 /// Arguments of `register`.
@@ -195,4 +307,8 @@ fn parse_language(s: &str) -> Result<Language, String> {
 
 fn parse_path(s: &str) -> Result<KeyPath, String> {
     KeyPath::parse(s).map_err(|e| e.to_string())
+}
+
+fn parse_time(s: &str) -> Result<UnixTime, String> {
+    UnixTime::parse_rfc3339(s).map_err(|e| e.to_string())
 }

@@ -23,6 +23,10 @@ fn main() -> ExitCode {
         cli::Command::Register(args) => cmd::register::run(&args),
         cli::Command::Inspect(args) => cmd::inspect::run(&args),
         cli::Command::Sign(args) => cmd::sign::run(&args),
+        cli::Command::ActionKey(args) => cmd::action::run_action_key(&args),
+        cli::Command::Approve(args) => cmd::action::run_approve(&args),
+        cli::Command::SignAction(args) => cmd::action::run_sign_action(&args),
+        cli::Command::SignSetup(args) => cmd::action::run_sign_setup(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

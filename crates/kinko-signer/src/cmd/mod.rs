@@ -1,5 +1,6 @@
 //! One module per command, and what the signing commands share.
 
+pub mod action;
 pub mod init;
 pub mod inspect;
 pub mod register;
@@ -7,7 +8,7 @@ pub mod sign;
 pub mod xpub;
 
 use kinko_wallet::MAX_PSBT_FILE;
-use std::io::Read;
+use std::io::{BufRead, IsTerminal, Read};
 use std::path::Path;
 
 use anyhow::Context;
@@ -82,10 +83,63 @@ pub fn analysis_options(c: &CheckArgs) -> AnalysisOptions {
 /// Reads a PSBT file, at most the decoder's cap [`MAX_PSBT_FILE`] + 1 bytes:
 /// one byte more than it accepts, so that the decoder reports the size.
 pub fn read_psbt_file(path: &Path) -> CliResult<Vec<u8>> {
+    read_capped(path, MAX_PSBT_FILE + 1)
+}
+
+/// Reads at most `cap` bytes of a file.
+pub fn read_capped(path: &Path, cap: usize) -> CliResult<Vec<u8>> {
     let f = std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut bytes = Vec::new();
-    f.take(MAX_PSBT_FILE as u64 + 1)
+    f.take(cap as u64)
         .read_to_end(&mut bytes)
         .with_context(|| format!("cannot read {}", path.display()))?;
     Ok(bytes)
+}
+
+/// Asks on the terminal whether to sign this `what`; without a terminal,
+/// refuses (use `--yes` in scripts, after reading the summary).
+pub fn confirm(what: &str) -> CliResult {
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        return Err(CliError::Usage(
+            "no terminal to confirm on: read the summary, then run again with --yes".into(),
+        ));
+    }
+    eprint!("sign this {what}? type yes to sign: ");
+    let mut line = String::new();
+    stdin
+        .lock()
+        .read_line(&mut line)
+        .context("cannot read the answer")?;
+    if line.trim() != "yes" {
+        return Err(CliError::Other(anyhow::anyhow!(
+            "not confirmed; nothing was signed"
+        )));
+    }
+    Ok(())
+}
+
+/// Refuses (rule `no-overwrite`) when `out` exists: signed output is never
+/// written over another file. Checked before asking for anything.
+pub fn refuse_existing_out(out: &Path) -> CliResult {
+    if out.symlink_metadata().is_ok() {
+        return Err(CliError::Refused {
+            rule: "no-overwrite".into(),
+            detail: format!("{} already exists", out.display()),
+        });
+    }
+    Ok(())
+}
+
+/// Writes `bytes` to a new file (never an existing one) and syncs it.
+pub fn write_new_file(path: &Path, bytes: &[u8]) -> CliResult {
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    std::io::Write::write_all(&mut file, bytes)
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
 }

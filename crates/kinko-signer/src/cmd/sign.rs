@@ -1,8 +1,7 @@
 //! `kinko-signer sign`: sign a PSBT only when the analysis finds nothing to
 //! refuse, after the key holder has read the summary.
 
-use std::fs::OpenOptions;
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::Write;
 
 use anyhow::Context;
 use kinko_keys::bitcoin::secp256k1::Secp256k1;
@@ -11,7 +10,8 @@ use kinko_wallet::encode_psbt;
 
 use crate::cli::SignArgs;
 use crate::cmd::{
-    analysis_options, open_keystore, read_psbt_file, register_error, registered_wallets,
+    analysis_options, confirm, open_keystore, read_psbt_file, refuse_existing_out, register_error,
+    registered_wallets, write_new_file,
 };
 use crate::error::{CliError, CliResult};
 
@@ -19,12 +19,7 @@ use crate::error::{CliError, CliResult};
 pub fn run(args: &SignArgs) -> CliResult {
     // Refuse before asking for anything: a signed PSBT is never written over
     // another file.
-    if args.out.symlink_metadata().is_ok() {
-        return Err(CliError::Refused {
-            rule: "no-overwrite".into(),
-            detail: format!("{} already exists", args.out.display()),
-        });
-    }
+    refuse_existing_out(&args.out)?;
     let bytes = read_psbt_file(&args.psbt)?;
     let keystore = open_keystore(&args.keystore)?;
     let secp = Secp256k1::new();
@@ -61,7 +56,7 @@ pub fn run(args: &SignArgs) -> CliResult {
         return Err(CliError::Other(anyhow::anyhow!("no wallet to sign for")));
     };
     if !args.yes {
-        confirm()?;
+        confirm("transaction")?;
     }
     let signers = checked.signers(&keystore).map_err(register_error)?;
     // The mnemonic is wiped now; only the account signers remain, wiped on drop.
@@ -78,14 +73,7 @@ pub fn run(args: &SignArgs) -> CliResult {
     }
     drop(signers);
 
-    let mut opts = OpenOptions::new();
-    opts.write(true).create_new(true);
-    let mut file = opts
-        .open(&args.out)
-        .with_context(|| format!("cannot create {}", args.out.display()))?;
-    file.write_all(&encode_psbt(&psbt, encoding))
-        .and_then(|()| file.sync_all())
-        .with_context(|| format!("cannot write {}", args.out.display()))?;
+    write_new_file(&args.out, &encode_psbt(&psbt, encoding))?;
     if !args.json {
         let mut out = std::io::stdout().lock();
         writeln!(
@@ -95,29 +83,6 @@ pub fn run(args: &SignArgs) -> CliResult {
             args.out.display()
         )?;
         out.flush()?;
-    }
-    Ok(())
-}
-
-/// Asks on the terminal; without one, refuses (use `--yes` in scripts, after
-/// reading `inspect`).
-fn confirm() -> CliResult {
-    let stdin = std::io::stdin();
-    if !stdin.is_terminal() {
-        return Err(CliError::Usage(
-            "no terminal to confirm on: read the summary, then run again with --yes".into(),
-        ));
-    }
-    eprint!("sign this transaction? type yes to sign: ");
-    let mut line = String::new();
-    stdin
-        .lock()
-        .read_line(&mut line)
-        .context("cannot read the answer")?;
-    if line.trim() != "yes" {
-        return Err(CliError::Other(anyhow::anyhow!(
-            "not confirmed; nothing was signed"
-        )));
     }
     Ok(())
 }
