@@ -54,6 +54,8 @@ pub enum Command {
     Allowlist(crate::cmd::cosigner::AllowlistArgs),
     /// Submit an admin-signed custody statement (the custody share limits use).
     Custody(crate::cmd::cosigner::SignedArgs),
+    /// Take (admin quorum) or cancel (one admin) a signed policy change.
+    PolicyChange(crate::cmd::cosigner::PolicyChangeArgs),
     /// Report a reserved withdrawal confirmed on chain: the reservation settles.
     Confirm(crate::cmd::cosigner::IdArgs),
     /// Report a reserved withdrawal failed: released unless a transaction was cosigned.

@@ -28,6 +28,7 @@ fn main() -> ExitCode {
         cli::Command::Freeze(args) => cmd::cosigner::freeze(args),
         cli::Command::Allowlist(args) => cmd::cosigner::allowlist(args),
         cli::Command::Custody(args) => cmd::cosigner::custody(args),
+        cli::Command::PolicyChange(args) => cmd::cosigner::policy_change(args),
         cli::Command::Confirm(args) => cmd::cosigner::confirm(args),
         cli::Command::Fail(args) => cmd::cosigner::fail(args),
         cli::Command::SweepAddress(args) => cmd::cosigner::sweep_address(args),

@@ -477,3 +477,82 @@ fn rows_written_around_the_cosigner_are_refused() {
         .unwrap();
     ok(&e.kinko(&["state"], &[]));
 }
+
+#[test]
+fn policy_changes_need_the_admin_quorum_and_loosening_waits() {
+    let e = env();
+    ok(&e.kinko(&["deposit"], &["--amount", "400000000"]));
+    let change = |name: &str, text: &str, sequence: u64, seeds: &[u8]| -> Vec<String> {
+        let path = e.path(name);
+        std::fs::write(&path, text).unwrap();
+        let sha = kinko_ledger::Policy::from_toml_str(text)
+            .unwrap()
+            .sha256()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let mut args = vec!["--policy".to_owned(), p(&path).into()];
+        for s in seeds {
+            let action = Action::PolicyChange {
+                setup_id: e.setup_id,
+                asset: "BTC".into(),
+                policy_sha256: sha,
+                sequence,
+                expires: UnixTime::from_unix(4_000_000_000),
+            };
+            let f = e.signed_file(&format!("{name}.{s}.json"), action, *s);
+            args.extend(["--signed".into(), p(&f).into()]);
+        }
+        args
+    };
+    let run = |args: &[String]| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        e.kinko(&["policy-change", "propose"], &args)
+    };
+    let to = outside(1).to_string();
+    // One admin is not the quorum; an approver is not an admin.
+    let loose = POLICY.replace("max_withdrawal = 300_000_000", "max_withdrawal = 390_000_000");
+    refused(&run(&change("loose.toml", &loose, 1, &[0x21])), "quorum-not-met");
+    refused(&run(&change("loose.toml", &loose, 1, &[0x21, 0x11])), "unknown-signer");
+    // The wrong sequence number (a replay of an old change) is refused.
+    refused(&run(&change("loose.toml", &loose, 7, &[0x21, 0x22])), "object-mismatch");
+    // The quorum: a loosening waits (48 h by default) and changes nothing now.
+    let o = run(&change("loose.toml", &loose, 1, &[0x21, 0x22]));
+    assert!(ok(&o).contains("loosens: it takes effect at"), "{}", out(&o));
+    refused(
+        &e.kinko(
+            &["withdraw"],
+            &["--id", "w1", "--user", "u1", "--to", &to, "--amount", "350000000"],
+        ),
+        "max_withdrawal",
+    );
+    // Another change while one waits is refused; one admin cancels it.
+    let tight = POLICY.replace("max_withdrawal = 300_000_000", "max_withdrawal = 200_000_000");
+    refused(&run(&change("tight.toml", &tight, 2, &[0x21, 0x22])), "object-mismatch");
+    let cancel = e.signed_file(
+        "cancel.json",
+        Action::PolicyCancel {
+            setup_id: e.setup_id,
+            asset: "BTC".into(),
+            sequence: 1,
+            expires: UnixTime::from_unix(4_000_000_000),
+        },
+        0x22,
+    );
+    ok(&e.kinko(&["policy-change", "cancel"], &["--signed", p(&cancel)]));
+    // A tightening applies at once.
+    let o = run(&change("tight.toml", &tight, 2, &[0x21, 0x22]));
+    assert!(ok(&o).contains("in force now"), "{}", out(&o));
+    refused(
+        &e.kinko(
+            &["withdraw"],
+            &["--id", "w2", "--user", "u1", "--to", &to, "--amount", "250000000"],
+        ),
+        "max_withdrawal",
+    );
+    ok(&e.kinko(
+        &["withdraw"],
+        &["--id", "w3", "--user", "u1", "--to", &to, "--amount", "150000000"],
+    ));
+    ok(&e.kinko(&["state"], &[]));
+}

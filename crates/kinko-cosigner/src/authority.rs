@@ -104,6 +104,9 @@ pub enum AuthorityRule {
     ReservationCosigned,
     /// The engine refused the event outright (`invalid-event`).
     InvalidEvent,
+    /// A policy change that does not read, names another asset or an
+    /// approver without a key, or moves a window (`invalid-policy`).
+    InvalidPolicy,
 }
 
 impl AuthorityRule {
@@ -117,6 +120,7 @@ impl AuthorityRule {
             AuthorityRule::ClockWentBackwards => "clock-went-backwards",
             AuthorityRule::ReservationCosigned => "reservation-cosigned",
             AuthorityRule::InvalidEvent => "invalid-event",
+            AuthorityRule::InvalidPolicy => "invalid-policy",
         }
     }
 }
@@ -269,18 +273,8 @@ impl<K: SigningKeys> Authority<K> {
             .map_err(OpenAuthorityError::Ledger)?
             .with_policy(setup.policy().clone())
             .with_audit_signer(AuditSigner::new(audit_key, setup.id()));
-        let asset = setup.asset().to_owned();
-        let policy = setup
-            .policy()
-            .config()
-            .asset(&asset)
-            .cloned()
-            .ok_or_else(|| {
-                OpenAuthorityError::Refused(AuthorityError::Ledger(
-                    "the set-up's policy has no policy for its asset".into(),
-                ))
-            })?;
-        let replay = Replay::new(&asset, policy, setup.policy().sha256().map(str::to_owned));
+        let replay = Replay::new(setup.asset(), setup.policy().clone())
+            .map_err(|m| OpenAuthorityError::Refused(m.into()))?;
         let mut a = Authority {
             setup,
             cosigner,
@@ -407,6 +401,13 @@ impl<K: SigningKeys> Authority<K> {
     ) -> Result<Committed, AuthorityError> {
         self.sync()?;
         let at = self.now();
+        // The policy in force at this time: the set-up's, or the last change
+        // taken whose time has come.
+        let in_force = self.replay.policy_at(at);
+        if self.ledger.policy().and_then(|p| p.sha256()) != in_force.sha256() {
+            let p = in_force.clone();
+            self.ledger.set_policy(p);
+        }
         let req = Request {
             at: Some(at),
             kind,
@@ -740,6 +741,138 @@ impl<K: SigningKeys> Authority<K> {
                 amount,
             },
             Some(evidence),
+        )
+    }
+
+    /// Takes a policy change: `policy_text` (kinko-policy TOML for the
+    /// set-up's asset) and the admin quorum's signatures over the same
+    /// `policy-change` naming its SHA-256 and the next sequence number. A
+    /// change that only tightens applies at once; one that loosens anything
+    /// waits the set-up's `policy_delay` on the cosigner's clock and can be
+    /// cancelled meanwhile ([`Authority::cancel_policy_change`]). Window
+    /// usage, freezes and reservations carry over. One change may wait at a
+    /// time.
+    ///
+    /// # Errors
+    /// The signed-action rules, `quorum-not-met`, `object-mismatch` (another
+    /// hash or sequence, a change already waiting), `invalid-policy`;
+    /// [`AuthorityError`].
+    pub fn propose_policy_change(
+        &mut self,
+        policy_text: &str,
+        signed: &[SignedAction],
+    ) -> Result<Committed, AuthorityError> {
+        self.sync()?;
+        let mut evidence = self.admin_quorum(signed)?;
+        let Some(Action::PolicyChange {
+            policy_sha256,
+            sequence,
+            ..
+        }) = signed.first().map(|s| &s.action)
+        else {
+            return Err(AuthorityError::refused(
+                AuthorityRule::Action(ActionRule::WrongAction),
+                "not a policy-change",
+            ));
+        };
+        let new = crate::setup::check_policy(
+            self.setup.asset(),
+            self.setup.approvers(),
+            policy_text,
+        )
+        .map_err(|e| AuthorityError::refused(AuthorityRule::InvalidPolicy, e.to_string()))?;
+        if new.sha256() != Some(policy_sha256.to_string().as_str()) {
+            return Err(AuthorityError::refused(
+                AuthorityRule::Action(ActionRule::ObjectMismatch),
+                format!(
+                    "the signatures are for policy {policy_sha256}, the text given is {}",
+                    new.sha256().unwrap_or_default()
+                ),
+            ));
+        }
+        let now = self.now();
+        if *sequence != self.replay.next_policy_sequence() {
+            return Err(AuthorityError::refused(
+                AuthorityRule::Action(ActionRule::ObjectMismatch),
+                format!(
+                    "the signatures are for change #{sequence}, the next is #{}",
+                    self.replay.next_policy_sequence()
+                ),
+            ));
+        }
+        if let Some(p) = self.replay.pending_change(now) {
+            return Err(AuthorityError::refused(
+                AuthorityRule::Action(ActionRule::ObjectMismatch),
+                format!(
+                    "change #{} waits until {}; cancel it or wait",
+                    p.sequence, p.active_at
+                ),
+            ));
+        }
+        let asset = self.asset();
+        let old = self.replay.policy_at(now);
+        let (Some(old), Some(new_asset)) = (old.config().asset(&asset), new.config().asset(&asset))
+        else {
+            return Err(AuthorityError::refused(
+                AuthorityRule::InvalidPolicy,
+                "no policy for the set-up's asset",
+            ));
+        };
+        let loosens = crate::policy_change::loosenings(old, new_asset)
+            .map_err(|e| AuthorityError::refused(AuthorityRule::InvalidPolicy, e.to_string()))?;
+        let active_at = if loosens.is_empty() {
+            now
+        } else {
+            now.saturating_add(self.setup.policy_delay())
+        };
+        evidence["policy_change"] = json!({
+            "sequence": sequence,
+            "sha256": new.sha256(),
+            "text": policy_text,
+            "active_at": active_at.unix(),
+            "loosening": !loosens.is_empty(),
+            "loosens": loosens,
+        });
+        self.decide(EventKind::Tick { asset }, Some(evidence))
+    }
+
+    /// Cancels the policy change that waits: one admin's `policy-cancel`
+    /// naming its sequence number (tightening: at once).
+    ///
+    /// # Errors
+    /// The signed-action rules, `object-mismatch` when no such change waits;
+    /// [`AuthorityError`].
+    pub fn cancel_policy_change(
+        &mut self,
+        signed: &SignedAction,
+    ) -> Result<Committed, AuthorityError> {
+        self.sync()?;
+        let Action::PolicyCancel { sequence, .. } = &signed.action else {
+            return Err(AuthorityError::refused(
+                AuthorityRule::Action(ActionRule::WrongAction),
+                format!("a {} is not a policy-cancel", signed.action.name()),
+            ));
+        };
+        let asset = self.asset();
+        self.verifier(self.setup.admins())
+            .check(signed, Some(&asset))?;
+        self.unused(signed)?;
+        let now = self.now();
+        match self.replay.pending_change(now) {
+            Some(p) if p.sequence == *sequence => {}
+            _ => {
+                return Err(AuthorityError::refused(
+                    AuthorityRule::Action(ActionRule::ObjectMismatch),
+                    format!("policy change #{sequence} is not waiting"),
+                ))
+            }
+        }
+        self.decide(
+            EventKind::Tick { asset },
+            Some(json!({
+                "signatures": [signed_json(signed)],
+                "policy_cancel": { "sequence": sequence },
+            })),
         )
     }
 

@@ -26,6 +26,7 @@ pub mod authority;
 mod check;
 #[cfg(feature = "day")]
 pub mod day;
+pub mod policy_change;
 pub mod replay;
 pub mod setup;
 

@@ -14,6 +14,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use kinko_ledger::audit::{record_hash, AuditRecord, GENESIS};
+use kinko_ledger::Policy;
 use kinko_policy::{
     decide_asset, AssetPolicy, AssetState, Change, Decision, Event, Proposal, Timestamp,
     WithdrawalStatus,
@@ -74,10 +75,30 @@ pub struct SweepRecord {
     pub audit_seq: u64,
 }
 
+/// A policy change the chain records.
+#[derive(Debug, Clone)]
+pub struct PolicyChange {
+    /// Its sequence number (1 for the first change after the set-up).
+    pub sequence: u64,
+    /// When it takes effect (the cosigner's clock when it was taken, plus
+    /// the set-up's delay if it loosens anything).
+    pub active_at: Timestamp,
+    /// Whether it loosens anything.
+    pub loosening: bool,
+    /// Cancelled before it took effect.
+    pub cancelled: bool,
+    /// The policy.
+    pub policy: Policy,
+    /// The audit record that took it.
+    pub audit_seq: u64,
+}
+
 /// The state of one asset computed from its audit chain.
 #[derive(Debug, Clone)]
 pub struct Replay {
     asset: String,
+    base: Policy,
+    changes: Vec<PolicyChange>,
     policy: AssetPolicy,
     policy_sha256: Option<String>,
     state: AssetState,
@@ -90,13 +111,23 @@ pub struct Replay {
 }
 
 impl Replay {
-    /// An empty chain of `asset` under `policy` (whose text hashes to
-    /// `policy_sha256`, as recorded in every decision).
-    pub fn new(asset: &str, policy: AssetPolicy, policy_sha256: Option<String>) -> Self {
-        Replay {
+    /// An empty chain of `asset` under the set-up's `policy` (whose text's
+    /// hash every decision records).
+    ///
+    /// # Errors
+    /// [`Mismatch`] when the policy has no policy for `asset`.
+    pub fn new(asset: &str, policy: Policy) -> Result<Self, Mismatch> {
+        let asset_policy = policy
+            .config()
+            .asset(asset)
+            .cloned()
+            .ok_or_else(|| mismatch(format!("the policy has no policy for {asset:?}")))?;
+        Ok(Replay {
             asset: asset.to_owned(),
-            policy,
-            policy_sha256,
+            policy_sha256: policy.sha256().map(str::to_owned),
+            base: policy,
+            changes: Vec::new(),
+            policy: asset_policy,
             state: AssetState::default(),
             seq: 0,
             hash: GENESIS.to_owned(),
@@ -104,7 +135,49 @@ impl Replay {
             sweeps: Vec::new(),
             max_change: None,
             signed_actions: BTreeMap::new(),
+        })
+    }
+
+    /// The policy in force at `at`: the last change taken and not cancelled
+    /// whose time has come, else the set-up's.
+    pub fn policy_at(&self, at: Timestamp) -> &Policy {
+        self.changes
+            .iter()
+            .rev()
+            .find(|c| !c.cancelled && c.active_at <= at)
+            .map_or(&self.base, |c| &c.policy)
+    }
+
+    /// The policy changes the chain records, in order.
+    pub fn policy_changes(&self) -> &[PolicyChange] {
+        &self.changes
+    }
+
+    /// A change taken but not in force at `at` and not cancelled.
+    pub fn pending_change(&self, at: Timestamp) -> Option<&PolicyChange> {
+        self.changes
+            .iter()
+            .find(|c| !c.cancelled && c.active_at > at)
+    }
+
+    /// The sequence number the next policy change must carry.
+    pub fn next_policy_sequence(&self) -> u64 {
+        self.changes.len() as u64 + 1
+    }
+
+    fn use_policy_at(&mut self, at: Timestamp) -> Result<(), Mismatch> {
+        let p = self.policy_at(at);
+        let sha = p.sha256().map(str::to_owned);
+        if sha != self.policy_sha256 {
+            let ap = p
+                .config()
+                .asset(&self.asset)
+                .cloned()
+                .ok_or_else(|| mismatch("a policy change has no policy for the asset"))?;
+            self.policy = ap;
+            self.policy_sha256 = sha;
         }
+        Ok(())
     }
 
     /// The state the chain leads to.
@@ -228,6 +301,7 @@ impl Replay {
                 "{at_rec}: the record's time or kind is not its event's"
             )));
         }
+        self.use_policy_at(r.at)?;
         if p.policy != self.policy_sha256 {
             return Err(mismatch(format!(
                 "{at_rec} was decided under policy {}, not the set-up's {}",
@@ -254,6 +328,59 @@ impl Replay {
         }
         if let Some(ev) = p.evidence {
             self.note_evidence(&ev, r.seq, true);
+            self.note_policy(&ev, r, at_rec)?;
+        }
+        Ok(())
+    }
+
+    /// A policy change or cancellation the cosigner took (recorded as the
+    /// evidence of a tick).
+    fn note_policy(
+        &mut self,
+        ev: &serde_json::Value,
+        r: &AuditRecord,
+        at_rec: &str,
+    ) -> Result<(), Mismatch> {
+        if let Some(c) = ev.get("policy_change") {
+            let bad = || mismatch(format!("{at_rec}: its policy change does not read"));
+            let sequence = c.get("sequence").and_then(|v| v.as_u64()).ok_or_else(bad)?;
+            let text = c.get("text").and_then(|v| v.as_str()).ok_or_else(bad)?;
+            let active = c.get("active_at").and_then(|v| v.as_i64()).ok_or_else(bad)?;
+            let loosening = c.get("loosening").and_then(|v| v.as_bool()).ok_or_else(bad)?;
+            if sequence != self.next_policy_sequence() {
+                return Err(mismatch(format!(
+                    "{at_rec} takes policy change #{sequence}, the next is #{}",
+                    self.next_policy_sequence()
+                )));
+            }
+            let policy = Policy::from_toml_str(text).map_err(|_| bad())?;
+            if policy.config().asset(&self.asset).is_none() {
+                return Err(bad());
+            }
+            self.changes.push(PolicyChange {
+                sequence,
+                active_at: Timestamp::from_unix(active),
+                loosening,
+                cancelled: false,
+                policy,
+                audit_seq: r.seq,
+            });
+        }
+        if let Some(c) = ev.get("policy_cancel") {
+            let sequence = c.get("sequence").and_then(|v| v.as_u64());
+            let at = r.at;
+            let change = self
+                .changes
+                .iter_mut()
+                .find(|ch| Some(ch.sequence) == sequence && !ch.cancelled && ch.active_at > at);
+            match change {
+                Some(ch) => ch.cancelled = true,
+                None => {
+                    return Err(mismatch(format!(
+                        "{at_rec} cancels a policy change that is not pending"
+                    )))
+                }
+            }
         }
         Ok(())
     }

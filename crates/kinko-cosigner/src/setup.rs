@@ -206,6 +206,12 @@ pub enum SetupError {
         /// The largest accepted.
         max: u64,
     },
+    /// `policy_delay` is not a duration of at least an hour.
+    #[error("policy_delay {value:?} must be a duration of at least 1h")]
+    PolicyDelay {
+        /// The value given.
+        value: String,
+    },
     /// `change_gap` is 0 or above [`MAX_CHANGE_GAP`].
     #[error("change_gap {gap} must be between 1 and {MAX_CHANGE_GAP}")]
     ChangeGap {
@@ -285,6 +291,8 @@ struct RawSetup {
     audit_key: String,
     admin_quorum: u32,
     fees: RawFees,
+    #[serde(default)]
+    policy_delay: Option<String>,
     chain: Option<RawChain>,
     #[serde(default)]
     approvers: Vec<RawPerson>,
@@ -328,11 +336,58 @@ pub struct Setup {
     max_fee: Amount,
     max_fee_rate: FeeRate,
     change_gap: u32,
+    policy_delay: kinko_policy::Duration,
     chain: Option<(u32, i64)>,
     approvers: Vec<(String, XOnlyPublicKey)>,
     admins: Vec<(String, XOnlyPublicKey)>,
     admin_quorum: u32,
     audit_key: XOnlyPublicKey,
+}
+
+/// How long a policy change that loosens anything waits when the set-up
+/// names no `policy_delay`.
+pub const DEFAULT_POLICY_DELAY: kinko_policy::Duration = match kinko_policy::Duration::from_secs(48 * 3600) {
+    Some(d) => d,
+    None => panic!("48 h is a duration"),
+};
+/// The shortest `policy_delay` a set-up may name.
+pub const MIN_POLICY_DELAY: kinko_policy::Duration = match kinko_policy::Duration::from_secs(3600) {
+    Some(d) => d,
+    None => panic!("1 h is a duration"),
+};
+
+/// Checks a policy text for a set-up of `asset` whose approvers are
+/// `approvers`: it parses, has exactly that one asset, and every approver
+/// it names has a key. Used for the set-up's own policy and for every
+/// policy change.
+///
+/// # Errors
+/// [`SetupError::Policy`], [`SetupError::PolicyAssets`],
+/// [`SetupError::ApproverWithoutKey`].
+pub fn check_policy(
+    asset: &str,
+    approvers: &[(String, XOnlyPublicKey)],
+    text: &str,
+) -> Result<Policy, SetupError> {
+    let policy = Policy::from_toml_str(text).map_err(SetupError::Policy)?;
+    let assets: Vec<&String> = policy.config().assets().map(|(id, _)| id).collect();
+    if assets.len() != 1 || assets[0] != asset {
+        return Err(SetupError::PolicyAssets {
+            asset: cut(asset),
+            found: assets.iter().take(16).map(|a| cut(a)).collect(),
+        });
+    }
+    let approvals = policy.config().asset(asset).and_then(|p| p.approvals());
+    if let Some(a) = approvals {
+        if let Some(name) = a
+            .approvers()
+            .iter()
+            .find(|n| !approvers.iter().any(|(have, _)| have == *n))
+        {
+            return Err(SetupError::ApproverWithoutKey { name: cut(name) });
+        }
+    }
+    Ok(policy)
 }
 
 /// At most 64 characters of untrusted text, for messages.
@@ -473,27 +528,14 @@ impl Setup {
             return Err(SetupError::SameWallet);
         }
 
-        let policy = Policy::from_toml_str(&raw.policy).map_err(SetupError::Policy)?;
-        let assets: Vec<&String> = policy.config().assets().map(|(id, _)| id).collect();
-        if assets.len() != 1 || assets[0] != &raw.asset {
-            return Err(SetupError::PolicyAssets {
-                asset: cut(&raw.asset),
-                found: assets.iter().take(16).map(|a| cut(a)).collect(),
-            });
-        }
-        let approvals = policy
-            .config()
-            .asset(&raw.asset)
-            .and_then(|p| p.approvals());
-        if let Some(a) = approvals {
-            if let Some(name) = a
-                .approvers()
-                .iter()
-                .find(|n| !approvers.iter().any(|(have, _)| have == *n))
-            {
-                return Err(SetupError::ApproverWithoutKey { name: cut(name) });
-            }
-        }
+        let policy = check_policy(&raw.asset, &approvers, &raw.policy)?;
+        let policy_delay = match raw.policy_delay.as_deref() {
+            None => DEFAULT_POLICY_DELAY,
+            Some(text) => kinko_policy::Duration::parse(text)
+                .ok()
+                .filter(|d| d.secs() >= MIN_POLICY_DELAY.secs())
+                .ok_or_else(|| SetupError::PolicyDelay { value: cut(text) })?,
+        };
 
         Ok(Setup {
             id: SetupId::of_file(bytes),
@@ -506,6 +548,7 @@ impl Setup {
             max_fee,
             max_fee_rate,
             change_gap: raw.change_gap,
+            policy_delay,
             chain,
             approvers,
             admins,
@@ -640,6 +683,12 @@ impl Setup {
     /// The cosigner's fee limits: the largest fee and fee rate it signs.
     pub fn fee_limits(&self) -> (Amount, FeeRate) {
         (self.max_fee, self.max_fee_rate)
+    }
+
+    /// How long a policy change that loosens anything waits on the
+    /// cosigner's clock (`policy_delay`, default 48 h).
+    pub fn policy_delay(&self) -> kinko_policy::Duration {
+        self.policy_delay
     }
 
     /// The change gap: a change index above the highest seen plus this gap

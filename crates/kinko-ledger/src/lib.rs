@@ -554,6 +554,12 @@ impl Ledger {
         self
     }
 
+    /// Replaces the policy decisions are made under (the policy cosigner's
+    /// policy changes; every audit record names the policy's hash).
+    pub fn set_policy(&mut self, policy: Policy) {
+        self.policy = Some(policy);
+    }
+
     /// Sets the time source (default: the store's clock).
     pub fn with_time_source(mut self, time: TimeSource) -> Self {
         self.time = time;

@@ -154,6 +154,35 @@ pub enum AllowlistCommand {
     Cancel(SignedArgs),
 }
 
+/// `kinko policy-change`: take or cancel a signed policy change.
+#[derive(Debug, ClapArgs)]
+pub struct PolicyChangeArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: PolicyChangeCommand,
+}
+
+/// The policy-change commands.
+#[derive(Debug, Subcommand)]
+pub enum PolicyChangeCommand {
+    /// Take a new policy: its text and the admin quorum's `policy-change`
+    /// signatures over its SHA-256 and the next sequence number (loosening
+    /// waits the set-up's delay; tightening applies at once).
+    Propose(ProposeArgs),
+    /// Cancel the change that waits: one admin's `policy-cancel`.
+    Cancel(SignedArgs),
+}
+
+/// `kinko policy-change propose`.
+#[derive(Debug, ClapArgs)]
+pub struct ProposeArgs {
+    #[command(flatten)]
+    pub signed: SignedArgs,
+    /// The new policy (kinko-policy TOML), exactly the text the admins hashed.
+    #[arg(long, value_name = "FILE")]
+    pub policy: PathBuf,
+}
+
 /// `kinko cosign`: the cosigner's signature on a hot-wallet PSBT.
 #[derive(Debug, ClapArgs)]
 pub struct CosignArgs {
@@ -335,6 +364,39 @@ pub fn allowlist(a: AllowlistArgs) -> CliResult {
             let signed = one(&a.signed)?;
             let mut auth = open(&a.common)?;
             let c = auth.allowlist_cancel(&signed).map_err(refused)?;
+            print(auth.setup().asset(), &c, a.common.json)
+        }
+    }
+}
+
+/// Runs `kinko policy-change`.
+pub fn policy_change(a: PolicyChangeArgs) -> CliResult {
+    match a.command {
+        PolicyChangeCommand::Propose(p) => {
+            let text = std::fs::read_to_string(&p.policy)
+                .with_context(|| format!("cannot read policy {}", p.policy.display()))?;
+            let signed = read_signed(&p.signed.signed)?;
+            let mut auth = open(&p.signed.common)?;
+            let c = auth
+                .propose_policy_change(&text, &signed)
+                .map_err(refused)?;
+            print(auth.setup().asset(), &c, p.signed.common.json)?;
+            let now = auth.now();
+            if !p.signed.common.json {
+                match auth.replay().pending_change(now) {
+                    Some(ch) => println!(
+                        "policy change #{} loosens: it takes effect at {} unless an admin cancels it",
+                        ch.sequence, ch.active_at
+                    ),
+                    None => println!("policy change in force now (it only tightens)"),
+                }
+            }
+            Ok(())
+        }
+        PolicyChangeCommand::Cancel(a) => {
+            let signed = one(&a.signed)?;
+            let mut auth = open(&a.common)?;
+            let c = auth.cancel_policy_change(&signed).map_err(refused)?;
             print(auth.setup().asset(), &c, a.common.json)
         }
     }

@@ -135,6 +135,13 @@ fn parse_custody(specs: &[String]) -> CliResult<BTreeMap<String, Amount>> {
 
 fn check(path: &PathBuf, custody: &[String], json: bool) -> CliResult {
     let config = load_config(path)?;
+    // What admins sign in a `policy-change` (and what every audit record
+    // names): the SHA-256 of the file's exact text.
+    let sha256 = std::fs::read_to_string(path)
+        .ok()
+        .and_then(|t| kinko_ledger::Policy::from_toml_str(&t).ok())
+        .and_then(|p| p.sha256().map(str::to_owned))
+        .unwrap_or_default();
     let custody = parse_custody(custody)?;
     for asset in custody.keys() {
         if config.asset(asset).is_none() {
@@ -177,12 +184,14 @@ fn check(path: &PathBuf, custody: &[String], json: bool) -> CliResult {
         }
         println!(
             "{}",
-            serde_json::to_string_pretty(&json!({ "valid": true, "assets": assets }))?
+            serde_json::to_string_pretty(
+                &json!({ "valid": true, "sha256": sha256, "assets": assets })
+            )?
         );
         return Ok(());
     }
     println!(
-        "policy {} is valid: {} asset(s)",
+        "policy {} is valid: {} asset(s), sha256 {sha256}",
         path.display(),
         config.assets().count()
     );
@@ -238,7 +247,10 @@ fn check(path: &PathBuf, custody: &[String], json: bool) -> CliResult {
         for f in p.preset_fills() {
             println!("  warning: {}", preset_warning(id, p, f));
         }
-        println!("  worst-case loss to an attacker holding the hot key:");
+        println!(
+            "  worst-case loss to an attacker on the backend host (hot key, files, database), \
+             the policy cosigner deciding:"
+        );
         for (name, secs) in HORIZONS {
             let h = Duration::from_secs(secs).unwrap_or_default();
             println!("    {name:>3}: {}", bound_text(&loss_bound(p, h), c));
