@@ -1,16 +1,37 @@
 //! Audit export lines (`kinko audit export`, untrusted text handed to an
-//! auditor): any input verifies or fails with an error, never a panic; and a
-//! valid chain built from the input, edited at one byte, never verifies
-//! unchanged against its published heads.
+//! auditor: records, then `{"signed_head": …}` lines): any input verifies or
+//! fails with an error, never a panic, with or without the audit key; and a
+//! valid chain built from the input, with its signed head, edited at one
+//! byte, never verifies unchanged against its published heads or the key.
 #![no_main]
 
-use kinko_ledger::audit::{verify_export, AuditHead, AuditRecord, GENESIS};
+use std::sync::OnceLock;
+
+use kinko_keys::bitcoin::secp256k1::{Secp256k1, SecretKey, XOnlyPublicKey};
+use kinko_ledger::audit::{
+    hash_digest, verify_export, verify_export_with_key, AuditHead, AuditRecord, SignedHeadLine,
+    GENESIS,
+};
+use kinko_ledger::kinko_auth::{Action, ActionKeypair, SetupId, UnixTime};
 use kinko_policy::Timestamp;
 use libfuzzer_sys::fuzz_target;
 
+/// The audit key (fixed: the target checks the format, not the key).
+fn key() -> &'static (ActionKeypair, XOnlyPublicKey) {
+    static KEY: OnceLock<(ActionKeypair, XOnlyPublicKey)> = OnceLock::new();
+    KEY.get_or_init(|| {
+        let secp = Secp256k1::new();
+        let sk = SecretKey::from_slice(&[7; 32]).expect("a valid secret key");
+        let kp = ActionKeypair::from_secret_key(&secp, &sk);
+        (kp, kp.x_only_public_key().0)
+    })
+}
+
 fn do_test(data: &[u8]) {
+    let (keypair, xonly) = key();
     if let Ok(text) = std::str::from_utf8(data) {
         let _ = verify_export(text, &[]);
+        let _ = verify_export_with_key(text, xonly, &[]);
     }
     if data.len() < 3 {
         return;
@@ -29,8 +50,26 @@ fn do_test(data: &[u8]) {
         lines.push('\n');
     }
     let asset = if ctl[0] & 1 == 0 { "BTC" } else { "XEM" };
-    let heads = [AuditHead { asset: asset.into(), count: parts.len() as u64, hash: prev }];
-    assert_eq!(verify_export(&lines, &heads).expect("a valid chain verifies"), parts.len() as u64);
+    let count = parts.len() as u64;
+    // The chain's signed head, as the export writes it after the records.
+    let signed = Action::AuditHead {
+        setup_id: SetupId::of_file(b"fuzz"),
+        asset: asset.into(),
+        count,
+        hash: hash_digest(&prev).expect("a record hash is 64 hex digits"),
+        at: UnixTime::from_unix(count as i64 - 1),
+    }
+    .sign_with_aux_rand(keypair, &[0; 32]);
+    let signed_head = serde_json::from_str(&signed.to_json()).expect("a signed action is json");
+    lines.push_str(&serde_json::to_string(&SignedHeadLine { signed_head }).expect("serializes"));
+    lines.push('\n');
+    let heads = [AuditHead { asset: asset.into(), count, hash: prev }];
+    assert_eq!(verify_export(&lines, &heads).expect("a valid chain verifies"), count);
+    let published = [signed];
+    assert_eq!(
+        verify_export_with_key(&lines, xonly, &published).expect("a signed chain verifies"),
+        count
+    );
     // Edit one byte (keeping the text UTF-8): never verifies as the same log.
     let mut bytes = lines.clone().into_bytes();
     let pos = usize::from(ctl[1]) * 7 % bytes.len();
@@ -41,11 +80,14 @@ fn do_test(data: &[u8]) {
     let new = if old == b'0' { b'1' } else { b'0' };
     bytes[pos] = new;
     let edited = String::from_utf8(bytes).expect("ascii edit keeps utf-8");
-    if verify_export(&edited, &heads).is_ok() {
+    let keyed = verify_export_with_key(&edited, xonly, &published).is_ok();
+    if verify_export(&edited, &heads).is_ok() || keyed {
         // Only an edit that changes no record may pass (e.g. the time's
         // RFC 3339 text written differently for the same instant).
+        // (A signed head line may also be written differently for the
+        // same signed action: compare the records only.)
         let parse = |t: &str| -> Vec<AuditRecord> {
-            t.lines().map(|l| serde_json::from_str(l).expect("verified lines parse")).collect()
+            t.lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
         };
         assert_eq!(parse(&edited), parse(&lines), "edited export verified: byte {pos} {old} -> {new}");
     }

@@ -806,8 +806,9 @@ impl Ledger {
         }
     }
 
-    /// The head (record count and last hash) of every asset's audit chain:
-    /// publish them outside the database to make rewriting history visible.
+    /// The head (record count and last hash) of every asset's audit chain,
+    /// as the database says (unsigned). With an audit signer publish
+    /// [`Ledger::signed_heads`] instead: only those prove who wrote them.
     ///
     /// # Errors
     /// [`ReadError`].
