@@ -13,25 +13,9 @@ use kinko_keys::{DeriveError, KeyPath, Keystore};
 /// cosigner's audit key signs (an audit head).
 pub const RULE_NOT_A_PERSON_ACTION: &str = "not-a-person-action";
 
-/// Which of a keystore's action keys (docs/signed-messages.md, "Keys").
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ActionRole {
-    /// A person's key, approver or admin: `m/1057'/0'/0'`.
-    Person,
-    /// The cosigner's audit key: `m/1057'/1'/0'`.
-    Audit,
-}
-
-impl ActionRole {
-    /// The derivation path from the keystore's BIP32 master key.
-    pub fn path(self) -> KeyPath {
-        let s = match self {
-            ActionRole::Person => "m/1057h/0h/0h",
-            ActionRole::Audit => "m/1057h/1h/0h",
-        };
-        KeyPath::parse(s).expect("both literals are valid paths (unit test)")
-    }
-}
+/// Which of a keystore's action keys (docs/signed-messages.md, "Keys"):
+/// kinko-auth's roles and paths, the one definition the cosigner uses too.
+pub use kinko_auth::KeyRole as ActionRole;
 
 /// A BIP-340 action key derived from a keystore. The secret is erased on
 /// drop (`Keypair::non_secure_erase`), `Debug` prints `[redacted]`, and
@@ -66,7 +50,7 @@ impl ActionKey {
         // The network only changes how an extended key is printed, never the
         // derived private key.
         let master = keystore.master_key(NetworkKind::Main)?;
-        let derived = master.derive(secp, &role.path())?;
+        let derived = master.derive(secp, &KeyPath::from(role.path()))?;
         Ok(ActionKey {
             keypair: derived.expose_xpriv().to_keypair(secp),
         })
@@ -105,7 +89,7 @@ mod tests {
 
     #[test]
     fn paths() {
-        assert_eq!(ActionRole::Person.path().to_string(), "m/1057h/0h/0h");
-        assert_eq!(ActionRole::Audit.path().to_string(), "m/1057h/1h/0h");
+        assert_eq!(KeyPath::from(ActionRole::Person.path()).to_string(), "m/1057h/0h/0h");
+        assert_eq!(KeyPath::from(ActionRole::Audit.path()).to_string(), "m/1057h/1h/0h");
     }
 }
