@@ -87,6 +87,11 @@ pub struct Replay {
     sweeps: Vec<SweepRecord>,
     max_change: Option<u32>,
     signed_actions: BTreeMap<String, u64>,
+    /// The first record that did not replay: from then on the state is not
+    /// the chain's (a refused record may have been applied in part), so
+    /// every feed and compare is refused with it until the chain is replayed
+    /// again from the start.
+    broken: Option<Mismatch>,
 }
 
 impl Replay {
@@ -104,6 +109,7 @@ impl Replay {
             sweeps: Vec::new(),
             max_change: None,
             signed_actions: BTreeMap::new(),
+            broken: None,
         }
     }
 
@@ -143,8 +149,21 @@ impl Replay {
     /// # Errors
     /// [`Mismatch`] naming the record: out of order, a broken link or hash,
     /// a payload that does not parse, another policy, or a decision the
-    /// engine does not make again on the chain's own state.
+    /// engine does not make again on the chain's own state. After one
+    /// refusal every later feed is refused the same way: the state may hold
+    /// part of the refused record.
     pub fn feed(&mut self, r: &AuditRecord) -> Result<(), Mismatch> {
+        if let Some(m) = &self.broken {
+            return Err(m.clone());
+        }
+        let res = self.feed_record(r);
+        if let Err(m) = &res {
+            self.broken = Some(m.clone());
+        }
+        res
+    }
+
+    fn feed_record(&mut self, r: &AuditRecord) -> Result<(), Mismatch> {
         let at_rec = format!("audit record {}#{}", self.asset, r.seq);
         if r.asset != self.asset {
             return Err(mismatch(format!("{at_rec} belongs to asset {:?}", r.asset)));
@@ -290,6 +309,9 @@ impl Replay {
     /// # Errors
     /// [`Mismatch`] naming the first row that differs.
     pub fn compare(&self, rows: &AssetState) -> Result<(), Mismatch> {
+        if let Some(m) = &self.broken {
+            return Err(m.clone());
+        }
         let mut mine = self.state.clone();
         let mut theirs = rows.clone();
         if let Some(at) = mine.last_at {
@@ -305,6 +327,9 @@ impl Replay {
     /// # Errors
     /// [`Mismatch`] naming the row.
     pub fn compare_core(&self, rows: &AssetState) -> Result<(), Mismatch> {
+        if let Some(m) = &self.broken {
+            return Err(m.clone());
+        }
         compare_core(&self.asset, &self.state, rows)
     }
 }
@@ -391,7 +416,11 @@ fn compare_states(a: &str, m: &AssetState, t: &AssetState) -> Result<(), Mismatc
             Some(_) => {}
         }
     }
-    if let Some(id) = m.withdrawals.keys().find(|id| !t.withdrawals.contains_key(*id)) {
+    if let Some(id) = m
+        .withdrawals
+        .keys()
+        .find(|id| !t.withdrawals.contains_key(*id))
+    {
         return Err(mismatch(format!(
             "withdrawal {id:?} of {a} is in the audit chain but missing from the rows"
         )));

@@ -29,8 +29,8 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
-use bitcoin::secp256k1::XOnlyPublicKey;
 use bitcoin::absolute::LOCK_TIME_THRESHOLD;
+use bitcoin::secp256k1::XOnlyPublicKey;
 use bitcoin::{Amount, FeeRate, Network};
 use kinko_auth::{Action, ActionRule, SetupId, SignedAction, UnixTime, Verifier};
 use kinko_ledger::Policy;
