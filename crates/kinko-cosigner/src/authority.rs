@@ -383,6 +383,27 @@ impl<K: SigningKeys> Authority<K> {
         Ok(())
     }
 
+    /// The ledger's cosign mark of `id` (what its one-transaction-per-
+    /// reservation rule and its refusal to release a cosigned reservation
+    /// read) must be the chain's: a deleted mark would let the ledger sign
+    /// a second transaction for the reservation or release it.
+    fn check_cosign_mark(&mut self, id: &str) -> Result<(), AuthorityError> {
+        let mark = self
+            .ledger
+            .cosign_mark(id)
+            .map_err(AuthorityError::ledger)?;
+        let chain = self.replay.cosigned(id);
+        if mark.as_deref() != chain {
+            return Err(Mismatch(format!(
+                "the cosign mark row of withdrawal {id:?} says {}, the chain says {}",
+                mark.as_deref().unwrap_or("not cosigned"),
+                chain.unwrap_or("not cosigned")
+            ))
+            .into());
+        }
+        Ok(())
+    }
+
     fn check_signed_head(&mut self) -> Result<(), AuthorityError> {
         let (count, hash) = self.replay.head();
         if count == 0 {
@@ -850,6 +871,10 @@ impl<K: SigningKeys> Authority<K> {
     /// # Errors
     /// [`AuthorityError`].
     pub fn fail(&mut self, id: &str) -> Result<Committed, AuthorityError> {
+        // The ledger keeps a cosigned reservation by its mark row: check the
+        // row is the chain's before it decides.
+        self.sync()?;
+        self.check_cosign_mark(id)?;
         self.decide(
             EventKind::Failed {
                 asset: self.asset(),
@@ -994,6 +1019,7 @@ impl<K: SigningKeys> Authority<K> {
             Some(_) => {}
         }
         self.sync()?;
+        self.check_cosign_mark(id)?;
         let Some(chain_w) = self.replay.state().withdrawals.get(id).cloned() else {
             return Err(Mismatch(format!("withdrawal {id:?} has no decision record")).into());
         };

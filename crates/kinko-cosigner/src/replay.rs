@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use kinko_ledger::audit::{record_hash, AuditRecord, GENESIS};
 use kinko_policy::{
-    decide_asset, AssetPolicy, AssetState, Change, Decision, Event, Proposal, Timestamp,
+    decide_asset, AssetPolicy, AssetState, Change, Decision, Event, EventKind, Proposal, Timestamp,
     WithdrawalStatus,
 };
 use serde::Deserialize;
@@ -253,6 +253,20 @@ impl Replay {
                 p.policy.as_deref().unwrap_or("(none)"),
                 self.policy_sha256.as_deref().unwrap_or("(none)")
             )));
+        }
+        // A cosigned transaction may still be broadcast: only its
+        // confirmation releases the reservation.
+        if let EventKind::Failed { id, .. } = &p.event.kind {
+            let reserved = self
+                .state
+                .withdrawals
+                .get(id)
+                .is_some_and(|w| w.status == WithdrawalStatus::Reserved);
+            if let (true, Some(txid)) = (reserved, self.cosigned.get(id)) {
+                return Err(mismatch(format!(
+                    "{at_rec} releases withdrawal {id:?}, which was cosigned for {txid}"
+                )));
+            }
         }
         let out = decide_asset(&self.policy, &mut self.state, &p.event).map_err(|e| {
             mismatch(format!(

@@ -30,6 +30,12 @@ hot_cap = 100_000_000_000
 max_withdrawal = 100_000_000_000
 "#;
 
+/// A policy whose per-withdrawal maximum is a share of custody.
+const SHARE_POLICY: &str = r#"[assets.BTC]
+hot_cap = 2_000_000_000
+max_withdrawal_share = "10%"
+"#;
+
 /// An amount above the example policy's approval threshold (1 BTC).
 const BIG: u64 = 200_000_000;
 /// An amount below it: approved at once.
@@ -548,6 +554,117 @@ fn a_rewritten_record_is_refused() {
     assert!(reopen_mismatch(&f).contains("BTC#1 was edited"));
 }
 
+/// A record after the chain's last, its hash recomputed and linked: what a
+/// database writer can forge without the audit key.
+fn forge_next(f: &mut Fixture, kind: &str, payload: String) -> kinko_ledger::AuditRecord {
+    let head = f.last_record();
+    let seq = head.seq + 1;
+    kinko_ledger::AuditRecord {
+        asset: "BTC".into(),
+        seq,
+        at: f.now(),
+        kind: kind.into(),
+        hash: record_hash(&head.hash, "BTC", seq, f.now(), kind, &payload),
+        payload,
+        prev_hash: head.hash,
+    }
+}
+
+#[test]
+fn a_record_refused_half_way_leaves_nothing_behind() {
+    // No custody statement: the share limit is measured on the books.
+    let mut f = Fixture::new(SHARE_POLICY);
+    let head = f.last_record();
+    // A deposit of 20,000,000 BTC whose record leaves out its changes: the
+    // engine (which applies what it decides) disagrees.
+    let event = Event::new(
+        f.now(),
+        EventKind::Deposit {
+            asset: "BTC".into(),
+            wallet: Wallet::Hot,
+            amount: 2_000_000_000_000_000,
+        },
+    );
+    let payload = serde_json::json!({
+        "event": event,
+        "decision": Decision::Recorded,
+        "changes": [],
+        "proposals": [],
+        "policy": f.setup.policy().sha256(),
+    })
+    .to_string();
+    let forged = forge_next(&mut f, "deposit", payload);
+    put_chain(&f, &[forged]);
+    let detail = mismatch(f.authority.tick());
+    assert!(detail.contains("changes"), "{detail}");
+    // The attacker takes the record back and sets the books to what the
+    // engine applied before it refused: the authority still refuses.
+    f.sql()
+        .execute(
+            "DELETE FROM kinko_audit WHERE asset = 'BTC' AND seq = ?1",
+            params![(head.seq + 1) as i64],
+        )
+        .unwrap();
+    f.sql()
+        .execute(
+            "UPDATE kinko_asset SET audit_count = ?1, audit_head = ?2,
+             hot = hot + 2000000000000000 WHERE asset = 'BTC'",
+            params![head.seq as i64, head.hash],
+        )
+        .unwrap();
+    // 15 BTC is far above 10% of the real 20 BTC.
+    mismatch(f.authority.request_withdrawal(
+        "loot",
+        "mallory",
+        &outside(9).to_string(),
+        1_500_000_000,
+    ));
+    let detail = reopen_mismatch(&f);
+    assert!(detail.contains("books row"), "{detail}");
+}
+
+#[test]
+fn a_deleted_cosign_mark_neither_respends_nor_releases_a_reservation() {
+    let mut f = Fixture::new(POLICY);
+    let dest = outside(1);
+    reserved(&mut f, "w1", &dest, BIG);
+    let mut p = f.psbt(&[(&dest, BIG)], 5);
+    f.authority.cosign_withdrawal("w1", &mut p).unwrap();
+    f.verify(p);
+    f.sql()
+        .execute("DELETE FROM kinko_cosign WHERE id = 'w1'", [])
+        .unwrap();
+    let count = f.records().len();
+    // A second transaction for the reservation: nothing signed, nothing
+    // recorded as signed.
+    let other = f.psbt(&[(&dest, BIG)], 6);
+    let (rule, detail) = cosign_refused(&mut f, "w1", &other);
+    assert_eq!(rule, "state-mismatch");
+    assert!(detail.contains("cosign mark"), "{detail}");
+    // A failure report does not release it.
+    let detail = mismatch(f.authority.fail("w1"));
+    assert!(detail.contains("cosign mark"), "{detail}");
+    assert_eq!(f.records().len(), count);
+    assert_eq!(status(&f, "w1"), WithdrawalStatus::Reserved);
+
+    // A release written around the authority (the ledger no longer sees
+    // the mark) is refused by the replay, naming the record.
+    let d = around(&f, POLICY)
+        .decide_at(
+            f.now(),
+            EventKind::Failed {
+                asset: "BTC".into(),
+                id: "w1".into(),
+            },
+        )
+        .unwrap();
+    let detail = reopen_mismatch(&f);
+    assert!(
+        detail.contains(&format!("BTC#{} releases withdrawal \"w1\"", d.audit_seq)),
+        "{detail}"
+    );
+}
+
 // ----- 5. custody the cosigner can vouch for -----
 
 #[test]
@@ -564,11 +681,7 @@ fn a_fake_cold_deposit_is_refused() {
 
 #[test]
 fn a_fake_hot_deposit_does_not_lift_a_share_limit() {
-    let policy = r#"[assets.BTC]
-hot_cap = 2_000_000_000
-max_withdrawal_share = "10%"
-"#;
-    let mut f = Fixture::new(policy);
+    let mut f = Fixture::new(SHARE_POLICY);
     // The admins vouch for the 20 BTC in custody.
     let statement = Action::CustodyStatement {
         setup_id: f.setup.id(),
