@@ -30,6 +30,9 @@ hot_cap = 100_000_000_000
 max_withdrawal = 100_000_000_000
 "#;
 
+/// What the backend would like on the books: 20,000,000 BTC.
+const FAKE: u64 = 2_000_000_000_000_000;
+
 /// A policy whose per-withdrawal maximum is a share of custody.
 const SHARE_POLICY: &str = r#"[assets.BTC]
 hot_cap = 2_000_000_000
@@ -318,14 +321,12 @@ fn an_approval_by_name_written_around_the_authority_is_refused() {
 
 // ----- 4. direct SQL edits of the ledger file -----
 
-#[test]
-fn an_inserted_reservation_is_not_cosigned() {
-    let mut f = Fixture::new(POLICY);
-    let loot = outside(9);
+/// INSERTs a reserved withdrawal row of `asset` paying `amount` to `dest`.
+fn insert_reservation(f: &Fixture, id: &str, asset: &str, dest: &bitcoin::Address, amount: u64) {
     let w = Withdrawal {
         user: "mallory".into(),
-        destination: loot.to_string(),
-        amount: 300_000_000,
+        destination: dest.to_string(),
+        amount,
         requested_at: f.now(),
         status: WithdrawalStatus::Reserved,
         required_approvals: 0,
@@ -334,10 +335,17 @@ fn an_inserted_reservation_is_not_cosigned() {
     f.sql()
         .execute(
             "INSERT INTO kinko_withdrawal (id, asset, user_id, status, amount, record)
-             VALUES ('loot', 'BTC', 'mallory', 'reserved', 300000000, ?1)",
-            params![serde_json::to_string(&w).unwrap()],
+             VALUES (?1, ?2, 'mallory', 'reserved', ?3, ?4)",
+            params![id, asset, amount as i64, serde_json::to_string(&w).unwrap()],
         )
         .unwrap();
+}
+
+#[test]
+fn an_inserted_reservation_is_not_cosigned() {
+    let mut f = Fixture::new(POLICY);
+    let loot = outside(9);
+    insert_reservation(&f, "loot", "BTC", &loot, 300_000_000);
     let count = f.records().len();
     let psbt = f.psbt(&[(&loot, 300_000_000)], 5);
     let (rule, detail) = cosign_refused(&mut f, "loot", &psbt);
@@ -451,24 +459,45 @@ fn put_chain(f: &Fixture, records: &[kinko_ledger::AuditRecord]) {
     .unwrap();
 }
 
-#[test]
-fn an_appended_record_is_refused() {
-    let mut f = Fixture::new(POLICY);
-    // A record the engine itself would write: a deposit of 20,000,000 BTC,
-    // decided under the set-up's policy on the chain's own state, its hash
-    // recomputed and linked, the asset row's head fixed up.
+/// A record after the chain's last, its hash recomputed and linked: what a
+/// database writer can forge without the audit key.
+fn forge_next(f: &mut Fixture, kind: &str, payload: String) -> kinko_ledger::AuditRecord {
     let head = f.last_record();
+    let seq = head.seq + 1;
+    kinko_ledger::AuditRecord {
+        asset: "BTC".into(),
+        seq,
+        at: f.now(),
+        kind: kind.into(),
+        hash: record_hash(&head.hash, "BTC", seq, f.now(), kind, &payload),
+        payload,
+        prev_hash: head.hash,
+    }
+}
+
+/// A deposit of 20,000,000 BTC to the hot wallet forged as the chain's next
+/// record under the set-up's policy: decided by the engine on the chain's
+/// own state (`engine`), or leaving out its changes (which the engine, which
+/// applies what it decides, disagrees with).
+fn forge_deposit(f: &mut Fixture, engine: bool) -> kinko_ledger::AuditRecord {
     let event = Event::new(
         f.now(),
         EventKind::Deposit {
             asset: "BTC".into(),
             wallet: Wallet::Hot,
-            amount: 2_000_000_000_000_000,
+            amount: FAKE,
         },
     );
-    let policy = f.setup.policy().config().asset("BTC").unwrap().clone();
-    let mut state = f.authority.state().clone();
-    let out = decide_asset(&policy, &mut state, &event).unwrap();
+    let mut out = kinko_policy::Outcome {
+        decision: Decision::Recorded,
+        changes: Vec::new(),
+        proposals: Vec::new(),
+    };
+    if engine {
+        let policy = f.setup.policy().config().asset("BTC").unwrap();
+        let mut state = f.authority.state().clone();
+        out = decide_asset(policy, &mut state, &event).unwrap();
+    }
     let payload = serde_json::json!({
         "event": event,
         "decision": out.decision,
@@ -477,17 +506,16 @@ fn an_appended_record_is_refused() {
         "policy": f.setup.policy().sha256(),
     })
     .to_string();
-    let seq = head.seq + 1;
-    let hash = record_hash(&head.hash, "BTC", seq, f.now(), "deposit", &payload);
-    let forged = kinko_ledger::AuditRecord {
-        asset: "BTC".into(),
-        seq,
-        at: f.now(),
-        kind: "deposit".into(),
-        payload,
-        prev_hash: head.hash.clone(),
-        hash,
-    };
+    forge_next(f, "deposit", payload)
+}
+
+#[test]
+fn an_appended_record_is_refused() {
+    let mut f = Fixture::new(POLICY);
+    // A record the engine itself would write: a deposit of 20,000,000 BTC,
+    // decided under the set-up's policy on the chain's own state, its hash
+    // recomputed and linked, the asset row's head fixed up.
+    let forged = forge_deposit(&mut f, true);
     put_chain(&f, &[forged]);
     f.sql()
         .execute(
@@ -554,22 +582,6 @@ fn a_rewritten_record_is_refused() {
     assert!(reopen_mismatch(&f).contains("BTC#1 was edited"));
 }
 
-/// A record after the chain's last, its hash recomputed and linked: what a
-/// database writer can forge without the audit key.
-fn forge_next(f: &mut Fixture, kind: &str, payload: String) -> kinko_ledger::AuditRecord {
-    let head = f.last_record();
-    let seq = head.seq + 1;
-    kinko_ledger::AuditRecord {
-        asset: "BTC".into(),
-        seq,
-        at: f.now(),
-        kind: kind.into(),
-        hash: record_hash(&head.hash, "BTC", seq, f.now(), kind, &payload),
-        payload,
-        prev_hash: head.hash,
-    }
-}
-
 #[test]
 fn a_record_refused_half_way_leaves_nothing_behind() {
     // No custody statement: the share limit is measured on the books.
@@ -577,23 +589,7 @@ fn a_record_refused_half_way_leaves_nothing_behind() {
     let head = f.last_record();
     // A deposit of 20,000,000 BTC whose record leaves out its changes: the
     // engine (which applies what it decides) disagrees.
-    let event = Event::new(
-        f.now(),
-        EventKind::Deposit {
-            asset: "BTC".into(),
-            wallet: Wallet::Hot,
-            amount: 2_000_000_000_000_000,
-        },
-    );
-    let payload = serde_json::json!({
-        "event": event,
-        "decision": Decision::Recorded,
-        "changes": [],
-        "proposals": [],
-        "policy": f.setup.policy().sha256(),
-    })
-    .to_string();
-    let forged = forge_next(&mut f, "deposit", payload);
+    let forged = forge_deposit(&mut f, false);
     put_chain(&f, &[forged]);
     let detail = mismatch(f.authority.tick());
     assert!(detail.contains("changes"), "{detail}");
@@ -698,9 +694,7 @@ fn a_fake_hot_deposit_does_not_lift_a_share_limit() {
     let two = [one, statement.sign(&person(0x22))];
     f.authority.custody_statement(&two).unwrap();
     // The backend reports 20,000,000 BTC on the hot wallet.
-    f.authority
-        .report_deposit(Wallet::Hot, 2_000_000_000_000_000)
-        .unwrap();
+    f.authority.report_deposit(Wallet::Hot, FAKE).unwrap();
     // The maximum is 10% of the vouched 20 BTC, not of the books.
     let dest = outside(1);
     match withdraw(&mut f, "w1", &dest, 200_000_001) {
@@ -759,22 +753,7 @@ fn sweeps_pay_only_the_cold_address_handed_out() {
 fn another_assets_reservation_is_refused() {
     let mut f = Fixture::new(POLICY);
     let loot = outside(9);
-    let w = Withdrawal {
-        user: "mallory".into(),
-        destination: loot.to_string(),
-        amount: 1_200_000_000,
-        requested_at: f.now(),
-        status: WithdrawalStatus::Reserved,
-        required_approvals: 0,
-        approvals: Default::default(),
-    };
-    f.sql()
-        .execute(
-            "INSERT INTO kinko_withdrawal (id, asset, user_id, status, amount, record)
-             VALUES ('xem-1', 'XEM', 'mallory', 'reserved', 1200000000, ?1)",
-            params![serde_json::to_string(&w).unwrap()],
-        )
-        .unwrap();
+    insert_reservation(&f, "xem-1", "XEM", &loot, 1_200_000_000);
     let count = f.records().len();
     // 1,200,000,000 units of XEM paid as 12 BTC.
     let psbt = f.psbt(&[(&loot, 1_200_000_000)], 5);
