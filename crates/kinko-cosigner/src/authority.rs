@@ -339,6 +339,7 @@ impl<K: SigningKeys> Authority<K> {
     /// `state-mismatch` naming what differs; [`AuthorityError::Ledger`].
     pub fn sync(&mut self) -> Result<(), AuthorityError> {
         self.catch_up()?;
+        self.check_stored_head()?;
         self.check_signed_head()?;
         let asset = self.setup.asset().to_owned();
         let rows = self
@@ -350,16 +351,60 @@ impl<K: SigningKeys> Authority<K> {
         Ok(())
     }
 
+    /// The chain's end the ledger will append to (its asset row's head)
+    /// must be the replay's: records rewritten and relinked, or truncated,
+    /// behind a replay that already read them would otherwise be built on —
+    /// and signed — by the next write.
+    fn check_stored_head(&mut self) -> Result<(), AuthorityError> {
+        let asset = self.setup.asset().to_owned();
+        let stored = self
+            .ledger
+            .audit_head(&asset)
+            .map_err(AuthorityError::ledger)?;
+        let (count, hash) = self.replay.head();
+        let (s_count, s_hash) = stored
+            .as_ref()
+            .map_or((0, kinko_ledger::audit::GENESIS), |h| {
+                (h.count, h.hash.as_str())
+            });
+        if (s_count, s_hash) != (count, hash) {
+            return Err(Mismatch(format!(
+                "the {asset} chain's stored head is record {s_count} ({s_hash}), the replayed \
+                 chain ends at record {count} ({hash})"
+            ))
+            .into());
+        }
+        Ok(())
+    }
+
+    /// The ledger's cosign mark of `id` (what its one-transaction-per-
+    /// reservation rule and its refusal to release a cosigned reservation
+    /// read) must be the chain's: a deleted mark would let the ledger sign
+    /// a second transaction for the reservation or release it.
+    fn check_cosign_mark(&mut self, id: &str) -> Result<(), AuthorityError> {
+        let mark = self
+            .ledger
+            .cosign_mark(id)
+            .map_err(AuthorityError::ledger)?;
+        let chain = self.replay.cosigned(id);
+        if mark.as_deref() != chain {
+            return Err(Mismatch(format!(
+                "the cosign mark row of withdrawal {id:?} says {}, the chain says {}",
+                mark.as_deref().unwrap_or("not cosigned"),
+                chain.unwrap_or("not cosigned")
+            ))
+            .into());
+        }
+        Ok(())
+    }
+
     fn check_signed_head(&mut self) -> Result<(), AuthorityError> {
         let (count, hash) = self.replay.head();
         if count == 0 {
             return Ok(());
         }
         let asset = self.setup.asset();
-        let heads = self
-            .ledger
-            .signed_heads()
-            .map_err(AuthorityError::ledger)?;
+        let heads = self.ledger.signed_heads().map_err(AuthorityError::ledger)?;
         let found = heads.iter().find(|h| h.action.asset() == Some(asset));
         let Some(h) = found else {
             return Err(Mismatch(format!(
@@ -425,16 +470,18 @@ impl<K: SigningKeys> Authority<K> {
                 AuthorityRule::ClockWentBackwards,
                 format!("the cosigner's clock {at} is before the asset's last event at {last}"),
             ),
-            kinko_ledger::DecideError::ReservationCosigned { id, txid, audit_seq } => {
-                AuthorityError::refused(
-                    AuthorityRule::ReservationCosigned,
-                    format!(
-                        "reservation {id} was cosigned for transaction {txid}, which may still be \
+            kinko_ledger::DecideError::ReservationCosigned {
+                id,
+                txid,
+                audit_seq,
+            } => AuthorityError::refused(
+                AuthorityRule::ReservationCosigned,
+                format!(
+                    "reservation {id} was cosigned for transaction {txid}, which may still be \
                          broadcast; only its confirmation releases it (refusal recorded as audit \
                          record {audit_seq})"
-                    ),
-                )
-            }
+                ),
+            ),
             kinko_ledger::DecideError::Refused(e) => {
                 AuthorityError::refused(AuthorityRule::InvalidEvent, e.to_string())
             }
@@ -520,6 +567,9 @@ impl<K: SigningKeys> Authority<K> {
             .verifier(self.setup.approvers())
             .check(signed, Some(&asset))?
             .to_owned();
+        // A replay is named as one whatever the withdrawal's state (after the
+        // approval that completed the quorum it is no longer pending).
+        self.unused(signed)?;
         let Some(w) = self.replay.state().withdrawals.get(withdrawal_id) else {
             return Err(AuthorityError::refused(
                 AuthorityRule::Action(ActionRule::ObjectMismatch),
@@ -535,6 +585,12 @@ impl<K: SigningKeys> Authority<K> {
                 ),
             ));
         }
+        if w.approvals.contains(&name) {
+            return Err(AuthorityError::refused(
+                AuthorityRule::Action(ActionRule::Replayed),
+                format!("{name} already approved {withdrawal_id:?}"),
+            ));
+        }
         if w.status != WithdrawalStatus::Pending {
             return Err(AuthorityError::refused(
                 AuthorityRule::Action(ActionRule::ObjectMismatch),
@@ -544,13 +600,6 @@ impl<K: SigningKeys> Authority<K> {
                 ),
             ));
         }
-        if w.approvals.contains(&name) {
-            return Err(AuthorityError::refused(
-                AuthorityRule::Action(ActionRule::Replayed),
-                format!("{name} already approved {withdrawal_id:?}"),
-            ));
-        }
-        self.unused(signed)?;
         self.decide(
             EventKind::Approval {
                 asset,
@@ -955,6 +1004,10 @@ impl<K: SigningKeys> Authority<K> {
     /// # Errors
     /// [`AuthorityError`].
     pub fn fail(&mut self, id: &str) -> Result<Committed, AuthorityError> {
+        // The ledger keeps a cosigned reservation by its mark row: check the
+        // row is the chain's before it decides.
+        self.sync()?;
+        self.check_cosign_mark(id)?;
         self.decide(
             EventKind::Failed {
                 asset: self.asset(),
@@ -991,7 +1044,10 @@ impl<K: SigningKeys> Authority<K> {
             .cold_wallet()
             .address(Keychain::Receive, index)
             .map_err(|e| {
-                AuthorityError::refused(AuthorityRule::Cosign(CosignRule::SweepNotCold), e.to_string())
+                AuthorityError::refused(
+                    AuthorityRule::Cosign(CosignRule::SweepNotCold),
+                    e.to_string(),
+                )
             })?;
         Ok((index, address))
     }
@@ -1017,7 +1073,12 @@ impl<K: SigningKeys> Authority<K> {
         self.sync()?;
         let analysis = self.cosigner.analyze(psbt);
         let txid = analysis.txid.to_string();
-        let retry = self.replay.sweeps().iter().find(|s| s.txid == txid).cloned();
+        let retry = self
+            .replay
+            .sweeps()
+            .iter()
+            .find(|s| s.txid == txid)
+            .cloned();
         let index = match &retry {
             Some(s) => s.cold_index,
             None => u32::try_from(self.replay.sweeps().len()).unwrap_or(u32::MAX),
@@ -1027,7 +1088,10 @@ impl<K: SigningKeys> Authority<K> {
             .cold_wallet()
             .script_pubkey(Keychain::Receive, index)
             .map_err(|e| {
-                AuthorityError::refused(AuthorityRule::Cosign(CosignRule::SweepNotCold), e.to_string())
+                AuthorityError::refused(
+                    AuthorityRule::Cosign(CosignRule::SweepNotCold),
+                    e.to_string(),
+                )
             })?;
         let payment = check_sweep(&analysis, &cold_script)?;
         check_transaction(psbt, &analysis, &self.tx_rules())?;
@@ -1042,7 +1106,10 @@ impl<K: SigningKeys> Authority<K> {
                 Some(evidence),
             )?;
         }
-        let signatures = self.cosigner.sign_checked(psbt).map_err(AuthorityError::Sign)?;
+        let signatures = self
+            .cosigner
+            .sign_checked(psbt)
+            .map_err(AuthorityError::Sign)?;
         Ok(SweepCosigned {
             txid: analysis.txid,
             payment,
@@ -1085,6 +1152,7 @@ impl<K: SigningKeys> Authority<K> {
             Some(_) => {}
         }
         self.sync()?;
+        self.check_cosign_mark(id)?;
         let Some(chain_w) = self.replay.state().withdrawals.get(id).cloned() else {
             return Err(Mismatch(format!("withdrawal {id:?} has no decision record")).into());
         };
@@ -1156,7 +1224,10 @@ impl<K: SigningKeys> Authority<K> {
         let Some(payment) = checked else {
             return Err(Refusal::new(CosignRule::NotReserved, "the check did not run").into());
         };
-        let signatures = self.cosigner.sign_checked(psbt).map_err(AuthorityError::Sign)?;
+        let signatures = self
+            .cosigner
+            .sign_checked(psbt)
+            .map_err(AuthorityError::Sign)?;
         Ok(Cosigned {
             id: id.to_owned(),
             asset: record.asset,
@@ -1174,11 +1245,7 @@ impl<K: SigningKeys> Authority<K> {
     }
 }
 
-fn tx_evidence(
-    a: &PsbtAnalysis,
-    p: &crate::CheckedPayment,
-    cold_index: Option<u32>,
-) -> Value {
+fn tx_evidence(a: &PsbtAnalysis, p: &crate::CheckedPayment, cold_index: Option<u32>) -> Value {
     let change_index = a.outputs.iter().find_map(|o| match o.kind {
         OutputKind::Change { index, .. } => Some(index),
         _ => None,

@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, HashMap};
 use kinko_ledger::audit::{record_hash, AuditRecord, GENESIS};
 use kinko_ledger::Policy;
 use kinko_policy::{
-    decide_asset, AssetPolicy, AssetState, Change, Decision, Event, Proposal, Timestamp,
+    decide_asset, AssetPolicy, AssetState, Change, Decision, Event, EventKind, Proposal, Timestamp,
     WithdrawalStatus,
 };
 use serde::Deserialize;
@@ -108,6 +108,11 @@ pub struct Replay {
     sweeps: Vec<SweepRecord>,
     max_change: Option<u32>,
     signed_actions: BTreeMap<String, u64>,
+    /// The first record that did not replay: from then on the state is not
+    /// the chain's (a refused record may have been applied in part), so
+    /// every feed and compare is refused with it until the chain is replayed
+    /// again from the start.
+    broken: Option<Mismatch>,
 }
 
 impl Replay {
@@ -135,6 +140,7 @@ impl Replay {
             sweeps: Vec::new(),
             max_change: None,
             signed_actions: BTreeMap::new(),
+            broken: None,
         })
     }
 
@@ -216,8 +222,21 @@ impl Replay {
     /// # Errors
     /// [`Mismatch`] naming the record: out of order, a broken link or hash,
     /// a payload that does not parse, another policy, or a decision the
-    /// engine does not make again on the chain's own state.
+    /// engine does not make again on the chain's own state. After one
+    /// refusal every later feed is refused the same way: the state may hold
+    /// part of the refused record.
     pub fn feed(&mut self, r: &AuditRecord) -> Result<(), Mismatch> {
+        if let Some(m) = &self.broken {
+            return Err(m.clone());
+        }
+        let res = self.feed_record(r);
+        if let Err(m) = &res {
+            self.broken = Some(m.clone());
+        }
+        res
+    }
+
+    fn feed_record(&mut self, r: &AuditRecord) -> Result<(), Mismatch> {
         let at_rec = format!("audit record {}#{}", self.asset, r.seq);
         if r.asset != self.asset {
             return Err(mismatch(format!("{at_rec} belongs to asset {:?}", r.asset)));
@@ -308,6 +327,20 @@ impl Replay {
                 p.policy.as_deref().unwrap_or("(none)"),
                 self.policy_sha256.as_deref().unwrap_or("(none)")
             )));
+        }
+        // A cosigned transaction may still be broadcast: only its
+        // confirmation releases the reservation.
+        if let EventKind::Failed { id, .. } = &p.event.kind {
+            let reserved = self
+                .state
+                .withdrawals
+                .get(id)
+                .is_some_and(|w| w.status == WithdrawalStatus::Reserved);
+            if let (true, Some(txid)) = (reserved, self.cosigned.get(id)) {
+                return Err(mismatch(format!(
+                    "{at_rec} releases withdrawal {id:?}, which was cosigned for {txid}"
+                )));
+            }
         }
         let out = decide_asset(&self.policy, &mut self.state, &p.event).map_err(|e| {
             mismatch(format!(
@@ -417,6 +450,9 @@ impl Replay {
     /// # Errors
     /// [`Mismatch`] naming the first row that differs.
     pub fn compare(&self, rows: &AssetState) -> Result<(), Mismatch> {
+        if let Some(m) = &self.broken {
+            return Err(m.clone());
+        }
         let mut mine = self.state.clone();
         let mut theirs = rows.clone();
         if let Some(at) = mine.last_at {
@@ -432,6 +468,9 @@ impl Replay {
     /// # Errors
     /// [`Mismatch`] naming the row.
     pub fn compare_core(&self, rows: &AssetState) -> Result<(), Mismatch> {
+        if let Some(m) = &self.broken {
+            return Err(m.clone());
+        }
         compare_core(&self.asset, &self.state, rows)
     }
 }
@@ -518,7 +557,11 @@ fn compare_states(a: &str, m: &AssetState, t: &AssetState) -> Result<(), Mismatc
             Some(_) => {}
         }
     }
-    if let Some(id) = m.withdrawals.keys().find(|id| !t.withdrawals.contains_key(*id)) {
+    if let Some(id) = m
+        .withdrawals
+        .keys()
+        .find(|id| !t.withdrawals.contains_key(*id))
+    {
         return Err(mismatch(format!(
             "withdrawal {id:?} of {a} is in the audit chain but missing from the rows"
         )));

@@ -3,120 +3,16 @@
 //! `KINKO_BLESS=1` to rewrite them), each validation rule, and the
 //! signatures file.
 
-mod support;
+mod common;
 
-use bitcoin::bip32::DerivationPath;
-use bitcoin::secp256k1::{Keypair, Secp256k1};
 use bitcoin::Network;
+use common::{action_key, hex, person, sign_setup as sign, signed_setup, wallet, POLICY};
 use kinko_auth::{Action, ActionRule, SetupId, UnixTime};
 use kinko_cosigner::setup::{Role, Setup, SetupError, WalletRole};
-use support::{master, wallet};
 
-/// The action key of a keystore at `path` (`m/1057'/0'/0'` for a person,
-/// `m/1057'/1'/0'` for the cosigner's audit key).
-fn action_key(seed: u8, path: &str) -> Keypair {
-    let secp = Secp256k1::new();
-    let path: DerivationPath = path.parse().unwrap();
-    master(seed)
-        .derive_priv(&secp, &path)
-        .unwrap()
-        .to_keypair(&secp)
-}
-
-fn person(seed: u8) -> Keypair {
-    action_key(seed, "m/1057'/0'/0'")
-}
-
-fn hex(k: &Keypair) -> String {
-    kinko_auth::xonly_hex(&k.x_only_public_key().0)
-}
-
-const POLICY: &str = r#"[assets.BTC]
-hot_cap = 2_000_000_000
-max_withdrawal = 500_000_000
-
-[[assets.BTC.windows]]
-duration = "24h"
-limit = 1_000_000_000
-
-[assets.BTC.approvals]
-approvers = ["alice", "bob"]
-quorum = 1
-threshold = 100_000_000
-"#;
-
-/// The example set-up: hot wallet of keystores [1 exchange, 2 cosigner, 3
-/// backup], cold of [4, 5, 6]; approvers alice (0x11) and bob (0x12);
-/// admins carol (0x21), dave (0x22), erin (0x23), two of whom must sign; the
-/// audit key is the cosigner's (keystore 2). Returns the file and the
-/// signatures of carol and dave.
+/// The example set-up ([`common::signed_setup`] of the example policy).
 fn example() -> (String, String) {
-    let text = format!(
-        r#"# kinko custody set-up: pinned at the key ceremony, signed by the admins.
-version = 1
-asset = "BTC"
-network = "regtest"
-hot_descriptor = "{hot}"
-cold_descriptor = "{cold}"
-change_gap = 1000
-audit_key = "{audit}"
-admin_quorum = 2
-# The policy (kinko-policy TOML), exactly as hashed: the first newline after
-# the opening quotes is not part of the string.
-policy = '''
-{POLICY}'''
-
-[fees]
-max_fee_sat = 100000
-max_fee_rate_sat_vb = 200
-
-[chain]
-reference_height = 870000
-reference_time = "2024-11-20T00:00:00Z"
-
-[[approvers]]
-name = "alice"
-key = "{alice}"
-
-[[approvers]]
-name = "bob"
-key = "{bob}"
-
-[[admins]]
-name = "carol"
-key = "{carol}"
-
-[[admins]]
-name = "dave"
-key = "{dave}"
-
-[[admins]]
-name = "erin"
-key = "{erin}"
-"#,
-        hot = wallet([1, 2, 3]).descriptor(),
-        cold = wallet([4, 5, 6]).descriptor(),
-        audit = hex(&action_key(2, "m/1057'/1'/0'")),
-        alice = hex(&person(0x11)),
-        bob = hex(&person(0x12)),
-        carol = hex(&person(0x21)),
-        dave = hex(&person(0x22)),
-        erin = hex(&person(0x23)),
-    );
-    let sigs = [0x21, 0x22]
-        .iter()
-        .map(|s| sign(&text, *s) + "\n")
-        .collect();
-    (text, sigs)
-}
-
-/// Keystore `seed`'s person key signs `text` as a set-up (deterministic).
-fn sign(text: &str, seed: u8) -> String {
-    Action::SetupSignature {
-        setup_id: SetupId::of_file(text.as_bytes()),
-    }
-    .sign_with_aux_rand(&person(seed), &[seed; 32])
-    .to_json()
+    signed_setup(POLICY)
 }
 
 fn err(text: &str) -> SetupError {
@@ -140,14 +36,6 @@ fn golden_files_are_the_example() {
     let s = Setup::load_signed(want.as_bytes(), &want_sigs).unwrap();
     assert_eq!(s.id(), SetupId::of_file(want.as_bytes()));
     assert_eq!(s.signed_by(&want_sigs).unwrap(), ["carol", "dave"]);
-    // docs/setup.md shows the same example.
-    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/setup.md"))
-        .unwrap();
-    assert!(doc.contains(&want), "docs/setup.md shows another example");
-    assert!(
-        doc.contains(&want_sigs),
-        "docs/setup.md shows other signatures"
-    );
 }
 
 #[test]
