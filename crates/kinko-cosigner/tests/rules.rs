@@ -2,7 +2,7 @@
 //! PSBTs built with rust-bitcoin directly: `non-final-locktime`,
 //! `relative-locktime`, `change-beyond-gap`.
 
-mod support;
+mod common;
 
 use bitcoin::absolute::LockTime;
 use bitcoin::bip32::ChildNumber;
@@ -15,7 +15,7 @@ use kinko_cosigner::{check_transaction, max_height_estimate, CosignRule, TxRules
 use kinko_wallet::{AnalysisOptions, Keychain, MultisigWallet, OutputKind};
 
 fn wallet() -> MultisigWallet {
-    support::wallet([1, 2, 3])
+    common::wallet([1, 2, 3])
 }
 
 /// A transaction of `inputs` inputs with these sequences, paying an outside
