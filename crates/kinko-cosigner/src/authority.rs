@@ -444,24 +444,32 @@ impl<K: SigningKeys> Authority<K> {
         kind: EventKind,
         evidence: Option<Value>,
     ) -> Result<Committed, AuthorityError> {
-        self.sync()?;
-        let at = self.now();
-        // The policy in force at this time: the set-up's, or the last change
-        // taken whose time has come.
-        let in_force = self.replay.policy_at(at);
-        if self.ledger.policy().and_then(|p| p.sha256()) != in_force.sha256() {
-            let p = in_force.clone();
-            self.ledger.set_policy(p);
-        }
-        let req = Request {
-            at: Some(at),
-            kind,
-            evidence,
+        // A write that finds the chain moved since the check (another
+        // authority on the same PostgreSQL, or a record slipped in) writes
+        // nothing: check again, at most a few times.
+        let mut tries = 0;
+        let mut out = loop {
+            self.sync()?;
+            let at = self.now();
+            // The policy in force at this time: the set-up's, or the last
+            // change taken whose time has come.
+            let in_force = self.replay.policy_at(at);
+            if self.ledger.policy().and_then(|p| p.sha256()) != in_force.sha256() {
+                let p = in_force.clone();
+                self.ledger.set_policy(p);
+            }
+            let req = Request {
+                at: Some(at),
+                kind: kind.clone(),
+                evidence: evidence.clone(),
+            };
+            self.expect_head();
+            match self.ledger.decide_batch(std::slice::from_ref(&req)) {
+                Err(kinko_ledger::DecideError::HeadMoved { .. }) if tries < 3 => tries += 1,
+                Err(e) => return Err(AuthorityError::ledger(e)),
+                Ok(out) => break out,
+            }
         };
-        let mut out = self
-            .ledger
-            .decide_batch(std::slice::from_ref(&req))
-            .map_err(AuthorityError::ledger)?;
         let res = out
             .pop()
             .ok_or_else(|| AuthorityError::Ledger("no result".into()))?;
@@ -495,6 +503,46 @@ impl<K: SigningKeys> Authority<K> {
 
     fn asset(&self) -> String {
         self.setup.asset().to_owned()
+    }
+
+    /// The next ledger write must find the chain where the replay ends.
+    fn expect_head(&mut self) {
+        let (count, hash) = self.replay.head();
+        let hash = hash.to_owned();
+        self.ledger.expect_head(self.setup.asset(), count, &hash);
+    }
+
+    /// Records a refused signed action where there is a withdrawal of the
+    /// set-up's asset to attach it to (the refusal itself is returned).
+    fn record_refused(
+        &mut self,
+        id: &str,
+        signed: &SignedAction,
+        e: AuthorityError,
+    ) -> AuthorityError {
+        let AuthorityError::Refused { rule, detail } = &e else {
+            return e;
+        };
+        if !self.replay.state().withdrawals.contains_key(id) {
+            return e;
+        }
+        let payload = json!({
+            "refused": {
+                "action": signed.action.name(),
+                "id": id,
+                "rule": rule.as_str(),
+                "detail": detail,
+            },
+            "evidence": { "signatures": [signed_json(signed)] },
+        });
+        let at = self.now();
+        self.expect_head();
+        let asset = self.asset();
+        // Best effort: the refusal stands whether or not it could be recorded.
+        if self.ledger.record_refusal(&asset, at, &payload).is_ok() {
+            let _ = self.catch_up();
+        }
+        e
     }
 
     fn verifier<'a>(&'a self, keys: &'a [(String, XOnlyPublicKey)]) -> Verifier<'a> {
@@ -549,6 +597,23 @@ impl<K: SigningKeys> Authority<K> {
     /// # Errors
     /// The signed-action rules; [`AuthorityError`].
     pub fn approve(&mut self, signed: &SignedAction) -> Result<Committed, AuthorityError> {
+        let r = self.approve_checked(signed);
+        match (r, &signed.action) {
+            // A refused signature of a known withdrawal goes to its chain.
+            (
+                Err(
+                    e @ AuthorityError::Refused {
+                        rule: AuthorityRule::Action(_),
+                        ..
+                    },
+                ),
+                Action::Approval { withdrawal_id, .. },
+            ) => Err(self.record_refused(withdrawal_id, signed, e)),
+            (r, _) => r,
+        }
+    }
+
+    fn approve_checked(&mut self, signed: &SignedAction) -> Result<Committed, AuthorityError> {
         self.sync()?;
         let Action::Approval {
             withdrawal_id,
@@ -824,12 +889,11 @@ impl<K: SigningKeys> Authority<K> {
                 "not a policy-change",
             ));
         };
-        let new = crate::setup::check_policy(
-            self.setup.asset(),
-            self.setup.approvers(),
-            policy_text,
-        )
-        .map_err(|e| AuthorityError::refused(AuthorityRule::InvalidPolicy, e.to_string()))?;
+        let new =
+            crate::setup::check_policy(self.setup.asset(), self.setup.approvers(), policy_text)
+                .map_err(|e| {
+                    AuthorityError::refused(AuthorityRule::InvalidPolicy, e.to_string())
+                })?;
         if new.sha256() != Some(policy_sha256.to_string().as_str()) {
             return Err(AuthorityError::refused(
                 AuthorityRule::Action(ActionRule::ObjectMismatch),
@@ -1163,6 +1227,7 @@ impl<K: SigningKeys> Authority<K> {
         let now = self.now();
         let mut checked = None;
         let mut refused: Option<Refusal> = None;
+        self.expect_head();
         let record = self
             .ledger
             .cosign_with_evidence(id, Some(now), |_asset, w| {

@@ -181,14 +181,25 @@ threshold = 50
             ("max_withdrawal = 100", "", "per-withdrawal maximum"),
             ("limit = 300", "limit = 301", "window 0"),
             ("quorum = 1", "quorum = 1\n", ""),
-            ("threshold = 50", "threshold = 51", "approvers, quorum or threshold"),
-            ("[\"alice\", \"bob\"]", "[\"alice\", \"bob\", \"mallory\"]", "approvers"),
+            (
+                "threshold = 50",
+                "threshold = 51",
+                "approvers, quorum or threshold",
+            ),
+            (
+                "[\"alice\", \"bob\"]",
+                "[\"alice\", \"bob\", \"mallory\"]",
+                "approvers",
+            ),
         ] {
             let l = loosenings(&old, &p(&BASE.replace(from, to))).unwrap();
             if what.is_empty() {
                 assert!(l.is_empty(), "{from}: {l:?}");
             } else {
-                assert!(l.iter().any(|s| s.starts_with(what)), "{from} -> {to}: {l:?}");
+                assert!(
+                    l.iter().any(|s| s.starts_with(what)),
+                    "{from} -> {to}: {l:?}"
+                );
             }
         }
     }
@@ -201,7 +212,10 @@ threshold = 50
             loosenings(&old, &p(&moved)),
             Err(ChangeError::WindowMoved { index: 0, .. })
         ));
-        let removed = BASE.replace("[[assets.BTC.windows]]\nduration = \"1h\"\nlimit = 300\n", "");
+        let removed = BASE.replace(
+            "[[assets.BTC.windows]]\nduration = \"1h\"\nlimit = 300\n",
+            "",
+        );
         assert!(loosenings(&old, &p(&removed)).is_err());
     }
 }

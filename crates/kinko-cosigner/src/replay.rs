@@ -378,8 +378,14 @@ impl Replay {
             let bad = || mismatch(format!("{at_rec}: its policy change does not read"));
             let sequence = c.get("sequence").and_then(|v| v.as_u64()).ok_or_else(bad)?;
             let text = c.get("text").and_then(|v| v.as_str()).ok_or_else(bad)?;
-            let active = c.get("active_at").and_then(|v| v.as_i64()).ok_or_else(bad)?;
-            let loosening = c.get("loosening").and_then(|v| v.as_bool()).ok_or_else(bad)?;
+            let active = c
+                .get("active_at")
+                .and_then(|v| v.as_i64())
+                .ok_or_else(bad)?;
+            let loosening = c
+                .get("loosening")
+                .and_then(|v| v.as_bool())
+                .ok_or_else(bad)?;
             if sequence != self.next_policy_sequence() {
                 return Err(mismatch(format!(
                     "{at_rec} takes policy change #{sequence}, the next is #{}",

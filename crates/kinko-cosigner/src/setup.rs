@@ -346,10 +346,11 @@ pub struct Setup {
 
 /// How long a policy change that loosens anything waits when the set-up
 /// names no `policy_delay`.
-pub const DEFAULT_POLICY_DELAY: kinko_policy::Duration = match kinko_policy::Duration::from_secs(48 * 3600) {
-    Some(d) => d,
-    None => panic!("48 h is a duration"),
-};
+pub const DEFAULT_POLICY_DELAY: kinko_policy::Duration =
+    match kinko_policy::Duration::from_secs(48 * 3600) {
+        Some(d) => d,
+        None => panic!("48 h is a duration"),
+    };
 /// The shortest `policy_delay` a set-up may name.
 pub const MIN_POLICY_DELAY: kinko_policy::Duration = match kinko_policy::Duration::from_secs(3600) {
     Some(d) => d,

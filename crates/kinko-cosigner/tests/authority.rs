@@ -145,9 +145,22 @@ fn approvals_without_the_approvers_key_are_refused() {
     .sign(&person(0x11));
     assert_eq!(rule(f.authority.approve(&vote)), "wrong-action");
 
-    // Nothing was decided. (Refused approvals are not in the audit log: the
-    // ledger has no call to record a refusal of a pending withdrawal.)
-    assert_eq!(f.records().len(), count);
+    // Nothing was decided; each refusal of a signature for w1 is in its
+    // chain as a `refused` record naming the rule (the other kind of action
+    // names no withdrawal and is not recorded).
+    let records = f.records();
+    let refused: Vec<String> = records[count..]
+        .iter()
+        .map(|r| {
+            assert_eq!(r.kind, "refused");
+            let p: serde_json::Value = serde_json::from_str(&r.payload).unwrap();
+            assert_eq!(p["refused"]["id"], "w1");
+            p["refused"]["rule"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert!(refused.contains(&"unknown-signer".to_owned()), "{refused:?}");
+    assert!(refused.contains(&"bad-signature".to_owned()), "{refused:?}");
+    assert!(refused.contains(&"expired".to_owned()), "{refused:?}");
     assert_eq!(status(&f, "w1"), WithdrawalStatus::Pending);
 
     // The honest path: alice's signed approval reserves the withdrawal, and

@@ -69,6 +69,17 @@ pub enum CosignError {
     /// No withdrawal with this id.
     #[error("unknown withdrawal")]
     UnknownWithdrawal,
+    /// The asset's chain does not end where the caller expected
+    /// ([`Ledger::expect_head`]): nothing was written.
+    #[error("the {asset} audit chain has {found} records, {expected} were expected; nothing was written")]
+    HeadMoved {
+        /// The asset.
+        asset: String,
+        /// The count expected.
+        expected: u64,
+        /// The count found.
+        found: u64,
+    },
     /// The time is older than the asset's last event: fail closed.
     #[error("clock went backwards: {at} is before the last event at {last}")]
     ClockWentBackwards {
@@ -133,6 +144,7 @@ impl Ledger {
         at: Option<Timestamp>,
         check: impl FnOnce(&str, &Withdrawal) -> (CosignVerdict, Option<serde_json::Value>),
     ) -> Result<CosignRecord, CosignError> {
+        let expect = self.expect.take();
         let Ledger {
             backend,
             time,
@@ -147,6 +159,14 @@ impl Ledger {
         };
         let cached = cache.get(&asset);
         let mut row = tx.lock_asset(&asset, cached.map(|c| c.0))?;
+        if let Some(e) = &expect {
+            e.check(&asset, &row)
+                .map_err(|(expected, found)| CosignError::HeadMoved {
+                    asset: asset.clone(),
+                    expected,
+                    found,
+                })?;
+        }
         let mut core: Core = match (&row.core, cached) {
             (Some(text), _) => serde_json::from_str(text).map_err(damaged("asset state"))?,
             (None, Some((_, core))) => core.clone(),

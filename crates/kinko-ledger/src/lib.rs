@@ -308,6 +308,17 @@ pub enum DecideError {
         /// The refusal's audit record's sequence number.
         audit_seq: u64,
     },
+    /// The asset's chain does not end where the caller expected
+    /// ([`Ledger::expect_head`]): nothing was written.
+    #[error("the {asset} audit chain has {found} records, {expected} were expected; nothing was written")]
+    HeadMoved {
+        /// The asset.
+        asset: String,
+        /// The count expected.
+        expected: u64,
+        /// The count found.
+        found: u64,
+    },
     /// An amount above what the ledger's integer columns hold (`i64::MAX`).
     #[error("amount above the ledger's maximum")]
     AmountTooLarge,
@@ -481,6 +492,25 @@ pub struct Ledger {
     time: TimeSource,
     cache: HashMap<String, (i64, Core)>,
     signer: Option<AuditSigner>,
+    expect: Option<ExpectedHead>,
+}
+
+/// The chain head the next write expects (see [`Ledger::expect_head`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ExpectedHead {
+    asset: String,
+    count: u64,
+    hash: String,
+}
+
+impl ExpectedHead {
+    fn check(&self, asset: &str, row: &AssetRow) -> Result<(), (u64, u64)> {
+        if self.asset == asset && (row.audit_count != self.count || row.audit_head != self.hash) {
+            Err((self.count, row.audit_count))
+        } else {
+            Ok(())
+        }
+    }
 }
 
 impl std::fmt::Debug for Ledger {
@@ -545,6 +575,7 @@ impl Ledger {
             time: TimeSource::Store,
             cache: HashMap::new(),
             signer: None,
+            expect: None,
         })
     }
 
@@ -552,6 +583,85 @@ impl Ledger {
     pub fn with_policy(mut self, policy: Policy) -> Self {
         self.policy = Some(policy);
         self
+    }
+
+    /// The next write (one `decide_batch`, `cosign` or `record_refusal`)
+    /// commits only if `asset`'s chain still ends at record `count` with
+    /// `hash` when its lock is taken; otherwise it writes nothing and fails
+    /// with `HeadMoved`. The policy cosigner passes the head its replay
+    /// verified, so a record slipped in between its check and its write is
+    /// never built upon (nor signed by its audit key).
+    pub fn expect_head(&mut self, asset: &str, count: u64, hash: &str) {
+        self.expect = Some(ExpectedHead {
+            asset: asset.to_owned(),
+            count,
+            hash: hash.to_owned(),
+        });
+    }
+
+    /// Appends a refusal to `asset`'s chain at `at` (kind `refused`, the
+    /// `payload` as given, e.g. a signed approval that was refused and its
+    /// rule): what the policy cosigner refused where there is a withdrawal
+    /// to attach it to. Only the asset's clock moves.
+    ///
+    /// # Errors
+    /// [`DecideError::ClockWentBackwards`], [`DecideError::HeadMoved`],
+    /// storage errors; nothing is recorded then.
+    pub fn record_refusal(
+        &mut self,
+        asset: &str,
+        at: Timestamp,
+        payload: &serde_json::Value,
+    ) -> Result<u64, DecideError> {
+        let expect = self.expect.take();
+        let Ledger {
+            backend,
+            cache,
+            signer,
+            ..
+        } = self;
+        let mut tx = backend.begin()?;
+        let cached = cache.get(asset);
+        let row = tx.lock_asset(asset, cached.map(|c| c.0))?;
+        if let Some(e) = &expect {
+            e.check(asset, &row)
+                .map_err(|(expected, found)| DecideError::HeadMoved {
+                    asset: asset.to_owned(),
+                    expected,
+                    found,
+                })?;
+        }
+        let core: Core = match (&row.core, cached) {
+            (Some(text), _) => serde_json::from_str(text).map_err(damaged("asset state"))?,
+            (None, Some((_, core))) => core.clone(),
+            (None, None) => return Err(DecideError::Damaged("asset state")),
+        };
+        if let Some(last) = core.last_at {
+            if at < last {
+                return Err(DecideError::ClockWentBackwards { last, at });
+            }
+        }
+        let mut work = Work {
+            row,
+            core,
+            dirty: false,
+            appended_at: None,
+        };
+        let text = serde_json::to_string(payload).map_err(damaged("audit payload"))?;
+        let record = work.append(tx.as_mut(), asset, at, "refused", text)?;
+        work.core.last_at = Some(at);
+        if let Some(signer) = signer.as_ref() {
+            let head = signer
+                .sign_head(asset, work.row.audit_count, &work.row.audit_head, at)
+                .map_err(DecideError::Damaged)?;
+            tx.put_signed_head(&head)?;
+        }
+        work.row.version += 1;
+        work.row.core = Some(serde_json::to_string(&work.core).map_err(damaged("asset state"))?);
+        tx.update_asset(asset, &work.row)?;
+        tx.commit()?;
+        cache.insert(asset.to_owned(), (work.row.version, work.core));
+        Ok(record.seq)
     }
 
     /// Replaces the policy decisions are made under (the policy cosigner's
@@ -650,12 +760,14 @@ impl Ledger {
         &mut self,
         reqs: &[Request],
     ) -> Result<Vec<Result<Committed, DecideError>>, DecideError> {
+        let expect = self.expect.take();
         let Ledger {
             backend,
             policy,
             time,
             cache,
             signer,
+            ..
         } = self;
         let policy = policy.as_ref().ok_or(DecideError::NoPolicy)?;
         let config = &policy.config;
@@ -673,6 +785,14 @@ impl Ledger {
         for a in assets {
             let cached = cache.get(a);
             let row = tx.lock_asset(a, cached.map(|c| c.0))?;
+            if let Some(e) = &expect {
+                e.check(a, &row)
+                    .map_err(|(expected, found)| DecideError::HeadMoved {
+                        asset: a.to_owned(),
+                        expected,
+                        found,
+                    })?;
+            }
             let core = match (&row.core, cached) {
                 (Some(text), _) => serde_json::from_str(text).map_err(damaged("asset state"))?,
                 (None, Some((_, core))) => core.clone(),
