@@ -158,7 +158,10 @@ fn approvals_without_the_approvers_key_are_refused() {
             p["refused"]["rule"].as_str().unwrap().to_owned()
         })
         .collect();
-    assert!(refused.contains(&"unknown-signer".to_owned()), "{refused:?}");
+    assert!(
+        refused.contains(&"unknown-signer".to_owned()),
+        "{refused:?}"
+    );
     assert!(refused.contains(&"bad-signature".to_owned()), "{refused:?}");
     assert!(refused.contains(&"expired".to_owned()), "{refused:?}");
     assert_eq!(status(&f, "w1"), WithdrawalStatus::Pending);
@@ -874,4 +877,150 @@ fn the_honest_day() {
     // A restart replays the same state.
     let again = f.reopen().unwrap();
     assert_eq!(again.replay().head(), f.authority.replay().head());
+}
+
+/// Requests a withdrawal and, when it waits, alice approves it: the final
+/// decision.
+fn decided(f: &mut Fixture, id: &str, dest: &bitcoin::Address, amount: u64) -> Decision {
+    match withdraw(f, id, dest, amount) {
+        Decision::Pending { .. } => {
+            let s = f.approval(0x11, id, dest, amount);
+            f.authority.approve(&s).unwrap().outcome.decision
+        }
+        d => d,
+    }
+}
+
+/// The admin quorum's signed `policy-change` for `text`, change `sequence`.
+fn policy_change(
+    f: &Fixture,
+    text: &str,
+    sequence: u64,
+    seeds: &[u8],
+) -> Vec<kinko_auth::SignedAction> {
+    let sha = Policy::from_toml_str(text)
+        .unwrap()
+        .sha256()
+        .unwrap()
+        .parse()
+        .unwrap();
+    seeds
+        .iter()
+        .map(|s| {
+            Action::PolicyChange {
+                setup_id: f.setup.id(),
+                asset: "BTC".into(),
+                policy_sha256: sha,
+                sequence,
+                expires: f.expires_in(3600),
+            }
+            .sign(&person(*s))
+        })
+        .collect()
+}
+
+/// A loosening change waits the set-up's delay (48 h) on the cosigner's own
+/// clock and an admin can cancel it; a tightening applies at once; window
+/// usage carries over every change; the chain replays to the same policy
+/// after a restart.
+#[test]
+fn policy_changes_loosen_only_after_the_delay_and_keep_usage() {
+    let mut f = Fixture::new(POLICY);
+    let dest = outside(1);
+    // 24h window of 10 BTC: spend 4 BTC of it.
+    assert!(matches!(
+        decided(&mut f, "w1", &dest, 400_000_000),
+        Decision::Approved { .. }
+    ));
+    let loose = POLICY.replace(
+        "max_withdrawal = 500_000_000",
+        "max_withdrawal = 900_000_000",
+    );
+    // Under the quorum: refused.
+    let one = policy_change(&f, &loose, 1, &[0x21]);
+    assert_eq!(
+        rule(f.authority.propose_policy_change(&loose, &one)),
+        "quorum-not-met"
+    );
+    // Signed for another text.
+    let sigs = policy_change(&f, &loose, 1, &[0x21, 0x22]);
+    assert_eq!(
+        rule(f.authority.propose_policy_change(POLICY, &sigs)),
+        "object-mismatch"
+    );
+    f.authority.propose_policy_change(&loose, &sigs).unwrap();
+    // The same signatures again: replayed.
+    assert_eq!(
+        rule(f.authority.propose_policy_change(&loose, &sigs)),
+        "replayed"
+    );
+    let pending = f.authority.replay().pending_change(f.now()).unwrap();
+    assert!(pending.loosening);
+    assert_eq!(pending.active_at.unix() - f.now().unix(), 48 * 3600);
+    // Not yet: 6 BTC is above the old maximum of 5.
+    f.advance(47 * 3600);
+    assert!(matches!(
+        decided(&mut f, "w2", &dest, 600_000_000),
+        Decision::Denied { .. }
+    ));
+    // After the delay the new maximum is in force, and the 24h window's usage
+    // was kept: 4 BTC (w1) is out of the window by now, 6 fits the 10 BTC.
+    f.advance(3600);
+    assert!(matches!(
+        decided(&mut f, "w3", &dest, 600_000_000),
+        Decision::Approved { .. }
+    ));
+    // Within the same 24h, 6 more exceed the window: usage carried over.
+    match decided(&mut f, "w4", &dest, 600_000_000) {
+        Decision::Denied { rule, .. } => assert_eq!(rule.name(), "velocity"),
+        other => panic!("{other:?}"),
+    }
+
+    // A second loosening is cancelled by one admin before it takes effect.
+    let looser = loose.replace(
+        "max_withdrawal = 900_000_000",
+        "max_withdrawal = 990_000_000",
+    );
+    let sigs = policy_change(&f, &looser, 2, &[0x22, 0x23]);
+    f.authority.propose_policy_change(&looser, &sigs).unwrap();
+    let cancel = Action::PolicyCancel {
+        setup_id: f.setup.id(),
+        asset: "BTC".into(),
+        sequence: 2,
+        expires: f.expires_in(3600),
+    }
+    .sign(&person(0x23));
+    f.authority.cancel_policy_change(&cancel).unwrap();
+    f.advance(49 * 3600);
+    assert!(f.authority.replay().pending_change(f.now()).is_none());
+    assert_eq!(
+        f.authority.replay().policy_at(f.now()).sha256(),
+        Policy::from_toml_str(&loose).unwrap().sha256()
+    );
+
+    // A tightening applies at once; a window moved is refused outright.
+    let tight = loose.replace(
+        "max_withdrawal = 900_000_000",
+        "max_withdrawal = 100_000_000",
+    );
+    let sigs = policy_change(&f, &tight, 3, &[0x21, 0x22]);
+    f.authority.propose_policy_change(&tight, &sigs).unwrap();
+    match decided(&mut f, "w5", &dest, 100_000_001) {
+        Decision::Denied { rule, .. } => assert_eq!(rule.name(), "max_withdrawal"),
+        other => panic!("{other:?}"),
+    }
+    let moved = tight.replace("duration = \"24h\"", "duration = \"12h\"");
+    let sigs = policy_change(&f, &moved, 4, &[0x21, 0x22]);
+    assert_eq!(
+        rule(f.authority.propose_policy_change(&moved, &sigs)),
+        "invalid-policy"
+    );
+
+    // A restart replays the chain to the same policy and state.
+    let again = f.reopen().unwrap();
+    assert_eq!(
+        again.replay().policy_at(f.now()).sha256(),
+        Policy::from_toml_str(&tight).unwrap().sha256()
+    );
+    assert_eq!(again.state(), f.authority.state());
 }
