@@ -369,11 +369,8 @@ fn signatures_rules() {
 ///
 /// `crash-dd23302c…`: a signatures line whose JSON error message, quoting
 /// non-ASCII input, was cut inside a character by kinko-auth's
-/// `SignedAction::from_json` (a panic). Fixed on the kinko-auth branch
-/// (`json_error`, commit 9728eeb of wt-auth); until that is merged here the
-/// replay panics, hence the `ignore`.
+/// `SignedAction::from_json` (a panic; fixed there, `json_error`).
 #[test]
-#[ignore = "needs kinko-auth's char-boundary fix (wt-auth 9728eeb); remove once merged"]
 fn fuzz_regressions() {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fuzz/regressions/setup");
     let Ok(entries) = std::fs::read_dir(dir) else {
