@@ -139,7 +139,12 @@ fn sign_setup(text: &str, seeds: &[u8]) -> String {
     let id = SetupId::of_file(text.as_bytes());
     seeds
         .iter()
-        .map(|s| Action::SetupSignature { setup_id: id }.sign(&person(*s)).to_json() + "\n")
+        .map(|s| {
+            Action::SetupSignature { setup_id: id }
+                .sign(&person(*s))
+                .to_json()
+                + "\n"
+        })
         .collect()
 }
 
@@ -169,10 +174,19 @@ fn env() -> Env {
         key(&signer(3)),
     ]);
     let cold = wallet(&[key(&signer(4)), key(&signer(5)), key(&signer(6))]);
-    let text = setup_text(&hot, &cold, &xonly_hex(&audit.x_only_public_key().0), POLICY);
+    let text = setup_text(
+        &hot,
+        &cold,
+        &xonly_hex(&audit.x_only_public_key().0),
+        POLICY,
+    );
     let setup = dir.path().join("setup.toml");
     std::fs::write(&setup, &text).unwrap();
-    std::fs::write(dir.path().join("setup.toml.sigs"), sign_setup(&text, &[0x21, 0x22])).unwrap();
+    std::fs::write(
+        dir.path().join("setup.toml.sigs"),
+        sign_setup(&text, &[0x21, 0x22]),
+    )
+    .unwrap();
 
     let prev = Transaction {
         version: Version::TWO,
@@ -288,13 +302,25 @@ fn err(o: &Output) -> String {
 }
 
 fn ok(o: &Output) -> String {
-    assert_eq!(o.status.code(), Some(0), "stdout {}\nstderr {}", out(o), err(o));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "stdout {}\nstderr {}",
+        out(o),
+        err(o)
+    );
     out(o)
 }
 
 /// Exit 3 naming `rule`.
 fn refused(o: &Output, rule: &str) {
-    assert_eq!(o.status.code(), Some(3), "stdout {}\nstderr {}", out(o), err(o));
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "stdout {}\nstderr {}",
+        out(o),
+        err(o)
+    );
     assert!(
         err(o).contains(&format!("refused by rule {rule}")),
         "expected rule {rule}: {}",
@@ -320,7 +346,10 @@ fn a_day_on_the_cosigners_host_with_every_refusal_named() {
     ok(&e.kinko(&["deposit"], &["--amount", "400000000"]));
     // A cold deposit report cannot lift a share of custody.
     refused(
-        &e.kinko(&["deposit"], &["--wallet", "cold", "--amount", "2000000000000000"]),
+        &e.kinko(
+            &["deposit"],
+            &["--wallet", "cold", "--amount", "2000000000000000"],
+        ),
         "unvouched-cold-deposit",
     );
 
@@ -328,15 +357,40 @@ fn a_day_on_the_cosigners_host_with_every_refusal_named() {
     let to = outside(1);
     let w1 = ok(&e.kinko(
         &["withdraw"],
-        &["--id", "w1", "--user", "u1", "--to", &to.to_string(), "--amount", "50000000"],
+        &[
+            "--id",
+            "w1",
+            "--user",
+            "u1",
+            "--to",
+            &to.to_string(),
+            "--amount",
+            "50000000",
+        ],
     ));
     assert!(w1.contains("approved w1"), "{w1}");
     let signed = e.path("w1.cosigned");
     for (name, psbt, rule) in [
-        ("dest", e.psbt("dest.psbt", &[(&outside(9), 50_000_000)], 5, 0), "destination-mismatch"),
-        ("amount", e.psbt("amount.psbt", &[(&to, 50_000_001)], 5, 0), "amount-mismatch"),
-        ("fee", e.psbt("fee.psbt", &[(&to, 50_000_000)], 900, 0), "fee-too-high"),
-        ("gap", e.psbt("gap.psbt", &[(&to, 50_000_000)], 5, 101), "change-beyond-gap"),
+        (
+            "dest",
+            e.psbt("dest.psbt", &[(&outside(9), 50_000_000)], 5, 0),
+            "destination-mismatch",
+        ),
+        (
+            "amount",
+            e.psbt("amount.psbt", &[(&to, 50_000_001)], 5, 0),
+            "amount-mismatch",
+        ),
+        (
+            "fee",
+            e.psbt("fee.psbt", &[(&to, 50_000_000)], 900, 0),
+            "fee-too-high",
+        ),
+        (
+            "gap",
+            e.psbt("gap.psbt", &[(&to, 50_000_000)], 5, 101),
+            "change-beyond-gap",
+        ),
     ] {
         let o = e.kinko(
             &["cosign"],
@@ -346,7 +400,10 @@ fn a_day_on_the_cosigners_host_with_every_refusal_named() {
         assert!(!signed.exists(), "{name}: nothing is written");
     }
     let good = e.psbt("w1.psbt", &[(&to, 50_000_000)], 5, 0);
-    ok(&e.kinko(&["cosign"], &["--id", "w1", "--psbt", p(&good), "--out", p(&signed)]));
+    ok(&e.kinko(
+        &["cosign"],
+        &["--id", "w1", "--psbt", p(&good), "--out", p(&signed)],
+    ));
     let (psbt, _) = kinko_wallet::decode_psbt(&std::fs::read(&signed).unwrap()).unwrap();
     verify_with_core(psbt, &e.hot, &e.spent);
     refused(&e.kinko(&["fail"], &["--id", "w1"]), "reservation-cosigned");
@@ -355,22 +412,51 @@ fn a_day_on_the_cosigners_host_with_every_refusal_named() {
     // Above the threshold: pending until an approver's signed approval.
     let w2 = ok(&e.kinko(
         &["withdraw"],
-        &["--id", "w2", "--user", "u1", "--to", &to.to_string(), "--amount", "150000000"],
+        &[
+            "--id",
+            "w2",
+            "--user",
+            "u1",
+            "--to",
+            &to.to_string(),
+            "--amount",
+            "150000000",
+        ],
     ));
     assert!(w2.contains("pending w2"), "{w2}");
     let mallory = e.signed_file("mallory.json", e.approval("w2", &to, 150_000_000), 0x66);
-    refused(&e.kinko(&["approve"], &["--signed", p(&mallory)]), "unknown-signer");
+    refused(
+        &e.kinko(&["approve"], &["--signed", p(&mallory)]),
+        "unknown-signer",
+    );
     let other_amount = e.signed_file("more.json", e.approval("w2", &to, 150_000_001), 0x11);
-    refused(&e.kinko(&["approve"], &["--signed", p(&other_amount)]), "object-mismatch");
+    refused(
+        &e.kinko(&["approve"], &["--signed", p(&other_amount)]),
+        "object-mismatch",
+    );
     let alice = e.signed_file("alice.json", e.approval("w2", &to, 150_000_000), 0x11);
     assert!(ok(&e.kinko(&["approve"], &["--signed", p(&alice)])).contains("approved w2"));
-    assert_eq!(e.kinko(&["approve"], &["--signed", p(&alice)]).status.code(), Some(3));
+    assert_eq!(
+        e.kinko(&["approve"], &["--signed", p(&alice)])
+            .status
+            .code(),
+        Some(3)
+    );
 
     // Denied by the policy: exit 3 naming the engine's rule.
     refused(
         &e.kinko(
             &["withdraw"],
-            &["--id", "w3", "--user", "u1", "--to", &to.to_string(), "--amount", "300000001"],
+            &[
+                "--id",
+                "w3",
+                "--user",
+                "u1",
+                "--to",
+                &to.to_string(),
+                "--amount",
+                "300000001",
+            ],
         ),
         "max_withdrawal",
     );
@@ -384,17 +470,26 @@ fn a_day_on_the_cosigners_host_with_every_refusal_named() {
     let swept = e.path("sweep.cosigned");
     let evil = e.psbt("evil-sweep.psbt", &[(&outside(7), 10_000_000)], 5, 0);
     refused(
-        &e.kinko(&["cosign"], &["--sweep", "--psbt", p(&evil), "--out", p(&swept)]),
+        &e.kinko(
+            &["cosign"],
+            &["--sweep", "--psbt", p(&evil), "--out", p(&swept)],
+        ),
         "sweep-not-cold",
     );
     let cold1 = e.cold.address(Keychain::Receive, 1).unwrap();
     let skip = e.psbt("skip-sweep.psbt", &[(&cold1, 10_000_000)], 5, 0);
     refused(
-        &e.kinko(&["cosign"], &["--sweep", "--psbt", p(&skip), "--out", p(&swept)]),
+        &e.kinko(
+            &["cosign"],
+            &["--sweep", "--psbt", p(&skip), "--out", p(&swept)],
+        ),
         "sweep-not-cold",
     );
     let sweep = e.psbt("sweep.psbt", &[(&cold0, 10_000_000)], 5, 0);
-    ok(&e.kinko(&["cosign"], &["--sweep", "--psbt", p(&sweep), "--out", p(&swept)]));
+    ok(&e.kinko(
+        &["cosign"],
+        &["--sweep", "--psbt", p(&sweep), "--out", p(&swept)],
+    ));
     let v: serde_json::Value =
         serde_json::from_str(&ok(&e.kinko(&["sweep-address"], &["--json"]))).unwrap();
     assert_eq!(v["cold_index"], 1);
@@ -430,7 +525,10 @@ fn a_setup_without_the_admin_quorum_is_refused() {
     refused(&e.kinko(&["state"], &[]), "setup-not-signed");
     // A loosened policy under the old signatures.
     std::fs::write(e.path("setup.toml.sigs"), sign_setup(&text, &[0x21, 0x22])).unwrap();
-    let loose = text.replace("max_withdrawal = 300_000_000", "max_withdrawal = 30_000_000_000");
+    let loose = text.replace(
+        "max_withdrawal = 300_000_000",
+        "max_withdrawal = 30_000_000_000",
+    );
     std::fs::write(&e.setup, loose).unwrap();
     refused(&e.kinko(&["state"], &[]), "setup-not-signed");
 }
@@ -442,7 +540,16 @@ fn rows_written_around_the_cosigner_are_refused() {
     let to = outside(1);
     ok(&e.kinko(
         &["withdraw"],
-        &["--id", "w1", "--user", "u1", "--to", &to.to_string(), "--amount", "50000000"],
+        &[
+            "--id",
+            "w1",
+            "--user",
+            "u1",
+            "--to",
+            &to.to_string(),
+            "--amount",
+            "50000000",
+        ],
     ));
     // The attacker inserts a reservation of the whole hot wallet.
     let db = rusqlite::Connection::open(&e.db).unwrap();
@@ -460,7 +567,10 @@ fn rows_written_around_the_cosigner_are_refused() {
     let psbt = e.psbt("stolen.psbt", &[(&outside(8), 390_000_000)], 5, 0);
     let outp = e.path("stolen.cosigned");
     refused(
-        &e.kinko(&["cosign"], &["--id", "stolen", "--psbt", p(&psbt), "--out", p(&outp)]),
+        &e.kinko(
+            &["cosign"],
+            &["--id", "stolen", "--psbt", p(&psbt), "--out", p(&outp)],
+        ),
         "state-mismatch",
     );
     assert!(!outp.exists());
@@ -468,7 +578,16 @@ fn rows_written_around_the_cosigner_are_refused() {
     refused(
         &e.kinko(
             &["withdraw"],
-            &["--id", "w2", "--user", "u1", "--to", &to.to_string(), "--amount", "1000"],
+            &[
+                "--id",
+                "w2",
+                "--user",
+                "u1",
+                "--to",
+                &to.to_string(),
+                "--amount",
+                "1000",
+            ],
         ),
         "state-mismatch",
     );
@@ -511,24 +630,55 @@ fn policy_changes_need_the_admin_quorum_and_loosening_waits() {
     };
     let to = outside(1).to_string();
     // One admin is not the quorum; an approver is not an admin.
-    let loose = POLICY.replace("max_withdrawal = 300_000_000", "max_withdrawal = 390_000_000");
-    refused(&run(&change("loose.toml", &loose, 1, &[0x21])), "quorum-not-met");
-    refused(&run(&change("loose.toml", &loose, 1, &[0x21, 0x11])), "unknown-signer");
+    let loose = POLICY.replace(
+        "max_withdrawal = 300_000_000",
+        "max_withdrawal = 390_000_000",
+    );
+    refused(
+        &run(&change("loose.toml", &loose, 1, &[0x21])),
+        "quorum-not-met",
+    );
+    refused(
+        &run(&change("loose.toml", &loose, 1, &[0x21, 0x11])),
+        "unknown-signer",
+    );
     // The wrong sequence number (a replay of an old change) is refused.
-    refused(&run(&change("loose.toml", &loose, 7, &[0x21, 0x22])), "object-mismatch");
+    refused(
+        &run(&change("loose.toml", &loose, 7, &[0x21, 0x22])),
+        "object-mismatch",
+    );
     // The quorum: a loosening waits (48 h by default) and changes nothing now.
     let o = run(&change("loose.toml", &loose, 1, &[0x21, 0x22]));
-    assert!(ok(&o).contains("loosens: it takes effect at"), "{}", out(&o));
+    assert!(
+        ok(&o).contains("loosens: it takes effect at"),
+        "{}",
+        out(&o)
+    );
     refused(
         &e.kinko(
             &["withdraw"],
-            &["--id", "w1", "--user", "u1", "--to", &to, "--amount", "350000000"],
+            &[
+                "--id",
+                "w1",
+                "--user",
+                "u1",
+                "--to",
+                &to,
+                "--amount",
+                "350000000",
+            ],
         ),
         "max_withdrawal",
     );
     // Another change while one waits is refused; one admin cancels it.
-    let tight = POLICY.replace("max_withdrawal = 300_000_000", "max_withdrawal = 200_000_000");
-    refused(&run(&change("tight.toml", &tight, 2, &[0x21, 0x22])), "object-mismatch");
+    let tight = POLICY.replace(
+        "max_withdrawal = 300_000_000",
+        "max_withdrawal = 200_000_000",
+    );
+    refused(
+        &run(&change("tight.toml", &tight, 2, &[0x21, 0x22])),
+        "object-mismatch",
+    );
     let cancel = e.signed_file(
         "cancel.json",
         Action::PolicyCancel {
@@ -546,13 +696,31 @@ fn policy_changes_need_the_admin_quorum_and_loosening_waits() {
     refused(
         &e.kinko(
             &["withdraw"],
-            &["--id", "w2", "--user", "u1", "--to", &to, "--amount", "250000000"],
+            &[
+                "--id",
+                "w2",
+                "--user",
+                "u1",
+                "--to",
+                &to,
+                "--amount",
+                "250000000",
+            ],
         ),
         "max_withdrawal",
     );
     ok(&e.kinko(
         &["withdraw"],
-        &["--id", "w3", "--user", "u1", "--to", &to, "--amount", "150000000"],
+        &[
+            "--id",
+            "w3",
+            "--user",
+            "u1",
+            "--to",
+            &to,
+            "--amount",
+            "150000000",
+        ],
     ));
     ok(&e.kinko(&["state"], &[]));
 }

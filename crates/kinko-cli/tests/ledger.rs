@@ -33,11 +33,7 @@ struct Env {
 fn env() -> Env {
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("sqlite:{}", dir.path().join("ledger.db").display());
-    Env {
-        dir,
-        url,
-        pg: None,
-    }
+    Env { dir, url, pg: None }
 }
 
 /// A ledger in a new PostgreSQL schema (the `--ledger` URL names it with

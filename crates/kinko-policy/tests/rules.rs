@@ -661,7 +661,10 @@ max_withdrawal_share = "10%"
     )
     .unwrap();
     // 10% of 1,000,000.
-    assert!(matches!(h.withdraw(2, "w1", 100_000), Decision::Approved { .. }));
+    assert!(matches!(
+        h.withdraw(2, "w1", 100_000),
+        Decision::Approved { .. }
+    ));
     // A fake deposit of 20,000,000 to cold and hot lifts nothing.
     h.deposit(3, Wallet::Cold, 20_000_000);
     h.deposit(3, Wallet::Hot, 20_000_000);
@@ -683,7 +686,10 @@ max_withdrawal_share = "10%"
         Decision::Denied { rule, .. } => assert_eq!(rule.name(), "max_withdrawal"),
         other => panic!("{other:?}"),
     }
-    assert!(matches!(h.withdraw(7, "w4", 90_000), Decision::Approved { .. }));
+    assert!(matches!(
+        h.withdraw(7, "w4", 90_000),
+        Decision::Approved { .. }
+    ));
     // A lower statement tightens at once; books below the statement win.
     h.ev(
         8,

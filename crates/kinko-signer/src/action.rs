@@ -89,7 +89,13 @@ mod tests {
 
     #[test]
     fn paths() {
-        assert_eq!(KeyPath::from(ActionRole::Person.path()).to_string(), "m/1057h/0h/0h");
-        assert_eq!(KeyPath::from(ActionRole::Audit.path()).to_string(), "m/1057h/1h/0h");
+        assert_eq!(
+            KeyPath::from(ActionRole::Person.path()).to_string(),
+            "m/1057h/0h/0h"
+        );
+        assert_eq!(
+            KeyPath::from(ActionRole::Audit.path()).to_string(),
+            "m/1057h/1h/0h"
+        );
     }
 }

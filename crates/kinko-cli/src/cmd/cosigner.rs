@@ -422,7 +422,10 @@ pub fn sweep_address(a: CosignerArgs) -> CliResult {
     let mut auth = open(&a)?;
     let (index, address) = auth.next_sweep_address().map_err(refused)?;
     if a.json {
-        println!("{}", json!({ "cold_index": index, "address": address.to_string() }));
+        println!(
+            "{}",
+            json!({ "cold_index": index, "address": address.to_string() })
+        );
     } else {
         println!("{address} (cold receive index {index})");
     }

@@ -95,7 +95,11 @@ pub fn run(a: Args) -> CliResult {
         if let Some(s) = &signed {
             println!(
                 "signed by {} ({} of {})",
-                if s.is_empty() { "nobody".into() } else { s.join(", ") },
+                if s.is_empty() {
+                    "nobody".into()
+                } else {
+                    s.join(", ")
+                },
                 s.len(),
                 setup.admin_quorum()
             );
