@@ -388,7 +388,7 @@ impl DayReport {
             "attack (hot key and backend host stolen at {}):",
             a.started_at.map_or("-".into(), |t| t.to_string())
         );
-        let _ = writeln!(s, "  {:<58}{:>6}  {:<24}{}", "attack", "tries", "rule", "");
+        let _ = writeln!(s, "  {:<58}{:>6}  {:<24}result", "attack", "tries", "rule");
         for t in &a.tries {
             let (rule, result) = match &t.refused_by {
                 Some(r) if r == t.expected => (r.clone(), "refused".to_owned()),
@@ -988,7 +988,7 @@ struct Ctx<'a> {
     people: &'a People,
 }
 
-/// 3. Deposits, 00:00 to 08:00, in blocks of 100, each reported to the
+/// Deposits (step 3), 00:00 to 08:00, in blocks of 100, each reported to the
 /// authority; custody statements; sweeps as proposed.
 fn deposits(
     w: &mut World<'_>,
@@ -1079,7 +1079,7 @@ fn large_amount(auth: &Auth, threshold: u64) -> u64 {
     threshold + max.saturating_sub(threshold) / 2
 }
 
-/// 4. Customer withdrawals, 08:00 to 20:00: requested, approved by both
+/// Customer withdrawals (step 4), 08:00 to 20:00: requested, approved by both
 /// approvers' signatures when above the threshold, paid, confirmed;
 /// refills as proposed.
 fn withdrawals(
@@ -1290,7 +1290,7 @@ fn restored(auth: &mut Auth) -> Result<(), DayError> {
     auth.sync().map_err(step("rows restored from the chain"))
 }
 
-/// 5. The attack: at 20:00 the exchange's hot key is stolen, and the
+/// The attack (step 5): at 20:00 the exchange's hot key is stolen, and the
 /// attacker owns the backend host (its files, the ledger file, every
 /// command it runs).
 fn attack(
