@@ -5,16 +5,23 @@
 //! ```
 //!
 //! Key ceremony (three cold keystores; the hot wallet's 2-of-3 of the
-//! exchange's key, the policy cosigner's key and a cold backup key), 3,000
-//! deposits to derived addresses, sweeps to cold, 300 withdrawal requests
-//! through the policy engine, the SQLite ledger and the cosigner, refills
-//! from cold each signed by two `kinko-signer` processes through files (as
-//! on the key holders' air-gapped machines); every signed transaction
-//! checked by Bitcoin Core's script interpreter (libbitcoinconsensus). Then the
-//! exchange's hot key is stolen: what the attacker got against the policy's
-//! loss bound, and when the circuit breaker fired. Ends with a summary table
-//! and a verified audit log. The day's logic is `kinko_cosigner::day`
-//! (shared with the integration test `tests/exchange_day.rs`).
+//! exchange's key, the policy cosigner's key and a cold backup key; the
+//! approvers' and admins' action keys; the custody set-up file signed by two
+//! admins, from which the policy cosigner's authority opens), 3,000
+//! deposits to derived addresses reported to the authority, custody
+//! statements signed by two admins, sweeps to the cold address the
+//! authority hands out, 300 withdrawal requests decided by the authority
+//! (the large ones approved by two approvers' signatures) and cosigned by
+//! it, refills from cold each signed by two `kinko-signer` processes
+//! through files (as on the key holders' air-gapped machines); every signed
+//! transaction checked by Bitcoin Core's script interpreter
+//! (libbitcoinconsensus). Then the exchange's hot key is stolen and the
+//! attacker owns the backend host: each attack and the rule that refused it,
+//! what the attacker got against the policy's loss bound, and when the
+//! circuit breaker fired. Ends with a summary table and an audit log
+//! verified with the cosigner's audit key. The day's logic is
+//! `kinko_cosigner::day` (shared with the integration test
+//! `tests/exchange_day.rs`).
 //!
 //! `cargo run --example` builds this example, not the `kinko-signer`
 //! binary of another package: the example runs `cargo build -p

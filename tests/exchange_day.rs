@@ -1,7 +1,10 @@
 //! A shortened exchange's day (300 deposits, 40 withdrawals): the same code
-//! as `examples/exchange_day.rs` (`kinko_cosigner::day`), with every signed
-//! transaction checked by Bitcoin Core's script interpreter, and the cold
-//! keys held by real `kinko-signer` processes.
+//! as `examples/exchange_day.rs` (`kinko_cosigner::day`), everything through
+//! the policy cosigner's authority opened from a signed set-up, with every
+//! signed transaction checked by Bitcoin Core's script interpreter, the cold
+//! keys held by real `kinko-signer` processes, every attack of the backend
+//! host's owner refused by its rule, and the audit log verified with the
+//! audit key.
 
 use std::collections::HashMap;
 
@@ -38,34 +41,66 @@ fn a_short_day_keeps_every_promise() {
         "{table}"
     );
     assert!(r.sweeps.0 >= 1 && r.refills.0 >= 1, "{table}");
+    // The withdrawals above the approval threshold took both approvers'
+    // signatures; the admins signed custody statements.
+    assert!(
+        r.decisions
+            .get("pending, 2 approvals signed")
+            .copied()
+            .unwrap_or(0)
+            >= 1,
+        "{table}"
+    );
+    assert!(r.approvals >= 2, "{table}");
+    assert!(r.statements.0 >= 2, "{table}");
     // Every payment, sweep and refill was verified by the interpreter.
     assert_eq!(
         r.verified.0,
-        r.paid.0 + r.sweeps.0 + r.refills.0 + attack_payments(&r),
+        r.paid.0 + r.sweeps.0 + r.refills.0 + r.attack.paid,
         "{table}"
     );
 
-    // The attack: the cosigner refused every drain and tampered PSBT, the
-    // attacker got no more than the loss bound, and the breaker fired.
+    // The attack: every try was refused by its rule, the attacker got no
+    // more than the loss bound, and the breaker fired.
     let a = &r.attack;
-    assert!(
-        a.cosigner_refusals.values().sum::<u32>() == a.direct_attempts,
-        "{table}"
-    );
     for rule in [
         "unknown-withdrawal",
+        "not-reserved",
         "amount-mismatch",
         "destination-mismatch",
         "reservation-spent",
+        "non-final-locktime",
+        "relative-locktime",
+        "fee-too-high",
+        "unknown-signer",
+        "bad-signature",
+        "replayed",
+        "state-mismatch",
+        "unvouched-cold-deposit",
+        "sweep-not-cold",
+        "wrong-asset",
     ] {
         assert!(
-            a.cosigner_refusals.contains_key(rule),
-            "{rule} missing:\n{table}"
+            a.tries.iter().any(|t| t.expected == rule),
+            "{rule} not tried:\n{table}"
         );
+    }
+    for t in &a.tries {
+        assert!(t.refused_as_expected(), "{t:?}\n{table}");
     }
     assert!(a.stolen <= a.bound, "{table}");
     assert!(a.stolen > Amount::ZERO, "{table}");
     assert!(a.breaker_fired_at.is_some(), "{table}");
+
+    // The audit log verifies with the cosigner's audit key, read here from
+    // the ledger file the day left.
+    let key = r.audit_key.expect("the day's audit key");
+    let url = format!("sqlite:{}", dir.path().join("ledger.db").display());
+    let summary = kinko_ledger::Ledger::open(&url)
+        .unwrap()
+        .verify_audit_with_key(&key)
+        .unwrap();
+    assert_eq!(summary.records, r.audit_records);
     assert!(r.audit_records > 0);
 
     // Each holder's kinko-signer registered the cold wallet and showed the
@@ -117,10 +152,4 @@ fn a_short_day_keeps_every_promise() {
         after_deposits.hot.to_sat() * 10 <= total.to_sat(),
         "{table}"
     );
-}
-
-/// The attacker's approved withdrawals, each one paid transaction.
-fn attack_payments(r: &day::DayReport) -> u32 {
-    let per = r.attack.stolen.to_sat() / (r.attack.custody.to_sat() / 210).max(1);
-    u32::try_from(per).unwrap_or(u32::MAX)
 }

@@ -1,7 +1,9 @@
-//! An exchange's day, end to end (feature `day`): the key ceremony, thousands
-//! of deposits, withdrawals through the policy engine, the ledger and the
-//! cosigner, sweeps to cold, a refill from cold, then the theft of the hot
-//! key and what the attacker got against the policy's loss bound.
+//! An exchange's day, end to end (feature `day`): the key ceremony and the
+//! signed custody set-up, thousands of deposits, withdrawals (some approved
+//! by two approvers' signatures), sweeps to cold and a refill from cold, all
+//! through the policy cosigner's [`Authority`]; then the theft of the hot
+//! key and of the backend host, the attacks that gives, and what the
+//! attacker got against the policy's loss bound.
 //!
 //! [`run`] is what `cargo run --release --example exchange_day` runs (the
 //! full day) and what the root package's integration test runs (a shorter
@@ -16,30 +18,42 @@
 //! PSBT to a file, two signer processes each write a signed copy, and the
 //! coordinator combines them.
 //!
+//! The exchange's hot key, the cosigner's key, and the approvers' and
+//! admins' action keys (`m/1057'/0'/0'`) come from keystores made in memory
+//! with fresh 24-word mnemonics, never written; the cosigner's audit key is
+//! `m/1057'/1'/0'` of the cosigner's keystore. The admins sign the set-up
+//! file, which the authority is opened from ([`Setup::load_signed`]), and
+//! the custody statements the share limits are measured against. The
+//! authority's clock is the day's simulated clock ([`Clock::Custom`]).
+//!
 //! Funding transactions of deposits are fabricated (their inputs spend
 //! nothing real); every transaction kinko signs spends them or their
 //! descendants and is handed to the caller's `verify` function — the example
 //! and the test pass Bitcoin Core's script interpreter (libbitcoinconsensus).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
 
 use bitcoin::absolute::LockTime;
 use bitcoin::hashes::Hash;
 use bitcoin::psbt::Psbt;
-use bitcoin::secp256k1::Secp256k1;
+use bitcoin::secp256k1::{Keypair, Secp256k1, XOnlyPublicKey};
 use bitcoin::transaction::Version;
 use bitcoin::{
     Address, Amount, FeeRate, Network, OutPoint, ScriptBuf, Sequence, Transaction, TxIn, TxOut,
     Txid, Witness,
 };
+use kinko_auth::{derive_action_key, xonly_hex, Action, KeyRole, SetupId, SignedAction, UnixTime};
 use kinko_keys::keystore::{DEFAULT_WORK_FACTOR, MIN_WORK_FACTOR};
 use kinko_keys::{KeyPath, Keystore, Language, Mnemonic, Passphrase, WordCount};
-use kinko_ledger::{Committed, Ledger, Policy, Request};
+use kinko_ledger::Committed;
 use kinko_policy::{
-    loss_bound, Decision, Duration, EventKind, Proposal, Timestamp, Wallet as Side,
+    loss_bound, Decision, Duration, Proposal, Timestamp, Wallet as Side, Withdrawal,
+    WithdrawalStatus,
 };
 use kinko_wallet::report::btc;
 use kinko_wallet::{
@@ -47,25 +61,49 @@ use kinko_wallet::{
     PsbtEncoding, Utxo, XprvSigner, MAX_PSBT_FILE,
 };
 
-use crate::{CosignError, Cosigner};
+use crate::authority::{Authority, AuthorityError, Clock};
+use crate::setup::Setup;
 
 /// The asset of the day.
 pub const ASSET: &str = "BTC";
 
+/// The approvers the day's policy names; each signs with its own action key.
+pub const APPROVERS: [&str; 2] = ["risk-officer", "compliance-officer"];
+
+/// The admins of the set-up; two of them sign it and the custody statements.
+pub const ADMINS: [&str; 3] = ["admin-aoki", "admin-baba", "admin-chiba"];
+
 /// The day's policy: the `standard` preset's windows and breaker, with a
 /// lower sweep target and a higher refill floor so that one day shows both
-/// sweeps and refills.
-pub const POLICY: &str = r#"
-[assets.BTC]
+/// sweeps and refills; withdrawals above `threshold` (base units) need both
+/// approvers' signatures.
+pub fn policy(threshold: u64) -> String {
+    format!(
+        r#"[assets.BTC]
 preset = "standard"
 hot_cap_share = "10%"
 sweep_target = "60%"
 refill_floor = "55%"
 refill_target = "60%"
+
 [assets.BTC.approvals]
-approvers = ["risk-officer", "compliance-officer"]
+approvers = ["{}", "{}"]
 quorum = 2
-"#;
+threshold = {threshold}
+"#,
+        APPROVERS[0], APPROVERS[1]
+    )
+}
+
+/// The cosigner's fee limits in the set-up: sweeps consolidate up to 300
+/// deposits (0.002 BTC at 5 sat/vB).
+const MAX_FEE_SAT: u64 = 200_000;
+/// The largest fee rate the cosigner signs (sat/vB).
+const MAX_FEE_RATE_SAT_VB: u64 = 200;
+/// The chain reference pinned at the ceremony (the day before the day).
+const CHAIN_HEIGHT: u32 = 933_000;
+/// When block [`CHAIN_HEIGHT`] was mined.
+const CHAIN_TIME: &str = "2026-01-25T00:00:00Z";
 
 /// How big a day, and the signer it uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,6 +146,13 @@ impl DayConfig {
             signer: signer.into(),
         }
     }
+
+    /// The approval threshold pinned in the set-up: 0.4% of the custody the
+    /// day's deposits are expected to bring (a deposit averages 0.0505 BTC),
+    /// below the per-withdrawal maximum of 0.5%.
+    pub fn approval_threshold(&self) -> u64 {
+        u64::from(self.deposits) * 20_200
+    }
 }
 
 /// Why the day stopped.
@@ -148,31 +193,83 @@ pub struct Snapshot {
     pub cold: Amount,
 }
 
+/// One kind of attack, and what the authority did with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttackTry {
+    /// What the attacker tried.
+    pub attack: String,
+    /// The rule that should refuse it.
+    pub expected: &'static str,
+    /// The rule that refused it each time (`None`: the authority did what
+    /// the attacker asked at least once: TAKEN).
+    pub refused_by: Option<String>,
+    /// How many times it was tried.
+    pub tries: u32,
+}
+
+impl AttackTry {
+    /// Refused every time, by the expected rule.
+    pub fn refused_as_expected(&self) -> bool {
+        self.refused_by.as_deref() == Some(self.expected)
+    }
+}
+
 /// The attack, in numbers.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct AttackReport {
-    /// Drain PSBTs signed with the stolen hot key and sent to the cosigner.
-    pub direct_attempts: u32,
-    /// The cosigner's refusals of those, by rule.
-    pub cosigner_refusals: BTreeMap<String, u32>,
+    /// Every kind of attack on the cosigner tried, in order.
+    pub tries: Vec<AttackTry>,
     /// Withdrawal requests the attacker submitted through the backend.
     pub requests: u32,
-    /// The engine's denials of those, by rule.
-    pub denials: BTreeMap<String, u32>,
+    /// The engine's decisions on those, by decision or denial rule.
+    pub denials: std::collections::BTreeMap<String, u32>,
+    /// The attacker's withdrawals paid (approved, cosigned, on chain).
+    pub paid: u32,
     /// What the attacker received (approved, cosigned, on chain).
     pub stolen: Amount,
-    /// The policy's loss bound over the attack's horizon at the custody then.
+    /// The policy's loss bound over the attack's horizon at the custody the
+    /// share limits were measured against.
     pub bound: Amount,
     /// The rule setting the bound.
     pub bound_rule: String,
     /// The attack's horizon.
     pub horizon: String,
-    /// Custody when the attack began.
+    /// Custody on the books when the attack began.
     pub custody: Amount,
+    /// The custody share limits were measured against (vouched) then.
+    pub limit_custody: Amount,
     /// When the circuit breaker froze the asset, if it did.
     pub breaker_fired_at: Option<Timestamp>,
     /// When the attack began.
     pub started_at: Option<Timestamp>,
+}
+
+impl AttackReport {
+    /// Notes one try of `attack`: `refused` is the rule that refused it,
+    /// `None` when it was taken.
+    fn note(&mut self, attack: &str, expected: &'static str, refused: Option<String>) {
+        let i = match self.tries.iter().position(|t| t.attack == attack) {
+            Some(i) => i,
+            None => {
+                self.tries.push(AttackTry {
+                    attack: attack.to_owned(),
+                    expected,
+                    refused_by: refused.clone(),
+                    tries: 0,
+                });
+                self.tries.len() - 1
+            }
+        };
+        let t = &mut self.tries[i];
+        t.tries += 1;
+        match refused {
+            // Taken once is taken.
+            None => t.refused_by = None,
+            // An unexpected rule is shown rather than the expected one.
+            Some(r) if t.refused_by.is_some() && r != expected => t.refused_by = Some(r),
+            Some(_) => {}
+        }
+    }
 }
 
 /// What happened during the day.
@@ -185,7 +282,12 @@ pub struct DayReport {
     /// Customer withdrawals paid (cosigned, on chain, confirmed) and their total.
     pub paid: (u32, Amount),
     /// Engine decisions on customer requests, by decision or denial rule.
-    pub decisions: BTreeMap<String, u32>,
+    pub decisions: std::collections::BTreeMap<String, u32>,
+    /// Signed approvals the authority took (two per withdrawal above the
+    /// approval threshold).
+    pub approvals: u32,
+    /// Custody statements signed by two admins, and the last one's amount.
+    pub statements: (u32, Amount),
     /// Sweeps hot → cold and their total.
     pub sweeps: (u32, Amount),
     /// Refills cold → hot and their total.
@@ -198,8 +300,10 @@ pub struct DayReport {
     pub snapshots: Vec<Snapshot>,
     /// The attack.
     pub attack: AttackReport,
-    /// Audit records verified (and chains).
+    /// Audit records verified with the audit key.
     pub audit_records: u64,
+    /// The cosigner's audit key (signs the audit chain's heads).
+    pub audit_key: Option<XOnlyPublicKey>,
     /// The wallets' descriptors: (hot, cold).
     pub descriptors: (String, String),
 }
@@ -226,11 +330,17 @@ impl DayReport {
             );
         };
         row("deposits", self.deposits.0, Some(self.deposits.1));
+        row(
+            "custody statements (2 admins; last)",
+            self.statements.0,
+            Some(self.statements.1),
+        );
         row("withdrawal requests", self.requests, None);
         row("withdrawals paid", self.paid.0, Some(self.paid.1));
         for (k, v) in &self.decisions {
             row(&format!("  decision: {k}"), *v, None);
         }
+        row("  signed approvals taken", self.approvals, None);
         row("sweeps hot -> cold", self.sweeps.0, Some(self.sweeps.1));
         row("refills cold -> hot", self.refills.0, Some(self.refills.1));
         row(
@@ -258,20 +368,34 @@ impl DayReport {
                 pct(p.hot, total)
             );
         }
+        self.attack_table(&mut s);
+        let _ = writeln!(s);
+        let _ = writeln!(
+            s,
+            "audit log: {} records, hash chain and signed head verified with the audit key {}",
+            self.audit_records,
+            self.audit_key.map_or("-".into(), |k| xonly_hex(&k))
+        );
+        s
+    }
+
+    fn attack_table(&self, s: &mut String) {
+        use std::fmt::Write;
         let a = &self.attack;
         let _ = writeln!(s);
         let _ = writeln!(
             s,
-            "attack (hot key stolen at {}):",
+            "attack (hot key and backend host stolen at {}):",
             a.started_at.map_or("-".into(), |t| t.to_string())
         );
-        let _ = writeln!(
-            s,
-            "  drain PSBTs signed with the stolen key: {}",
-            a.direct_attempts
-        );
-        for (k, v) in &a.cosigner_refusals {
-            let _ = writeln!(s, "    refused by the cosigner, rule {k}: {v}");
+        let _ = writeln!(s, "  {:<58}{:>6}  {:<24}result", "attack", "tries", "rule");
+        for t in &a.tries {
+            let (rule, result) = match &t.refused_by {
+                Some(r) if r == t.expected => (r.clone(), "refused".to_owned()),
+                Some(r) => (r.clone(), format!("refused (expected {})", t.expected)),
+                None => (t.expected.to_owned(), "TAKEN".to_owned()),
+            };
+            let _ = writeln!(s, "  {:<58}{:>6}  {rule:<24}{result}", t.attack, t.tries);
         }
         let _ = writeln!(
             s,
@@ -279,7 +403,7 @@ impl DayReport {
             a.requests
         );
         for (k, v) in &a.denials {
-            let _ = writeln!(s, "    denied by the engine, rule {k}: {v}");
+            let _ = writeln!(s, "    {k}: {v}");
         }
         let _ = writeln!(
             s,
@@ -288,31 +412,24 @@ impl DayReport {
         );
         let _ = writeln!(
             s,
-            "  attacker got: {} ({} of custody {})",
+            "  attacker got: {} in {} payments ({} of custody {})",
             btc(a.stolen),
+            a.paid,
             pct(a.stolen, a.custody),
             btc(a.custody)
         );
         let _ = writeln!(
             s,
-            "  loss bound over {}: {} ({}, set by {})",
+            "  loss bound over {} at the vouched custody {}: {} ({}, set by {})",
             a.horizon,
+            btc(a.limit_custody),
             btc(a.bound),
             pct(a.bound, a.custody),
             a.bound_rule
         );
-        let _ = writeln!(s);
-        let _ = writeln!(
-            s,
-            "audit log: {} records, hash chain verified",
-            self.audit_records
-        );
-        s
     }
 }
 
-/// A small deterministic generator (splitmix64): the day's amounts and
-/// destinations are the same on every run, so its figures can be compared.
 struct Rng(u64);
 
 impl Rng {
@@ -368,7 +485,28 @@ struct World<'a> {
     txouts: HashMap<OutPoint, TxOut>,
     verify: Verify<'a>,
     report: DayReport,
-    clock: Timestamp,
+    /// The day's simulated clock, shared with the authority.
+    clock: SimClock,
+}
+
+/// The day's simulated time: the authority reads it ([`Clock::Custom`]),
+/// the day moves it on.
+#[derive(Clone)]
+struct SimClock(Arc<AtomicI64>);
+
+impl SimClock {
+    fn now(&self) -> Timestamp {
+        Timestamp::from_unix(self.0.load(Ordering::SeqCst))
+    }
+
+    fn set(&self, t: Timestamp) {
+        self.0.store(t.unix(), Ordering::SeqCst);
+    }
+
+    fn clock(&self) -> Clock {
+        let c = self.clone();
+        Clock::Custom(Arc::new(move || c.now()))
+    }
 }
 
 const FEE_RATE: FeeRate = FeeRate::from_sat_per_kwu(1_250); // 5 sat/vB
@@ -420,15 +558,34 @@ impl World<'_> {
 
     fn snapshot(&mut self, label: &'static str) {
         self.report.snapshots.push(Snapshot {
-            at: self.clock,
+            at: self.now(),
             label,
             hot: self.hot_coins.balance(),
             cold: self.cold_coins.balance(),
         });
     }
 
+    fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
     fn tick(&mut self, secs: i64) {
-        self.clock = Timestamp::from_unix(self.clock.unix() + secs);
+        self.clock
+            .set(Timestamp::from_unix(self.now().unix() + secs));
+    }
+
+    /// Moves the clock on to `t` if it is earlier.
+    fn at_least(&mut self, t: &str) -> Result<(), DayError> {
+        let t = Timestamp::parse_rfc3339(t).map_err(step("clock"))?;
+        if self.now() < t {
+            self.clock.set(t);
+        }
+        Ok(())
+    }
+
+    /// Custody on chain (hot and cold coins), what the admins count.
+    fn on_chain(&self) -> Amount {
+        self.hot_coins.balance() + self.cold_coins.balance()
     }
 }
 
@@ -455,9 +612,128 @@ fn finalize_extract(mut psbt: Psbt) -> Result<Transaction, DayError> {
     kinko_wallet::extract(psbt, kinko_wallet::MAX_FEE_RATE).map_err(step("extract"))
 }
 
-/// Runs the day in `dir` (keystores and the SQLite ledger go there),
-/// reporting progress to `progress` and checking every signed transaction
-/// with `verify`.
+/// The authority of the day: the policy cosigner with its key.
+type Auth = Authority<XprvSigner>;
+
+/// The people of the set-up, each with the action key (`m/1057'/0'/0'`)
+/// of a keystore of their own.
+struct People {
+    approvers: Vec<(&'static str, Keypair)>,
+    admins: Vec<(&'static str, Keypair)>,
+}
+
+/// A keystore made in memory from 24 new words (never written).
+fn fresh_keystore() -> Result<Keystore, DayError> {
+    Ok(Keystore::new(
+        Mnemonic::generate(WordCount::W24, Language::English).map_err(step("mnemonic"))?,
+        Passphrase::empty(),
+    ))
+}
+
+/// The action key of `role` of a keystore ([`derive_action_key`]).
+fn action_key(ks: &Keystore, network: Network, role: KeyRole) -> Result<Keypair, DayError> {
+    let master = ks.master_key(network).map_err(step("master key"))?;
+    derive_action_key(master.expose_xpriv(), role).map_err(step("action key"))
+}
+
+fn unix(t: Timestamp) -> UnixTime {
+    UnixTime::from_unix(t.unix())
+}
+
+/// The custody set-up file of the day (the format of `docs/setup.md`).
+fn setup_text(
+    wallets: (&MultisigWallet, &MultisigWallet),
+    network: Network,
+    policy: &str,
+    audit: &XOnlyPublicKey,
+    people: &People,
+) -> String {
+    use std::fmt::Write;
+    let mut s = format!(
+        r#"# kinko custody set-up of the exchange's day: pinned at the key ceremony,
+# signed by two admins.
+version = 1
+asset = "{ASSET}"
+network = "{network}"
+hot_descriptor = "{hot}"
+cold_descriptor = "{cold}"
+change_gap = 1000
+audit_key = "{audit}"
+admin_quorum = 2
+policy = '''
+{policy}'''
+
+[fees]
+max_fee_sat = {MAX_FEE_SAT}
+max_fee_rate_sat_vb = {MAX_FEE_RATE_SAT_VB}
+
+[chain]
+reference_height = {CHAIN_HEIGHT}
+reference_time = "{CHAIN_TIME}"
+"#,
+        hot = wallets.0.descriptor(),
+        cold = wallets.1.descriptor(),
+        audit = xonly_hex(audit),
+    );
+    for (table, list) in [("approvers", &people.approvers), ("admins", &people.admins)] {
+        for (name, key) in list {
+            let key = xonly_hex(&key.x_only_public_key().0);
+            let _ = write!(s, "\n[[{table}]]\nname = \"{name}\"\nkey = \"{key}\"\n");
+        }
+    }
+    s
+}
+
+/// An approval of withdrawal `id` as requested, valid for an hour.
+fn approval(auth: &Auth, id: &str, destination: &str, amount: u64) -> Action {
+    Action::Approval {
+        setup_id: auth.setup().id(),
+        asset: ASSET.into(),
+        withdrawal_id: id.into(),
+        destination: destination.into(),
+        amount,
+        expires: UnixTime::from_unix(auth.now().unix() + 3_600),
+    }
+}
+
+/// Two admins sign a statement of the custody they counted on chain.
+fn custody_statement(
+    w: &mut World<'_>,
+    auth: &mut Auth,
+    people: &People,
+) -> Result<Committed, DayError> {
+    let now = auth.now();
+    let amount = w.on_chain();
+    let action = Action::CustodyStatement {
+        setup_id: auth.setup().id(),
+        asset: ASSET.into(),
+        amount: amount.to_sat(),
+        as_of: unix(now),
+        expires: UnixTime::from_unix(now.unix() + 3_600),
+    };
+    let signed: Vec<SignedAction> = people
+        .admins
+        .iter()
+        .take(2)
+        .map(|(_, k)| action.sign(k))
+        .collect();
+    let c = auth
+        .custody_statement(&signed)
+        .map_err(step("custody statement"))?;
+    w.report.statements = (w.report.statements.0 + 1, amount);
+    Ok(c)
+}
+
+fn proposed_sweep(c: &Committed) -> Option<u64> {
+    c.outcome.proposals.iter().find_map(|p| match p {
+        Proposal::Sweep { amount, .. } => Some(*amount),
+        _ => None,
+    })
+}
+
+/// Runs the day in `dir` (keystores, the set-up and the SQLite ledger go
+/// there), reporting progress to `progress` and checking every signed
+/// transaction with `verify`.
 ///
 /// # Errors
 ///
@@ -539,14 +815,8 @@ pub fn run(
 
     // The hot wallet: the exchange's online key, the cosigner's key, and a
     // backup key kept cold (account 1 of the third holder's keystore).
-    let exchange_seed = Keystore::new(
-        Mnemonic::generate(WordCount::W24, Language::English).map_err(step("mnemonic"))?,
-        Passphrase::empty(),
-    );
-    let cosigner_seed = Keystore::new(
-        Mnemonic::generate(WordCount::W24, Language::English).map_err(step("mnemonic"))?,
-        Passphrase::empty(),
-    );
+    let exchange_seed = fresh_keystore()?;
+    let cosigner_seed = fresh_keystore()?;
     let mut hot_keys = Vec::new();
     for ks in [&exchange_seed, &cosigner_seed] {
         hot_keys.push(
@@ -570,12 +840,9 @@ pub fn run(
             .map_err(step("signer"))
     };
     let exchange_signer = signer(&exchange_seed, &account0)?;
-    let cosigner = Cosigner::new(hot.clone(), signer(&cosigner_seed, &account0)?)
-        .map_err(step("cosigner"))?
-        .with_cold_wallet(cold.clone())
-        .map_err(step("cosigner"))?
-        // Sweeps consolidate up to 300 deposits: 0.002 BTC at 5 sat/vB.
-        .with_fee_limits(Amount::from_sat(200_000), crate::DEFAULT_MAX_FEE_RATE);
+    let cosigner_signer = signer(&cosigner_seed, &account0)?;
+    let audit_key = action_key(&cosigner_seed, network, KeyRole::Audit)?;
+    let audit_xonly = audit_key.x_only_public_key().0;
     drop(exchange_seed);
     drop(cosigner_seed);
     progress(&format!(
@@ -585,22 +852,77 @@ pub fn run(
     ));
     progress(&format!("  hot wallet  {}  {}", hot.id(), hot.descriptor()));
 
-    // 2. The ledger.
-    let policy = Policy::from_toml_str(POLICY).map_err(step("policy"))?;
-    let asset_policy = policy
+    // 2. The custody set-up: the approvers' and admins' action keys, the
+    // file, two admins' signatures; the authority starts from it.
+    let mut person = |name: &'static str| -> Result<(&'static str, Keypair), DayError> {
+        Ok((
+            name,
+            action_key(&fresh_keystore()?, network, KeyRole::Person)?,
+        ))
+    };
+    let people = People {
+        approvers: APPROVERS
+            .into_iter()
+            .map(&mut person)
+            .collect::<Result<_, _>>()?,
+        admins: ADMINS
+            .into_iter()
+            .map(&mut person)
+            .collect::<Result<_, _>>()?,
+    };
+    let threshold = cfg.approval_threshold();
+    let text = setup_text(
+        (&hot, &cold),
+        network,
+        &policy(threshold),
+        &audit_xonly,
+        &people,
+    );
+    let setup_file = dir.join("setup.toml");
+    let sigs_file = dir.join("setup.sigs");
+    std::fs::write(&setup_file, &text).map_err(step("write set-up"))?;
+    let signature = Action::SetupSignature {
+        setup_id: SetupId::of_file(text.as_bytes()),
+    };
+    let sigs: String = people
+        .admins
+        .iter()
+        .take(2)
+        .map(|(_, k)| signature.sign(k).to_json() + "\n")
+        .collect();
+    std::fs::write(&sigs_file, &sigs).map_err(step("write set-up signatures"))?;
+    let setup = Setup::load_signed(
+        &std::fs::read(&setup_file).map_err(step("read set-up"))?,
+        &std::fs::read_to_string(&sigs_file).map_err(step("read set-up signatures"))?,
+    )
+    .map_err(step("set-up"))?;
+    progress(&format!(
+        "custody set-up {} ({}): signed by {} and {}; approvals above {} by {} and {}",
+        setup.id(),
+        setup_file.display(),
+        ADMINS[0],
+        ADMINS[1],
+        btc(Amount::from_sat(threshold)),
+        APPROVERS[0],
+        APPROVERS[1]
+    ));
+    let asset_policy = setup
+        .policy()
         .config()
         .asset(ASSET)
         .cloned()
         .ok_or_else(|| step("policy")("no BTC policy"))?;
+    let start = Timestamp::parse_rfc3339("2026-01-26T00:00:00Z").map_err(step("clock"))?;
+    let clock = SimClock(Arc::new(AtomicI64::new(start.unix())));
     let url = format!("sqlite:{}", dir.join("ledger.db").display());
-    let mut ledger = Ledger::open(&url)
-        .map_err(step("ledger"))?
-        .with_policy(policy);
+    let mut auth = Authority::open(setup, &url, cosigner_signer, audit_key, clock.clock())
+        .map_err(step("open the authority"))?;
 
     let mut w = World {
         network,
         report: DayReport {
             descriptors: (hot.descriptor(), cold.descriptor()),
+            audit_key: Some(audit_xonly),
             ..Default::default()
         },
         hot,
@@ -617,13 +939,69 @@ pub fn run(
         },
         txouts: HashMap::new(),
         verify,
-        clock: Timestamp::parse_rfc3339("2026-01-26T00:00:00Z").map_err(step("clock"))?,
+        clock,
     };
-    let mut funding_n = 0u64;
 
-    // 3. Deposits, 00:00 to 08:00, in blocks of 100; sweeps as proposed.
+    deposits(
+        &mut w,
+        cfg,
+        &mut rng,
+        &exchange_signer,
+        &mut auth,
+        &people,
+        progress,
+    )?;
+    w.snapshot("deposits and sweeps");
+    let ctx = Ctx {
+        cfg,
+        dir,
+        holders: &holders,
+        exchange: &exchange_signer,
+        people: &people,
+    };
+    withdrawals(&mut w, &ctx, &mut rng, &mut auth, progress)?;
+    w.snapshot("withdrawals and refills");
+    let attack = attack(&mut w, &ctx, &mut rng, &mut auth, &asset_policy, progress)?;
+    w.report.attack = attack;
+    w.snapshot("the attack");
+
+    // 6. The audit log: every chain's hash links and its head signed by the
+    // audit key.
+    let summary = auth
+        .ledger()
+        .verify_audit_with_key(&audit_xonly)
+        .map_err(step("audit verify"))?;
+    w.report.audit_records = summary.records;
     progress(&format!(
-        "deposits: {} to derived hot addresses, sweeps to cold as the engine proposes",
+        "audit log verified with the audit key: {} records in {} chain(s)",
+        summary.records, summary.chains
+    ));
+    Ok(w.report)
+}
+
+/// What the withdrawals and the attack use besides the world.
+struct Ctx<'a> {
+    cfg: &'a DayConfig,
+    dir: &'a Path,
+    holders: &'a [Holder],
+    exchange: &'a XprvSigner,
+    people: &'a People,
+}
+
+/// Deposits (step 3), 00:00 to 08:00, in blocks of 100, each reported to the
+/// authority; custody statements; sweeps as proposed.
+fn deposits(
+    w: &mut World<'_>,
+    cfg: &DayConfig,
+    rng: &mut Rng,
+    exchange: &XprvSigner,
+    auth: &mut Auth,
+    people: &People,
+    progress: &mut dyn FnMut(&str),
+) -> Result<(), DayError> {
+    progress(&format!(
+        "deposits: {} to derived hot addresses reported to the authority, sweeps to cold as it proposes; \
+         two admins sign a custody statement after the first 100 and whenever custody on chain grew by a quarter",
         cfg.deposits
     ));
     let addrs = w
@@ -646,10 +1024,9 @@ pub fn run(
                 script_pubkey: a.script_pubkey(),
             })
             .collect();
-        funding_n += 1;
-        let tx = funding_tx(funding_n, outputs);
+        let tx = funding_tx(b as u64 + 1, outputs);
         let txid = tx.compute_txid();
-        let mut reqs = Vec::with_capacity(chunk.len());
+        let mut last = None;
         for (i, v) in amounts.iter().enumerate() {
             let index = (b * block + i) as u32;
             w.txouts
@@ -662,32 +1039,27 @@ pub fn run(
                 prev_tx: tx.clone(),
             });
             w.tick(step_secs);
-            reqs.push(Request {
-                at: Some(w.clock),
-                evidence: None,
-                kind: EventKind::Deposit {
-                    asset: ASSET.into(),
-                    wallet: Side::Hot,
-                    amount: v.to_sat(),
-                },
-            });
+            last = Some(
+                auth.report_deposit(Side::Hot, v.to_sat())
+                    .map_err(step("deposit"))?,
+            );
             w.report.deposits.0 += 1;
             w.report.deposits.1 += *v;
         }
-        let results = ledger.decide_batch(&reqs).map_err(step("deposit"))?;
-        let last = results
-            .into_iter()
-            .last()
-            .transpose()
-            .map_err(step("deposit"))?;
-        let sweep = last.and_then(|c| {
-            c.outcome.proposals.iter().find_map(|p| match p {
-                Proposal::Sweep { amount, .. } => Some(*amount),
-                _ => None,
-            })
-        });
-        if let Some(amount) = sweep {
-            sweep_to_cold(&mut w, &exchange_signer, &cosigner, &mut ledger, amount)?;
+        let vouched = w.report.statements.1.to_sat();
+        if w.report.statements.0 == 0 || w.on_chain().to_sat() >= vouched + vouched / 4 {
+            last = Some(custody_statement(w, auth, people)?);
+            progress(&format!(
+                "  {}: custody statement {} signed by {} and {}: {}",
+                w.now(),
+                w.report.statements.0,
+                ADMINS[0],
+                ADMINS[1],
+                btc(w.report.statements.1)
+            ));
+        }
+        if let Some(amount) = last.as_ref().and_then(proposed_sweep) {
+            sweep_to_cold(w, exchange, auth, amount)?;
         }
         progress(&format!(
             "  {:>5} deposits  hot {}  cold {}  sweeps {}",
@@ -697,72 +1069,85 @@ pub fn run(
             w.report.sweeps.0
         ));
     }
-    w.snapshot("deposits and sweeps");
+    Ok(())
+}
 
-    // 4. Withdrawals, 08:00 to 20:00.
+/// An amount above the approval threshold and within the per-withdrawal
+/// maximum (0.5% of the custody share limits are measured against).
+fn large_amount(auth: &Auth, threshold: u64) -> u64 {
+    let max = auth.state().limit_custody() / 200;
+    threshold + max.saturating_sub(threshold) / 2
+}
+
+/// Customer withdrawals (step 4), 08:00 to 20:00: requested, approved by both
+/// approvers' signatures when above the threshold, paid, confirmed;
+/// refills as proposed.
+fn withdrawals(
+    w: &mut World<'_>,
+    ctx: &Ctx<'_>,
+    rng: &mut Rng,
+    auth: &mut Auth,
+    progress: &mut dyn FnMut(&str),
+) -> Result<(), DayError> {
+    let cfg = ctx.cfg;
     progress(&format!(
-        "withdrawals: {} requests through engine, ledger and cosigner",
-        cfg.withdrawals
+        "withdrawals: {} requests to the authority; above {} both approvers sign",
+        cfg.withdrawals,
+        btc(Amount::from_sat(cfg.approval_threshold()))
     ));
-    let start = Timestamp::parse_rfc3339("2026-01-26T08:00:00Z").map_err(step("clock"))?;
-    if w.clock < start {
-        w.clock = start;
-    }
+    w.at_least("2026-01-26T08:00:00Z")?;
     let custody = w.report.deposits.1;
     let gap = i64::from((12 * 3600) / cfg.withdrawals.max(1)).max(1);
     // The day's customer withdrawals total about 4% of custody (under the
     // 24h window's 5%); every 25th asks for more than the per-withdrawal
-    // maximum (0.5% of custody) and is denied.
+    // maximum (0.5% of custody) and is denied; every 25th, from the 13th,
+    // asks for more than the approval threshold.
     let mean = custody.to_sat() / 25 / u64::from(cfg.withdrawals.max(1));
     for n in 0..cfg.withdrawals {
         w.tick(gap);
-        let amount = if n % 25 == 24 {
-            custody.to_sat() / 150
-        } else {
-            rng.range(mean / 2, mean * 3 / 2).max(10_000)
+        let amount = match n % 25 {
+            24 => custody.to_sat() / 150,
+            12 => large_amount(auth, cfg.approval_threshold()),
+            _ => rng.range(mean / 2, mean * 3 / 2).max(10_000),
         };
         let id = format!("w-{n:05}");
-        let dest = outside_address("customer", rng.next(), network);
+        let dest = outside_address("customer", rng.next(), w.network);
+        let user = format!("user-{}", rng.range(1, 500));
         w.report.requests += 1;
-        let done = ledger
-            .decide_at(
-                w.clock,
-                EventKind::Withdrawal {
-                    id: id.clone(),
-                    user: format!("user-{}", rng.range(1, 500)),
-                    asset: ASSET.into(),
-                    destination: dest.to_string(),
-                    amount,
-                },
-            )
+        let done = auth
+            .request_withdrawal(&id, &user, &dest.to_string(), amount)
             .map_err(step("withdrawal"))?;
-        let key = match &done.outcome.decision {
+        let mut decision = done.outcome.decision;
+        let key = match &decision {
             Decision::Approved { .. } => "approved".to_owned(),
             Decision::Denied { rule, .. } => format!("denied {}", rule.name()),
-            Decision::Pending { .. } => "pending".to_owned(),
+            Decision::Pending { .. } => {
+                for (_, k) in &ctx.people.approvers {
+                    let signed = approval(auth, &id, &dest.to_string(), amount).sign(k);
+                    decision = auth
+                        .approve(&signed)
+                        .map_err(step("approval"))?
+                        .outcome
+                        .decision;
+                    w.report.approvals += 1;
+                }
+                "pending, 2 approvals signed".to_owned()
+            }
             Decision::Duplicate { .. } => "duplicate".to_owned(),
             _ => "other".to_owned(),
         };
         *w.report.decisions.entry(key).or_default() += 1;
-        if matches!(done.outcome.decision, Decision::Approved { .. }) {
-            pay(
-                &mut w,
-                &exchange_signer,
-                &cosigner,
-                &mut ledger,
-                &id,
-                &dest,
-                amount,
-            )?;
+        if matches!(decision, Decision::Approved { .. }) {
+            pay(w, ctx.exchange, auth, &id, &dest, amount)?;
             w.report.paid.0 += 1;
             w.report.paid.1 += Amount::from_sat(amount);
-            let c = confirm(&mut ledger, w.clock, &id)?;
+            let c = auth.confirm(&id).map_err(step("confirm"))?;
             let refill = c.outcome.proposals.iter().find_map(|p| match p {
                 Proposal::Refill { amount, .. } => Some(*amount),
                 _ => None,
             });
             if let Some(amount) = refill {
-                refill_from_cold(&mut w, cfg, dir, &holders, &mut ledger, amount, progress)?;
+                refill_from_cold(w, ctx, auth, amount, progress)?;
             }
         }
         if (n + 1) % 50 == 0 || n + 1 == cfg.withdrawals {
@@ -776,36 +1161,190 @@ pub fn run(
             ));
         }
     }
-    w.snapshot("withdrawals and refills");
+    Ok(())
+}
 
-    // 5. The attack: at 20:00 the exchange's hot key is stolen, with access
-    // to the backend that submits withdrawal requests.
-    let attack_at = Timestamp::parse_rfc3339("2026-01-26T20:00:00Z").map_err(step("clock"))?;
-    if w.clock < attack_at {
-        w.clock = attack_at;
+/// A 2-of-3 `wsh(sortedmulti)` of three account keys (with origins).
+fn two_of_three(keys: &[String], network: Network) -> Result<MultisigWallet, DayError> {
+    let k: Vec<String> = keys.iter().map(|x| format!("{x}/<0;1>/*")).collect();
+    MultisigWallet::from_descriptor(&format!("wsh(sortedmulti(2,{}))", k.join(",")), network)
+        .map_err(step("wallet"))
+}
+
+/// A 2-of-3 wallet of the attacker's own keys.
+fn attacker_wallet(network: Network) -> Result<MultisigWallet, DayError> {
+    let secp = Secp256k1::new();
+    let account = KeyPath::bip48(network, 0).map_err(step("bip48 path"))?;
+    let keys = (0..3)
+        .map(|_| {
+            Ok(fresh_keystore()?
+                .account_xpub(&secp, network, &account)
+                .map_err(step("xpub"))?
+                .to_string())
+        })
+        .collect::<Result<Vec<_>, DayError>>()?;
+    two_of_three(&keys, network)
+}
+
+/// The rule of an authority's refusal; `None` when it did what it was
+/// asked (a failure that is not a refusal ends the day).
+fn refusal<T>(r: Result<T, AuthorityError>) -> Result<Option<String>, DayError> {
+    match r {
+        Ok(_) => Ok(None),
+        Err(e) => match e.rule() {
+            Some(rule) => Ok(Some(rule.as_str().to_owned())),
+            None => Err(step("attack")(e)),
+        },
     }
-    progress("attack: the exchange's hot key is stolen; the attacker tries to drain");
-    let state = ledger
-        .asset_state(ASSET)
-        .map_err(step("ledger"))?
-        .ok_or_else(|| step("ledger")("no BTC state"))?;
-    let custody_now = Amount::from_sat(state.hot.saturating_add(state.cold));
-    let horizon = Duration::from_secs(3600).ok_or_else(|| step("horizon")("out of range"))?;
-    let bound = loss_bound(&asset_policy, horizon);
-    let (bound_amount, bound_rule) = bound.at_custody(custody_now.to_sat());
-    let mut attack = AttackReport {
-        custody: custody_now,
-        bound: Amount::from_sat(bound_amount),
-        bound_rule: bound_rule.unwrap_or("custody").to_owned(),
-        horizon: horizon.to_string(),
-        started_at: Some(w.clock),
-        ..Default::default()
-    };
-    let thief = outside_address("attacker", 1, network);
-    let attempt =
-        |w: &World<'_>, ledger: &mut Ledger, attack: &mut AttackReport, id: &str, psbt| {
-            attacker_tries(w, &exchange_signer, &cosigner, ledger, attack, id, psbt)
+}
+
+/// The thief: the stolen hot key, the backend host with the ledger file, an
+/// address of their own; what they try goes to the report.
+struct Thief<'a> {
+    key: &'a XprvSigner,
+    db: PathBuf,
+    to: Address,
+    report: AttackReport,
+}
+
+impl Thief<'_> {
+    /// Signs `psbt` with the stolen hot key and asks the authority to
+    /// cosign it as withdrawal `id`.
+    fn cosign(
+        &mut self,
+        w: &World<'_>,
+        auth: &mut Auth,
+        (what, expected): (&str, &'static str),
+        id: &str,
+        mut psbt: Psbt,
+    ) -> Result<(), DayError> {
+        w.hot
+            .sign(&mut psbt, self.key)
+            .map_err(step("attacker signs"))?;
+        let r = refusal(auth.cosign_withdrawal(id, &mut psbt))?;
+        self.report.note(what, expected, r);
+        Ok(())
+    }
+
+    /// Runs one statement on the ledger file, as the backend host's owner.
+    fn sql(&self, sql: &str, params: impl rusqlite::Params) -> Result<(), DayError> {
+        let c = rusqlite::Connection::open(&self.db).map_err(step("ledger file"))?;
+        c.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(step("ledger file"))?;
+        c.execute(sql, params).map_err(step("ledger file"))?;
+        Ok(())
+    }
+
+    /// The asset row's `core` column (clock, window usage, breaker, freeze).
+    fn core(&self) -> Result<String, DayError> {
+        let c = rusqlite::Connection::open(&self.db).map_err(step("ledger file"))?;
+        c.query_row(
+            "SELECT core FROM kinko_asset WHERE asset = ?1",
+            [ASSET],
+            |r| r.get(0),
+        )
+        .map_err(step("ledger file"))
+    }
+
+    /// Inserts a reserved withdrawal row paying the thief.
+    fn insert_reserved(
+        &self,
+        id: &str,
+        asset: &str,
+        amount: u64,
+        at: Timestamp,
+    ) -> Result<(), DayError> {
+        let row = Withdrawal {
+            user: format!("mule-{id}"),
+            destination: self.to.to_string(),
+            amount,
+            requested_at: at,
+            status: WithdrawalStatus::Reserved,
+            required_approvals: 0,
+            approvals: BTreeSet::new(),
         };
+        let record = serde_json::to_string(&row).map_err(step("ledger file"))?;
+        self.sql(
+            "INSERT INTO kinko_withdrawal (id, asset, user_id, status, amount, record)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            rusqlite::params![
+                id,
+                asset,
+                row.user,
+                WithdrawalStatus::Reserved.name(),
+                i64::try_from(amount).unwrap_or(i64::MAX),
+                record
+            ],
+        )
+    }
+
+    fn delete_withdrawal(&self, id: &str) -> Result<(), DayError> {
+        self.sql("DELETE FROM kinko_withdrawal WHERE id = ?1", [id])
+    }
+}
+
+/// The operator restores what the attacker edited (here: the rows as they
+/// were, which is what the chain replays to) and the authority checks the
+/// rows against its chain again.
+fn restored(auth: &mut Auth) -> Result<(), DayError> {
+    auth.sync().map_err(step("rows restored from the chain"))
+}
+
+/// The attack (step 5): at 20:00 the exchange's hot key is stolen, and the
+/// attacker owns the backend host (its files, the ledger file, every
+/// command it runs).
+fn attack(
+    w: &mut World<'_>,
+    ctx: &Ctx<'_>,
+    rng: &mut Rng,
+    auth: &mut Auth,
+    policy: &kinko_policy::AssetPolicy,
+    progress: &mut dyn FnMut(&str),
+) -> Result<AttackReport, DayError> {
+    let threshold = ctx.cfg.approval_threshold();
+    // At the end of the withdrawals: a customer's large withdrawal,
+    // approved so far by the risk officer only (its signature went through
+    // the backend).
+    let late_dest = outside_address("customer", rng.next(), w.network).to_string();
+    let late_amount = large_amount(auth, threshold);
+    auth.request_withdrawal("w-late", "user-7", &late_dest, late_amount)
+        .map_err(step("withdrawal"))?;
+    w.tick(60);
+    let risk = approval(auth, "w-late", &late_dest, late_amount).sign(&ctx.people.approvers[0].1);
+    auth.approve(&risk).map_err(step("approval"))?;
+    w.report.approvals += 1;
+    progress(&format!(
+        "  {}: w-late ({}) pending, approved by {} so far",
+        w.now(),
+        btc(Amount::from_sat(late_amount)),
+        APPROVERS[0]
+    ));
+
+    w.at_least("2026-01-26T20:00:00Z")?;
+    progress(
+        "attack: the exchange's hot key is stolen; the attacker owns the backend host (its files, \
+         the ledger file) and tries to drain",
+    );
+    let state = auth.state();
+    let (custody, limit) = (state.custody(), state.limit_custody());
+    let horizon = Duration::from_secs(3600).ok_or_else(|| step("horizon")("out of range"))?;
+    let bound = loss_bound(policy, horizon);
+    let (bound, rule) = bound.at_custody(limit);
+    let mut t = Thief {
+        key: ctx.exchange,
+        db: ctx.dir.join("ledger.db"),
+        to: outside_address("attacker", 1, w.network),
+        report: AttackReport {
+            custody: Amount::from_sat(custody),
+            limit_custody: Amount::from_sat(limit),
+            bound: Amount::from_sat(bound),
+            bound_rule: rule.unwrap_or("custody").to_owned(),
+            horizon: horizon.to_string(),
+            started_at: Some(w.now()),
+            ..Default::default()
+        },
+    };
+    let thief = t.to.to_string();
 
     // 5a. Drain PSBTs, signed with the stolen key, straight to the cosigner.
     // Nine tenths of the largest coins (the rest covers the fee).
@@ -814,109 +1353,233 @@ pub fn run(
         .map(|u| u.amount)
         .sum();
     let drain = Amount::from_sat(hot_total.to_sat() / 10 * 9);
-    // No withdrawal at all, then the id of a settled customer withdrawal.
-    let tries: Vec<(String, Psbt)> = vec![
-        ("w-none".into(), build(&w, &thief, drain, true)?),
-        ("w-00000".into(), build(&w, &thief, drain, true)?),
-    ];
-    for (id, psbt) in tries {
-        attempt(&w, &mut ledger, &mut attack, &id, psbt)?;
-    }
+    let psbt = build(w, &t.to, drain, true)?;
+    let what = (
+        "drain PSBT for a withdrawal that does not exist",
+        "unknown-withdrawal",
+    );
+    t.cosign(w, auth, what, "w-none", psbt)?;
+    let psbt = build(w, &t.to, drain, true)?;
+    let what = (
+        "drain PSBT as a settled customer withdrawal",
+        "not-reserved",
+    );
+    t.cosign(w, auth, what, "w-00000", psbt)?;
 
-    // 5b. Requests through the backend: the largest the policy allows, one a
-    // minute for the horizon. What is approved the cosigner must sign (it
-    // pays exactly what was approved); each approved one is then tampered
-    // with once (more, elsewhere) before the honest payment goes through.
-    // Just under the per-withdrawal maximum (0.5% of custody, which the
-    // thefts themselves lower).
-    let big = custody_now.to_sat() / 210;
+    // 5b. What the backend host's owner can say or write.
+    let r = refusal(auth.report_deposit(Side::Cold, 20_000_000 * 100_000_000))?;
+    t.report.note(
+        "report a cold deposit of 20,000,000 BTC",
+        "unvouched-cold-deposit",
+        r,
+    );
+    let mine = attacker_wallet(w.network)?
+        .address(Keychain::Receive, 0)
+        .map_err(step("attacker address"))?;
+    let mut psbt = build(w, &mine, drain, true)?;
+    w.hot
+        .sign(&mut psbt, t.key)
+        .map_err(step("attacker signs"))?;
+    let r = refusal(auth.cosign_sweep(&mut psbt))?;
+    t.report.note(
+        "sweep to the attacker's own descriptor",
+        "sweep-not-cold",
+        r,
+    );
+
+    // Rows written into the ledger file. The largest amount the policy
+    // pays without approvals.
+    let big = (limit / 210).min(threshold);
+    t.insert_reserved("xem-00001", "XEM", big, w.now())?;
+    let psbt = build(w, &t.to, Amount::from_sat(big), false)?;
+    let what = ("inserted XEM reservation row, paid as BTC", "wrong-asset");
+    t.cosign(w, auth, what, "xem-00001", psbt)?;
+    t.delete_withdrawal("xem-00001")?;
+    t.insert_reserved("x-inserted", ASSET, big, w.now())?;
+    let psbt = build(w, &t.to, Amount::from_sat(big), false)?;
+    let what = (
+        "inserted reserved withdrawal row, then cosign",
+        "state-mismatch",
+    );
+    t.cosign(w, auth, what, "x-inserted", psbt)?;
+    t.delete_withdrawal("x-inserted")?;
+    restored(auth)?;
+    let core = t.core()?;
+    let mut edited: serde_json::Value = serde_json::from_str(&core).map_err(step("ledger file"))?;
+    edited["windows"] = serde_json::json!([]);
+    t.sql(
+        "UPDATE kinko_asset SET core = ?2 WHERE asset = ?1",
+        [ASSET, &edited.to_string()],
+    )?;
+    let r = refusal(auth.request_withdrawal("x-reset", "mule-reset", &thief, big))?;
+    t.report.note(
+        "velocity window usage row reset, then a request",
+        "state-mismatch",
+        r,
+    );
+    t.sql(
+        "UPDATE kinko_asset SET core = ?2 WHERE asset = ?1",
+        [ASSET, &core],
+    )?;
+    restored(auth)?;
+    progress("  rows the attacker wrote were refused (state-mismatch) and restored from the chain");
+
+    // Approvals: a name is not an approval, and a signature counts once.
+    let x_amount = threshold + 1;
+    let c = auth
+        .request_withdrawal("x-approve", "mule-approve", &thief, x_amount)
+        .map_err(step("attack withdrawal"))?;
+    t.report.requests += 1;
+    *t.report
+        .denials
+        .entry("pending (two signed approvals needed)".into())
+        .or_default() += 1;
+    if !matches!(c.outcome.decision, Decision::Pending { .. }) {
+        return Err(step("attack")(format!(
+            "x-approve was not pending: {:?}",
+            c.outcome.decision
+        )));
+    }
+    let stranger = action_key(&fresh_keystore()?, w.network, KeyRole::Person)?;
+    let forged = approval(auth, "x-approve", &thief, x_amount);
+    let r = refusal(auth.approve(&forged.sign(&stranger)))?;
+    t.report.note(
+        "approval of its withdrawal by a key not in the set-up",
+        "unknown-signer",
+        r,
+    );
+    let mut named = forged.sign(&stranger);
+    named.signer = ctx.people.approvers[0].1.x_only_public_key().0;
+    let r = refusal(auth.approve(&named))?;
+    t.report
+        .note("same, naming the risk officer's key", "bad-signature", r);
+    let r = refusal(auth.approve(&risk))?;
+    t.report.note(
+        "risk officer's approval of w-late sent again",
+        "replayed",
+        r,
+    );
+
+    // 5c. Requests through the backend: the largest the policy pays without
+    // approvals, one a minute for the horizon. What is approved the
+    // cosigner must sign (it pays exactly what was approved); each approved
+    // one is first tampered with (more, elsewhere; the first also with a
+    // lock time, a relative lock and a fee beyond the set-up's) and reused
+    // after the honest payment.
     for n in 0..60u32 {
         w.tick(60);
-        attack.requests += 1;
+        t.report.requests += 1;
         let id = format!("x-{n:03}");
-        let done = ledger
-            .decide_at(
-                w.clock,
-                EventKind::Withdrawal {
-                    id: id.clone(),
-                    user: format!("mule-{n}"),
-                    asset: ASSET.into(),
-                    destination: thief.to_string(),
-                    amount: big,
-                },
-            )
+        let done = auth
+            .request_withdrawal(&id, &format!("mule-{n}"), &thief, big)
             .map_err(step("attack withdrawal"))?;
         match &done.outcome.decision {
             Decision::Approved { .. } => {
-                // Tamper first: a larger amount, then another destination.
-                let more = Amount::from_sat(big / 10 * 11);
-                let other = outside_address("attacker", 2 + u64::from(n), network);
-                for (dest, amt) in [(&thief, more), (&other, Amount::from_sat(big))] {
-                    let psbt = build(&w, dest, amt, false)?;
-                    attempt(&w, &mut ledger, &mut attack, &id, psbt)?;
+                let amount = Amount::from_sat(big);
+                let psbt = build(w, &t.to, Amount::from_sat(big / 10 * 11), false)?;
+                let what = (
+                    "PSBT paying more than an approved withdrawal",
+                    "amount-mismatch",
+                );
+                t.cosign(w, auth, what, &id, psbt)?;
+                let other = outside_address("attacker", 2 + u64::from(n), w.network);
+                let psbt = build(w, &other, amount, false)?;
+                let what = ("PSBT paying it elsewhere", "destination-mismatch");
+                t.cosign(w, auth, what, &id, psbt)?;
+                if t.report.paid == 0 {
+                    tamper_once(w, auth, &mut t, &id, amount)?;
                 }
-                pay(
-                    &mut w,
-                    &exchange_signer,
-                    &cosigner,
-                    &mut ledger,
-                    &id,
-                    &thief,
-                    big,
-                )?;
-                attack.stolen += Amount::from_sat(big);
-                // Reuse the reservation, now spent, for a second payment.
-                let psbt = build(&w, &thief, Amount::from_sat(big), false)?;
-                attempt(&w, &mut ledger, &mut attack, &id, psbt)?;
-                confirm(&mut ledger, w.clock, &id)?;
+                pay(w, t.key, auth, &id, &t.to, big)?;
+                t.report.stolen += amount;
+                t.report.paid += 1;
+                let psbt = build(w, &t.to, amount, false)?;
+                let what = ("its spent reservation paid again", "reservation-spent");
+                t.cosign(w, auth, what, &id, psbt)?;
+                auth.confirm(&id).map_err(step("confirm"))?;
             }
             Decision::Denied { rule, .. } => {
-                *attack.denials.entry(rule.name().to_owned()).or_default() += 1;
+                let key = format!("denied by the engine, rule {}", rule.name());
+                *t.report.denials.entry(key).or_default() += 1;
             }
             other => {
-                *attack.denials.entry(format!("{other:?}")).or_default() += 1;
+                *t.report.denials.entry(format!("{other:?}")).or_default() += 1;
             }
         }
-        if attack.breaker_fired_at.is_none() {
-            let s = ledger
-                .asset_state(ASSET)
-                .map_err(step("ledger"))?
-                .ok_or_else(|| step("ledger")("no BTC state"))?;
-            if let Some(f) = s.freeze {
-                attack.breaker_fired_at = Some(f.at);
+        if t.report.breaker_fired_at.is_none() {
+            if let Some(f) = &auth.state().freeze {
+                t.report.breaker_fired_at = Some(f.at);
                 progress(&format!("  {}: circuit breaker fired: {}", f.at, f.reason));
             }
         }
     }
     progress(&format!(
         "  attacker got {}; loss bound {}",
-        btc(attack.stolen),
-        btc(attack.bound)
+        btc(t.report.stolen),
+        btc(t.report.bound)
     ));
-    w.report.attack = attack;
-    w.snapshot("the attack");
+    Ok(t.report)
+}
 
-    // 6. The audit log.
-    let summary = ledger.verify_audit().map_err(step("audit verify"))?;
-    w.report.audit_records = summary.records;
-    progress(&format!(
-        "audit log verified: {} records in {} chain(s)",
-        summary.records, summary.chains
-    ));
-    Ok(w.report)
+/// PSBTs that pay an approved withdrawal exactly but for one thing each: a
+/// far-future nLockTime, a BIP68 relative lock, a fee above the set-up's
+/// limit.
+fn tamper_once(
+    w: &World<'_>,
+    auth: &mut Auth,
+    t: &mut Thief<'_>,
+    id: &str,
+    amount: Amount,
+) -> Result<(), DayError> {
+    let mut psbt = build(w, &t.to, amount, false)?;
+    // About a year of blocks after the set-up's chain reference.
+    psbt.unsigned_tx.lock_time =
+        LockTime::from_height(CHAIN_HEIGHT + 52_560).map_err(step("lock time"))?;
+    let what = ("same, with a far-future nLockTime", "non-final-locktime");
+    t.cosign(w, auth, what, id, psbt)?;
+    let mut psbt = build(w, &t.to, amount, false)?;
+    psbt.unsigned_tx.version = Version::TWO;
+    psbt.unsigned_tx.input[0].sequence = Sequence::from_height(144);
+    let what = (
+        "same, with a BIP68 relative lock (144 blocks)",
+        "relative-locktime",
+    );
+    t.cosign(w, auth, what, id, psbt)?;
+    // 25 coins at 150 sat/vB: about 0.004 BTC, above the set-up's 0.002.
+    let coins = largest(&w.hot_coins.utxos, 25);
+    let rate = FeeRate::from_sat_per_kwu(150 * 250);
+    let created = create_payment(
+        &w.hot,
+        &coins,
+        &t.to,
+        amount,
+        w.hot_coins.next_change,
+        true,
+        rate,
+    )
+    .map_err(step("create psbt"))?;
+    let what = ("same, with a fee above the set-up's limit", "fee-too-high");
+    t.cosign(w, auth, what, id, created.psbt)
 }
 
 /// An unsigned hot-wallet PSBT paying `amount` to `dest` (the attacker's
 /// builds use every coin when `all`).
 fn build(w: &World<'_>, dest: &Address, amount: Amount, all: bool) -> Result<Psbt, DayError> {
     let coins = largest(&w.hot_coins.utxos, if all { 40 } else { 25 });
-    let created = create_payment(&w.hot, &coins, dest, amount, w.hot_coins.next_change, false)
-        .map_err(step("create psbt"))?;
+    let created = create_payment(
+        &w.hot,
+        &coins,
+        dest,
+        amount,
+        w.hot_coins.next_change,
+        false,
+        FEE_RATE,
+    )
+    .map_err(step("create psbt"))?;
     Ok(created.psbt)
 }
 
 /// An unsigned PSBT of `wallet` spending from `coins` to pay `amount` to
-/// `dest` at the day's fee rate, change (if any) to `change_index`.
+/// `dest` at `fee_rate`, change (if any) to `change_index`.
 fn create_payment(
     wallet: &MultisigWallet,
     coins: &[Utxo],
@@ -924,12 +1587,13 @@ fn create_payment(
     amount: Amount,
     change_index: u32,
     spend_all: bool,
+    fee_rate: FeeRate,
 ) -> Result<CreatedPsbt, CreateError> {
     wallet.create_psbt(
         coins,
         &CreateParams {
             recipients: vec![(dest.as_unchecked().clone(), amount)],
-            fee_rate: FEE_RATE,
+            fee_rate,
             change_index,
             spend_all,
         },
@@ -943,66 +1607,19 @@ fn largest(utxos: &[Utxo], n: usize) -> Vec<Utxo> {
     v.into_iter().take(n).cloned().collect()
 }
 
-/// The attacker signs `psbt` with the stolen hot key and asks the cosigner
-/// to cosign it as withdrawal `id`: the refusal is counted by its rule; a
-/// signature ends the day with an error.
-fn attacker_tries(
-    w: &World<'_>,
-    exchange: &XprvSigner,
-    cosigner: &Cosigner<XprvSigner>,
-    ledger: &mut Ledger,
-    attack: &mut AttackReport,
-    id: &str,
-    mut psbt: Psbt,
-) -> Result<(), DayError> {
-    attack.direct_attempts += 1;
-    w.hot
-        .sign(&mut psbt, exchange)
-        .map_err(step("attacker signs"))?;
-    match cosigner.cosign_withdrawal(ledger, id, &mut psbt, Some(w.clock)) {
-        Err(CosignError::Refused(r)) => {
-            *attack
-                .cosigner_refusals
-                .entry(r.rule.as_str().to_owned())
-                .or_default() += 1;
-            Ok(())
-        }
-        Err(e) => Err(step("cosign")(e)),
-        Ok(_) => Err(step("attack")(format!(
-            "the cosigner signed the attacker's psbt for {id}"
-        ))),
-    }
-}
-
-/// Records withdrawal `id` as confirmed on chain; the engine may propose a
-/// refill.
-fn confirm(ledger: &mut Ledger, at: Timestamp, id: &str) -> Result<Committed, DayError> {
-    ledger
-        .decide_at(
-            at,
-            EventKind::Confirmed {
-                asset: ASSET.into(),
-                id: id.to_owned(),
-            },
-        )
-        .map_err(step("confirm"))
-}
-
-/// Pays an approved withdrawal: build, hot key signs, cosigner checks and
-/// signs, finalize, verify, settle.
+/// Pays an approved withdrawal: build, hot key signs, the authority checks
+/// and cosigns, finalize, verify, settle.
 fn pay(
     w: &mut World<'_>,
     exchange: &XprvSigner,
-    cosigner: &Cosigner<XprvSigner>,
-    ledger: &mut Ledger,
+    auth: &mut Auth,
     id: &str,
     dest: &Address,
     amount: u64,
 ) -> Result<(), DayError> {
     let coins = largest(&w.hot_coins.utxos, 20);
     let (mut psbt, change) = hot_signed(w, exchange, &coins, dest, amount, false)?;
-    cosigner
-        .cosign_withdrawal(ledger, id, &mut psbt, Some(w.clock))
+    auth.cosign_withdrawal(id, &mut psbt)
         .map_err(step("cosign"))?;
     let tx = finalize_extract(psbt)?;
     settle_transfer(w, &tx, Side::Hot, change, None)
@@ -1030,6 +1647,7 @@ fn hot_signed(
         Amount::from_sat(amount),
         w.hot_coins.next_change,
         spend_all,
+        FEE_RATE,
     )
     .map_err(step("create hot psbt"))?;
     let mut psbt = created.psbt;
@@ -1039,19 +1657,17 @@ fn hot_signed(
     Ok((psbt, created.change))
 }
 
-/// Sweeps `amount` from hot to the cold wallet's next receive address.
+/// Sweeps `amount` from hot to the cold address the authority hands out;
+/// the authority records the sweep as it cosigns.
 fn sweep_to_cold(
     w: &mut World<'_>,
     exchange: &XprvSigner,
-    cosigner: &Cosigner<XprvSigner>,
-    ledger: &mut Ledger,
+    auth: &mut Auth,
     amount: u64,
 ) -> Result<(), DayError> {
-    let index = w.cold_coins.next_receive;
-    let dest = w
-        .cold
-        .address(Keychain::Receive, index)
-        .map_err(step("cold address"))?;
+    let (index, dest) = auth
+        .next_sweep_address()
+        .map_err(step("next sweep address"))?;
     // The oldest coins first (deposits consolidate into cold), enough to
     // cover the sweep; at most 300 inputs keeps the fee within the limit.
     let mut take = Vec::new();
@@ -1065,13 +1681,13 @@ fn sweep_to_cold(
         take.push(c.clone());
     }
     let (mut psbt, change) = hot_signed(w, exchange, &take, &dest, amount, true)?;
-    let done = cosigner
-        .cosign_sweep(&mut psbt, index)
-        .map_err(step("cosign sweep"))?;
+    let done = auth.cosign_sweep(&mut psbt).map_err(step("cosign sweep"))?;
     let tx = finalize_extract(psbt)?;
     let to_cold = (done.payment.payment_output, Side::Cold, index);
     settle_transfer(w, &tx, Side::Hot, change, Some(to_cold))?;
-    record_transfer(w, ledger, Side::Cold, amount)
+    w.report.sweeps.0 += 1;
+    w.report.sweeps.1 += done.amount;
+    Ok(())
 }
 
 /// A cold key holder: a keystore file and its passphrase, used only
@@ -1170,13 +1786,12 @@ fn read_psbt(path: &Path) -> Result<Psbt, DayError> {
 /// finalizes and extracts.
 fn refill_from_cold(
     w: &mut World<'_>,
-    cfg: &DayConfig,
-    dir: &Path,
-    holders: &[Holder],
-    ledger: &mut Ledger,
+    ctx: &Ctx<'_>,
+    auth: &mut Auth,
     amount: u64,
     progress: &mut dyn FnMut(&str),
 ) -> Result<(), DayError> {
+    let (cfg, dir) = (ctx.cfg, ctx.dir);
     let index = w.hot_coins.next_receive;
     let dest = w
         .hot
@@ -1189,6 +1804,7 @@ fn refill_from_cold(
         Amount::from_sat(amount),
         w.cold_coins.next_change,
         false,
+        FEE_RATE,
     )
     .map_err(step("create refill psbt"))?;
     let n = w.report.refills.0 + 1;
@@ -1197,12 +1813,12 @@ fn refill_from_cold(
         .map_err(step("write refill psbt"))?;
     progress(&format!(
         "  {}: refill {n} of {} from cold: {} written, signed by two kinko-signer processes",
-        w.clock,
+        w.now(),
         btc(Amount::from_sat(amount)),
         unsigned.display()
     ));
     let mut signed = Vec::new();
-    for h in holders.iter().take(2) {
+    for h in ctx.holders.iter().take(2) {
         let out = dir.join(format!("refill-{n}-{}.psbt", h.name));
         let shown = run_signer(
             signer_command(cfg, h, "sign")
@@ -1232,7 +1848,11 @@ fn refill_from_cold(
         created.change,
         Some((pay_pos, Side::Hot, index)),
     )?;
-    record_transfer(w, ledger, Side::Hot, amount)
+    // The backend reports the refill the cold key holders executed.
+    auth.report_refill(amount).map_err(step("report refill"))?;
+    w.report.refills.0 += 1;
+    w.report.refills.1 += Amount::from_sat(amount);
+    Ok(())
 }
 
 /// Settles a signed transfer out of wallet `from`: the payment arrives at
@@ -1255,25 +1875,4 @@ fn settle_transfer(
         w.coins_mut(from).next_change += 1;
     }
     w.settle(tx, &arrivals)
-}
-
-/// Records a sweep (to cold) or a refill (to hot) of `amount` in the ledger
-/// and the report.
-fn record_transfer(
-    w: &mut World<'_>,
-    ledger: &mut Ledger,
-    to: Side,
-    amount: u64,
-) -> Result<(), DayError> {
-    let asset = ASSET.to_owned();
-    let (event, tally) = match to {
-        Side::Cold => (EventKind::Sweep { asset, amount }, &mut w.report.sweeps),
-        Side::Hot => (EventKind::Refill { asset, amount }, &mut w.report.refills),
-    };
-    ledger
-        .decide_at(w.clock, event)
-        .map_err(step("record transfer"))?;
-    tally.0 += 1;
-    tally.1 += Amount::from_sat(amount);
-    Ok(())
 }
