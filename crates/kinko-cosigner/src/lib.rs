@@ -1,21 +1,17 @@
-//! The policy cosigner: signs only what the ledger approved.
+//! The policy cosigner: the one authority over the hot wallet.
 //!
 //! An exchange's hot wallet is a 2-of-3 `wsh(sortedmulti)` of [the
 //! exchange's online hot key, the policy cosigner's key, a cold backup key].
-//! The exchange signs with its hot key; the [`Cosigner`] adds the second
-//! signature only when the PSBT pays **exactly** what the ledger approved for
-//! a withdrawal id — the approved destination, the approved amount, nothing
-//! else but verified change, a fee within the cosigner's limits — and it
-//! marks the reservation cosigned in the **same database transaction** as the
-//! check ([`kinko_ledger::Ledger::cosign`]), so one reservation can never be
-//! cosigned for two different transactions, even by two cosigner processes
-//! at once. A stolen hot key alone therefore moves nothing the policy did
-//! not approve. Every decision, signed or refused, is appended to the
-//! ledger's hash-chained audit log.
-//!
-//! Sweeps (hot → cold) are cosigned by [`Cosigner::cosign_sweep`] only when
-//! the one payment goes to the cold wallet's receive address at the given
-//! index, derived by the cosigner from the cold descriptor.
+//! The exchange signs with its hot key; the cosigner adds the second
+//! signature only to what it decided itself. Its [`Authority`] is opened from
+//! a custody set-up the admin quorum signed ([`setup::Setup`]), decides on
+//! its own clock over its own ledger, derives its state from its audit chain
+//! ([`replay::Replay`]) and takes human actions only as signatures
+//! ([`kinko_auth`]); see the crate README for what each input can and cannot
+//! do. [`Cosigner`] is the signing core the authority uses: the hot and cold
+//! wallets, the cosigner's keys and the fee limits, with no ledger and no
+//! clock of its own; the pure checks ([`check_payment`], [`check_sweep`],
+//! [`check_transaction`]) are public for other tools.
 //!
 //! The day of an exchange, end to end, is in the `day` module (feature
 //! `day`; run by `cargo run --release --example exchange_day`).
@@ -32,8 +28,6 @@ pub mod setup;
 
 use bitcoin::psbt::Psbt;
 use bitcoin::{Amount, FeeRate, Txid};
-use kinko_ledger::{CosignResult, CosignVerdict, Ledger};
-use kinko_policy::Timestamp;
 use kinko_wallet::{
     AnalysisOptions, KeyRequest, Keychain, MultisigWallet, PsbtAnalysis, SigningKeys,
 };
@@ -205,136 +199,6 @@ impl<K: SigningKeys> Cosigner<K> {
     /// The analysis of `psbt` against the hot wallet with the cosigner's limits.
     pub fn analyze(&self, psbt: &Psbt) -> PsbtAnalysis {
         self.hot.analyze(psbt, &self.options)
-    }
-
-    /// Checks `psbt` against the ledger's reservation of withdrawal `id`,
-    /// records the decision (mark and audit record) in one ledger
-    /// transaction, and — only after that commit, and only when every rule
-    /// passed — adds the cosigner's signatures to `psbt`.
-    ///
-    /// The same transaction may be cosigned again (a retry after a crash
-    /// between the commit and the reply); another transaction for the same
-    /// reservation is refused (`reservation-spent`).
-    ///
-    /// # Errors
-    ///
-    /// [`CosignError::Refused`] naming the rule (then `psbt` is unchanged);
-    /// [`CosignError::Ledger`] when the ledger failed.
-    pub fn cosign_withdrawal(
-        &self,
-        ledger: &mut Ledger,
-        id: &str,
-        psbt: &mut Psbt,
-        at: Option<Timestamp>,
-    ) -> Result<Cosigned, CosignError> {
-        let analysis = self.analyze(psbt);
-        let txid = analysis.txid;
-        let network = self.hot.network();
-        let mut checked = None;
-        let mut refused = None;
-        let record = ledger
-            .cosign(id, at, |_asset, w| {
-                let res = destination_script(&w.destination, network).and_then(|script| {
-                    check_payment(&analysis, &script, Amount::from_sat(w.amount))
-                });
-                match res {
-                    Ok(p) => {
-                        checked = Some(p);
-                        CosignVerdict::Sign {
-                            txid: txid.to_string(),
-                        }
-                    }
-                    Err(r) => {
-                        let verdict = CosignVerdict::Refuse {
-                            rule: r.rule.as_str().to_owned(),
-                            detail: r.detail.clone(),
-                        };
-                        refused = Some(r);
-                        verdict
-                    }
-                }
-            })
-            .map_err(|e| match e {
-                kinko_ledger::CosignError::UnknownWithdrawal => CosignError::Refused(Refusal::new(
-                    CosignRule::UnknownWithdrawal,
-                    "the ledger has no withdrawal with this id",
-                )),
-                other => CosignError::Ledger(other),
-            })?;
-        let again = match record.result {
-            CosignResult::Signed { again, .. } => again,
-            CosignResult::Refused { rule, detail } => {
-                // Our check's refusal, or one of the ledger's own.
-                let r = refused.unwrap_or_else(|| {
-                    let rule = match rule.as_str() {
-                        "reservation-spent" => CosignRule::ReservationSpent,
-                        _ => CosignRule::NotReserved,
-                    };
-                    Refusal::new(rule, detail)
-                });
-                return Err(CosignError::Refused(r));
-            }
-            // A result this version does not know: fail closed.
-            _ => {
-                return Err(CosignError::Refused(Refusal::new(
-                    CosignRule::NotReserved,
-                    "the ledger's answer is not understood",
-                )))
-            }
-        };
-        let Some(payment) = checked else {
-            // The ledger says signed only when the check said so.
-            return Err(CosignError::Refused(Refusal::new(
-                CosignRule::NotReserved,
-                "the check did not run",
-            )));
-        };
-        let signatures = self.sign(psbt)?;
-        Ok(Cosigned {
-            id: id.to_owned(),
-            asset: record.asset,
-            txid,
-            payment,
-            signatures,
-            again,
-            audit_seq: record.audit_seq,
-        })
-    }
-
-    /// Cosigns a sweep: `psbt` must pay the cold wallet's receive address
-    /// `cold_index` (derived here from the cold descriptor) and nothing else
-    /// but verified change, within the fee limits.
-    ///
-    /// # Errors
-    ///
-    /// [`CosignError::Refused`] (`sweep-not-cold` also when no cold wallet
-    /// is set).
-    pub fn cosign_sweep(
-        &self,
-        psbt: &mut Psbt,
-        cold_index: u32,
-    ) -> Result<SweepCosigned, CosignError> {
-        let Some(cold) = &self.cold else {
-            return Err(CosignError::Refused(Refusal::new(
-                CosignRule::SweepNotCold,
-                "the cosigner knows no cold wallet",
-            )));
-        };
-        let script = cold
-            .script_pubkey(Keychain::Receive, cold_index)
-            .map_err(|e| {
-                CosignError::Refused(Refusal::new(CosignRule::SweepNotCold, e.to_string()))
-            })?;
-        let analysis = self.analyze(psbt);
-        let payment = check_sweep(&analysis, &script).map_err(CosignError::Refused)?;
-        let amount = analysis.outputs[payment.payment_output].amount;
-        let signatures = self.sign(psbt)?;
-        Ok(SweepCosigned {
-            txid: analysis.txid,
-            payment,
-            amount,
-            signatures,
-        })
     }
 
     /// Signs after the caller's checks (the authority's).

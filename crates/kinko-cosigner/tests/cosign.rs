@@ -46,7 +46,12 @@ fn approved_payment_is_cosigned_once_and_verifies() {
 
     // The same transaction again (a retry): signed again, marked as such.
     let mut retry = before.clone();
-    assert!(f.authority.cosign_withdrawal("w1", &mut retry).unwrap().again);
+    assert!(
+        f.authority
+            .cosign_withdrawal("w1", &mut retry)
+            .unwrap()
+            .again
+    );
     f.verify(retry);
 
     // Another transaction for the spent reservation: refused.
