@@ -1001,7 +1001,7 @@ fn deposits(
 ) -> Result<(), DayError> {
     progress(&format!(
         "deposits: {} to derived hot addresses reported to the authority, sweeps to cold as it proposes; \
-         two admins sign a custody statement after the first 100 and whenever custody on chain grew by a quarter",
+         two admins sign a custody statement after the first 100, whenever custody on chain grew by a quarter, and when the deposits close",
         cfg.deposits
     ));
     let addrs = w
@@ -1047,7 +1047,11 @@ fn deposits(
             w.report.deposits.1 += *v;
         }
         let vouched = w.report.statements.1.to_sat();
-        if w.report.statements.0 == 0 || w.on_chain().to_sat() >= vouched + vouched / 4 {
+        let closing = (b + 1) * block >= addrs.len();
+        if w.report.statements.0 == 0
+            || w.on_chain().to_sat() >= vouched + vouched / 4
+            || (closing && w.on_chain().to_sat() != vouched)
+        {
             last = Some(custody_statement(w, auth, people)?);
             progress(&format!(
                 "  {}: custody statement {} signed by {} and {}: {}",
@@ -1098,17 +1102,20 @@ fn withdrawals(
     w.at_least("2026-01-26T08:00:00Z")?;
     let custody = w.report.deposits.1;
     let gap = i64::from((12 * 3600) / cfg.withdrawals.max(1)).max(1);
-    // The day's customer withdrawals total about 4% of custody (under the
-    // 24h window's 5%); every 25th asks for more than the per-withdrawal
-    // maximum (0.5% of custody) and is denied; every 25th, from the 13th,
-    // asks for more than the approval threshold.
-    let mean = custody.to_sat() / 25 / u64::from(cfg.withdrawals.max(1));
+    // The day's customer withdrawals total about 3.7% of custody (under the
+    // 24h window's 5%): 2.9% in small ones, two large ones; every 25th asks for more than the per-withdrawal
+    // maximum (0.5% of custody) and is denied; two (at a quarter and at
+    // three quarters of the day) ask for more than the approval threshold.
+    let mean = custody.to_sat() / 35 / u64::from(cfg.withdrawals.max(1));
     for n in 0..cfg.withdrawals {
         w.tick(gap);
-        let amount = match n % 25 {
-            24 => custody.to_sat() / 150,
-            12 => large_amount(auth, cfg.approval_threshold()),
-            _ => rng.range(mean / 2, mean * 3 / 2).max(10_000),
+        let large = n == cfg.withdrawals / 4 || n == cfg.withdrawals * 3 / 4;
+        let amount = if n % 25 == 24 {
+            custody.to_sat() / 150
+        } else if large {
+            large_amount(auth, cfg.approval_threshold())
+        } else {
+            rng.range(mean / 2, mean * 3 / 2).max(10_000)
         };
         let id = format!("w-{n:05}");
         let dest = outside_address("customer", rng.next(), w.network);
@@ -1424,42 +1431,6 @@ fn attack(
     restored(auth)?;
     progress("  rows the attacker wrote were refused (state-mismatch) and restored from the chain");
 
-    // Approvals: a name is not an approval, and a signature counts once.
-    let x_amount = threshold + 1;
-    let c = auth
-        .request_withdrawal("x-approve", "mule-approve", &thief, x_amount)
-        .map_err(step("attack withdrawal"))?;
-    t.report.requests += 1;
-    *t.report
-        .denials
-        .entry("pending (two signed approvals needed)".into())
-        .or_default() += 1;
-    if !matches!(c.outcome.decision, Decision::Pending { .. }) {
-        return Err(step("attack")(format!(
-            "x-approve was not pending: {:?}",
-            c.outcome.decision
-        )));
-    }
-    let stranger = action_key(&fresh_keystore()?, w.network, KeyRole::Person)?;
-    let forged = approval(auth, "x-approve", &thief, x_amount);
-    let r = refusal(auth.approve(&forged.sign(&stranger)))?;
-    t.report.note(
-        "approval of its withdrawal by a key not in the set-up",
-        "unknown-signer",
-        r,
-    );
-    let mut named = forged.sign(&stranger);
-    named.signer = ctx.people.approvers[0].1.x_only_public_key().0;
-    let r = refusal(auth.approve(&named))?;
-    t.report
-        .note("same, naming the risk officer's key", "bad-signature", r);
-    let r = refusal(auth.approve(&risk))?;
-    t.report.note(
-        "risk officer's approval of w-late sent again",
-        "replayed",
-        r,
-    );
-
     // 5c. Requests through the backend: the largest the policy pays without
     // approvals, one a minute for the horizon. What is approved the
     // cosigner must sign (it pays exactly what was approved); each approved
@@ -1512,6 +1483,31 @@ fn attack(
             }
         }
     }
+    // 5d. Approvals: the attacker tries to complete w-late's quorum without the
+    // compliance officer. A name is not an approval, and a signature counts
+    // once.
+    let stranger = action_key(&fresh_keystore()?, w.network, KeyRole::Person)?;
+    let forged = approval(auth, "w-late", &late_dest, late_amount);
+    let r = refusal(auth.approve(&forged.sign(&stranger)))?;
+    t.report.note(
+        "approval of w-late by a key not in the set-up",
+        "unknown-signer",
+        r,
+    );
+    let mut named = forged.sign(&stranger);
+    named.signer = ctx.people.approvers[1].1.x_only_public_key().0;
+    let r = refusal(auth.approve(&named))?;
+    t.report.note(
+        "same, naming the compliance officer's key",
+        "bad-signature",
+        r,
+    );
+    let r = refusal(auth.approve(&risk))?;
+    t.report.note(
+        "risk officer's approval of w-late sent again",
+        "replayed",
+        r,
+    );
     progress(&format!(
         "  attacker got {}; loss bound {}",
         btc(t.report.stolen),
