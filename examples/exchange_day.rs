@@ -20,7 +20,7 @@
 //! what the attacker got against the policy's loss bound, and when the
 //! circuit breaker fired. Ends with a summary table and an audit log
 //! verified with the cosigner's audit key. The day's logic is
-//! `kinko_cosigner::day` (shared with the integration test
+//! `kinko-sim` (shared with the integration test
 //! `tests/exchange_day.rs`).
 //!
 //! `cargo run --example` builds this example, not the `kinko-signer`
@@ -38,7 +38,7 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use bitcoin::{OutPoint, Transaction, TxOut};
-use kinko_cosigner::day::{self, DayConfig};
+use kinko_sim::{self as day, DayConfig};
 
 /// Bitcoin Core's script interpreter, input by input.
 fn verify(tx: &Transaction, spent: &HashMap<OutPoint, TxOut>) -> Result<(), String> {

@@ -6,6 +6,7 @@
 
 #![forbid(unsafe_code)]
 
+pub use kinko_auth as auth;
 pub use kinko_cosigner as cosigner;
 pub use kinko_keys as keys;
 pub use kinko_ledger as ledger;

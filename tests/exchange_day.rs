@@ -1,5 +1,5 @@
 //! A shortened exchange's day (300 deposits, 40 withdrawals): the same code
-//! as `examples/exchange_day.rs` (`kinko_cosigner::day`), everything through
+//! as `examples/exchange_day.rs` (`kinko-sim`), everything through
 //! the policy cosigner's authority opened from a signed set-up, with every
 //! signed transaction checked by Bitcoin Core's script interpreter, the cold
 //! keys held by real `kinko-signer` processes, every attack of the backend
@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 
 use bitcoin::{Amount, OutPoint, Transaction, TxOut};
-use kinko_cosigner::day::{self, DayConfig};
+use kinko_sim::{self as day, DayConfig};
 
 fn verify(tx: &Transaction, spent: &HashMap<OutPoint, TxOut>) -> Result<(), String> {
     tx.verify(|op| spent.get(op).cloned())

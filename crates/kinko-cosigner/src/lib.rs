@@ -13,15 +13,13 @@
 //! clock of its own; the pure checks ([`check_payment`], [`check_sweep`],
 //! [`check_transaction`]) are public for other tools.
 //!
-//! The day of an exchange, end to end, is in the `day` module (feature
-//! `day`; run by `cargo run --release --example exchange_day`).
+//! The day of an exchange, end to end, is the `kinko-sim` crate (run by
+//! `cargo run --release --example exchange_day`): nothing here depends on it.
 
 #![forbid(unsafe_code)]
 
 pub mod authority;
 mod check;
-#[cfg(feature = "day")]
-pub mod day;
 pub mod policy_change;
 pub mod replay;
 pub mod setup;

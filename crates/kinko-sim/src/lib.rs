@@ -1,4 +1,4 @@
-//! An exchange's day, end to end (feature `day`): the key ceremony and the
+//! `kinko-sim`: an exchange's day, end to end: the key ceremony and the
 //! signed custody set-up, thousands of deposits, withdrawals (some approved
 //! by two approvers' signatures), sweeps to cold and a refill from cold, all
 //! through the policy cosigner's [`Authority`]; then the theft of the hot
@@ -31,6 +31,8 @@
 //! descendants and is handed to the caller's `verify` function — the example
 //! and the test pass Bitcoin Core's script interpreter (libbitcoinconsensus).
 
+#![forbid(unsafe_code)]
+
 use std::collections::{BTreeSet, HashMap};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -61,8 +63,8 @@ use kinko_wallet::{
     PsbtEncoding, Utxo, XprvSigner, MAX_PSBT_FILE,
 };
 
-use crate::authority::{Authority, AuthorityError, Clock};
-use crate::setup::Setup;
+use kinko_cosigner::setup::Setup;
+use kinko_cosigner::{Authority, AuthorityError, Clock};
 
 /// The asset of the day.
 pub const ASSET: &str = "BTC";
