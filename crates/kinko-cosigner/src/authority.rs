@@ -510,6 +510,7 @@ impl<K: SigningKeys> Authority<K> {
         let mut out = loop {
             self.sync()?;
             let at = self.now();
+            self.recheck(evidence.as_ref(), at)?;
             // The policy in force at this time: the set-up's, or the last
             // change taken whose time has come.
             let in_force = self.replay.policy_at(at);
@@ -564,6 +565,54 @@ impl<K: SigningKeys> Authority<K> {
 
     fn asset(&self) -> String {
         self.setup.asset().to_owned()
+    }
+
+    /// What a decision's evidence rests on still holds on the chain it is
+    /// about to be written to. The signed-action calls check on the head
+    /// they synced to; when another authority on the same ledger moved the
+    /// chain on before the write, the write is made on the new head, where
+    /// the same signatures may have been taken meanwhile (the same action
+    /// relayed to two authorities at once): a policy change twice under one
+    /// sequence number would leave a record the replay refuses, and every
+    /// authority then refuses everything.
+    fn recheck(&self, evidence: Option<&Value>, at: Timestamp) -> Result<(), AuthorityError> {
+        let Some(ev) = evidence else { return Ok(()) };
+        let signed = ev.get("signatures").and_then(Value::as_array);
+        for s in signed.into_iter().flatten() {
+            let Ok(s) = SignedAction::from_json(&s.to_string()) else {
+                continue;
+            };
+            self.unused(&s)?;
+            if let Action::Unfreeze { frozen_at, .. } = &s.action {
+                let freeze = self.replay.state().freeze.as_ref();
+                if freeze.is_none_or(|f| f.at.unix() != frozen_at.unix()) {
+                    return Err(AuthorityError::refused(
+                        AuthorityRule::Action(ActionRule::ObjectMismatch),
+                        format!("the freeze of {frozen_at} is no longer in force"),
+                    ));
+                }
+            }
+        }
+        let pending = self.replay.pending_change(at).map(|p| p.sequence);
+        let change = ev
+            .pointer("/policy_change/sequence")
+            .and_then(Value::as_u64);
+        if change.is_some_and(|c| c != self.replay.next_policy_sequence() || pending.is_some()) {
+            return Err(AuthorityError::refused(
+                AuthorityRule::Action(ActionRule::ObjectMismatch),
+                "another policy change was taken meanwhile",
+            ));
+        }
+        let cancel = ev
+            .pointer("/policy_cancel/sequence")
+            .and_then(Value::as_u64);
+        if cancel.is_some_and(|c| pending != Some(c)) {
+            return Err(AuthorityError::refused(
+                AuthorityRule::Action(ActionRule::ObjectMismatch),
+                "the policy change is no longer waiting",
+            ));
+        }
+        Ok(())
     }
 
     /// The next ledger write must find the chain where the replay ends.

@@ -19,16 +19,16 @@
 mod common;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use bitcoin::psbt::Psbt;
 use bitcoin::{Address, Txid};
 use common::*;
-use kinko_auth::{Action, UnixTime};
-use kinko_cosigner::{Authority, AuthorityError, Setup};
-use kinko_policy::{Change, Decision, Event, Wallet, WithdrawalStatus};
+use kinko_auth::{Action, SignedAction, UnixTime};
+use kinko_cosigner::{Authority, AuthorityError, Clock, Setup};
+use kinko_policy::{Change, Decision, Event, Timestamp, Wallet, WithdrawalStatus};
 use kinko_wallet::XprvSigner;
 use serde::Deserialize;
 
@@ -513,4 +513,77 @@ fn four_authorities_on_one_ledger_stay_exact() {
 #[test]
 fn a_host_whose_clock_is_behind_refuses_and_never_corrupts() {
     race(&[0, -4, 0]);
+}
+
+/// The admin quorum's signed `policy-change` for `text`, change 1.
+fn policy_change(f: &Fixture, text: &str) -> Vec<SignedAction> {
+    let sha = kinko_ledger::Policy::from_toml_str(text)
+        .unwrap()
+        .sha256()
+        .unwrap()
+        .parse()
+        .unwrap();
+    [0x21, 0x22]
+        .iter()
+        .map(|s| {
+            Action::PolicyChange {
+                setup_id: f.setup.id(),
+                asset: "BTC".into(),
+                policy_sha256: sha,
+                sequence: 1,
+                expires: f.expires_in(3600),
+            }
+            .sign(&person(*s))
+        })
+        .collect()
+}
+
+/// The same signed policy change relayed to two authorities at once: the
+/// second checked it on the chain before the first took it, and wrote it
+/// after. It used to be recorded a second time under the same sequence
+/// number — a record the replay refuses, so every authority (and every
+/// restart) refused everything with `state-mismatch` from then on. Now the
+/// write re-checks its evidence on the head it is written to: `replayed`.
+/// (SQLite: the interleaving is forced through the second authority's
+/// clock, which the first authority's call runs inside.)
+#[test]
+fn a_signed_action_taken_by_another_authority_meanwhile_is_refused() {
+    let f = Fixture::new(POLICY);
+    let tight = POLICY.replace(
+        "max_withdrawal = 500_000_000",
+        "max_withdrawal = 400_000_000",
+    );
+    let sigs = policy_change(&f, &tight);
+    let first = Mutex::new(f.reopen().unwrap());
+    let armed = AtomicBool::new(false);
+    let shared = Arc::new((first, armed, tight.clone(), sigs.clone()));
+    let hook = Arc::clone(&shared);
+    let clock = Arc::clone(&f.clock);
+    let mut second = Authority::open(
+        f.setup.clone(),
+        &f.url,
+        signer(2),
+        audit_key(),
+        Clock::Custom(Arc::new(move || {
+            let (first, armed, text, sigs) = &*hook;
+            // The first authority takes the change while the second checks.
+            if armed.swap(false, Ordering::SeqCst) {
+                let mut a = first.lock().unwrap();
+                a.propose_policy_change(text, sigs).unwrap();
+            }
+            Timestamp::from_unix(clock.load(Ordering::SeqCst))
+        })),
+    )
+    .unwrap();
+    shared.1.store(true, Ordering::SeqCst);
+    assert_eq!(
+        rule(second.propose_policy_change(&tight, &sigs)),
+        "replayed"
+    );
+    assert!(!shared.1.load(Ordering::SeqCst), "the hook ran");
+    // One change on the chain; it replays, everywhere.
+    second.sync().unwrap();
+    let fresh = f.reopen().expect("the chain replays");
+    assert_eq!(fresh.replay().policy_changes().len(), 1);
+    assert_eq!(fresh.state(), second.state());
 }
