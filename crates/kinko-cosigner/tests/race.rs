@@ -182,8 +182,8 @@ impl Tally {
 }
 
 /// What every host shares: the set-up, the ledger, the clock, the next new
-/// withdrawal number and the backend's PSBTs (two different transactions
-/// for each destination and amount).
+/// withdrawal number, the backend's PSBTs (two different transactions for
+/// each destination and amount) and the last approval.
 struct World<'a> {
     setup: Setup,
     clock: Arc<AtomicI64>,
@@ -191,6 +191,8 @@ struct World<'a> {
     next: AtomicU64,
     destinations: Vec<Address>,
     psbts: HashMap<(u8, u64), [Psbt; 2]>,
+    /// The last approval signed, to relay to another host.
+    approval: Mutex<Option<SignedAction>>,
 }
 
 impl World<'_> {
@@ -208,7 +210,7 @@ impl World<'_> {
         let mut rng = Rng(seed);
         let mut t = Tally::default();
         for _ in 0..requests {
-            let step = rng.below(15) as i64;
+            let step = rng.below(60) as i64;
             self.clock.fetch_add(step, Ordering::SeqCst);
             let roll = rng.below(100);
             let (call, r): (&str, Result<String, AuthorityError>) = match roll {
@@ -225,18 +227,27 @@ impl World<'_> {
                     ("request", r.map(|c| decision_name(&c.outcome.decision)))
                 }
                 30..=44 => {
-                    let n = self.recent(&mut rng);
-                    let (d, amount, _) = ask(n);
-                    let approver = if rng.below(2) == 0 { 0x11 } else { 0x12 };
-                    let signed = Action::Approval {
-                        setup_id: setup.id(),
-                        asset: "BTC".into(),
-                        withdrawal_id: wid(n),
-                        destination: self.destinations[d as usize].to_string(),
-                        amount,
-                        expires: UnixTime::from_unix(a.now().unix() + 3_600),
-                    }
-                    .sign(&person(approver));
+                    // Sometimes the approval another host was just sent.
+                    let relayed = self.approval.lock().unwrap().clone();
+                    let signed = match relayed {
+                        Some(s) if rng.below(3) == 0 => s,
+                        _ => {
+                            let n = self.recent(&mut rng);
+                            let (d, amount, _) = ask(n);
+                            let approver = if rng.below(2) == 0 { 0x11 } else { 0x12 };
+                            let s = Action::Approval {
+                                setup_id: setup.id(),
+                                asset: "BTC".into(),
+                                withdrawal_id: wid(n),
+                                destination: self.destinations[d as usize].to_string(),
+                                amount,
+                                expires: UnixTime::from_unix(a.now().unix() + 3_600),
+                            }
+                            .sign(&person(approver));
+                            *self.approval.lock().unwrap() = Some(s.clone());
+                            s
+                        }
+                    };
                     let r = a.approve(&signed);
                     ("approve", r.map(|c| decision_name(&c.outcome.decision)))
                 }
@@ -332,6 +343,7 @@ fn race(skews: &[i64]) {
         next: AtomicU64::new(0),
         destinations,
         psbts,
+        approval: Mutex::new(None),
     };
     let set_up = started.elapsed();
     let raced = Instant::now();
