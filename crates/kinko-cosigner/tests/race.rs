@@ -80,7 +80,10 @@ impl Schema {
         let base = match std::env::var("DATABASE_URL") {
             Ok(u) if !u.is_empty() => u,
             _ => {
-                eprintln!("DATABASE_URL is unset: skipping the PostgreSQL race of authorities");
+                #[allow(clippy::print_stderr)]
+                {
+                    eprintln!("DATABASE_URL is unset: skipping the PostgreSQL race of authorities");
+                }
                 return None;
             }
         };
@@ -321,7 +324,7 @@ struct CosignPayload {
 fn race(skews: &[i64]) {
     let Some(schema) = Schema::new() else { return };
     let requests = env_u64("KINKO_RACE_REQUESTS", 120);
-    let seed = env_u64("KINKO_RACE_SEED", 2018_01_26);
+    let seed = env_u64("KINKO_RACE_SEED", 20_180_126);
     let started = Instant::now();
     let mut f = Fixture::with_url(RACE_POLICY, &schema.url);
     let destinations: Vec<Address> = (1..=DESTINATIONS).map(outside).collect();
@@ -493,22 +496,26 @@ fn race(skews: &[i64]) {
         .filter(|(k, _)| k.contains("denied:velocity"))
         .map(|(_, v)| v)
         .sum::<u64>();
-    eprintln!(
-        "race of {} hosts (skews {skews:?}), {requests} requests each, seed {seed}: \
+    // The numbers of the run, for the log (`--nocapture`).
+    #[allow(clippy::print_stderr)]
+    {
+        eprintln!(
+            "race of {} hosts (skews {skews:?}), {requests} requests each, seed {seed}: \
          set-up {set_up:?}, race {race_time:?}; {} records, {} reservations ({velocity} \
          velocity denials), {} transactions cosigned; chain moved under a host {} times \
          (done again); refusals: clock-went-backwards {}, state-mismatch {}\n  done: {:?}\n  \
          refused: {:?}",
-        skews.len(),
-        records.len(),
-        reservations.len(),
-        verified.len(),
-        all.moved,
-        all.refusals("clock-went-backwards"),
-        all.refusals("state-mismatch"),
-        all.ok,
-        all.refused,
-    );
+            skews.len(),
+            records.len(),
+            reservations.len(),
+            verified.len(),
+            all.moved,
+            all.refusals("clock-went-backwards"),
+            all.refusals("state-mismatch"),
+            all.ok,
+            all.refused,
+        );
+    }
     assert!(reservations.len() > 10 && !verified.is_empty());
 }
 
@@ -527,29 +534,6 @@ fn a_host_whose_clock_is_behind_refuses_and_never_corrupts() {
     race(&[0, -4, 0]);
 }
 
-/// The admin quorum's signed `policy-change` for `text`, change 1.
-fn policy_change(f: &Fixture, text: &str) -> Vec<SignedAction> {
-    let sha = kinko_ledger::Policy::from_toml_str(text)
-        .unwrap()
-        .sha256()
-        .unwrap()
-        .parse()
-        .unwrap();
-    [0x21, 0x22]
-        .iter()
-        .map(|s| {
-            Action::PolicyChange {
-                setup_id: f.setup.id(),
-                asset: "BTC".into(),
-                policy_sha256: sha,
-                sequence: 1,
-                expires: f.expires_in(3600),
-            }
-            .sign(&person(*s))
-        })
-        .collect()
-}
-
 /// The same signed policy change relayed to two authorities at once: the
 /// second checked it on the chain before the first took it, and wrote it
 /// after. It used to be recorded a second time under the same sequence
@@ -565,7 +549,7 @@ fn a_signed_action_taken_by_another_authority_meanwhile_is_refused() {
         "max_withdrawal = 500_000_000",
         "max_withdrawal = 400_000_000",
     );
-    let sigs = policy_change(&f, &tight);
+    let sigs = policy_change(&f, &tight, 1, &[0x21, 0x22]);
     let first = Mutex::new(f.reopen().unwrap());
     let armed = AtomicBool::new(false);
     let shared = Arc::new((first, armed, tight.clone(), sigs.clone()));

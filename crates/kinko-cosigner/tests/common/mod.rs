@@ -434,3 +434,31 @@ pub fn refusal<T: std::fmt::Debug>(r: Result<T, AuthorityError>) -> (String, Str
         other => panic!("expected a refusal, got {other:?}"),
     }
 }
+
+/// The admin quorum's signed `policy-change` for `text`, change `sequence`.
+pub fn policy_change(
+    f: &Fixture,
+    text: &str,
+    sequence: u64,
+    seeds: &[u8],
+) -> Vec<kinko_auth::SignedAction> {
+    let sha = kinko_ledger::Policy::from_toml_str(text)
+        .unwrap()
+        .sha256()
+        .unwrap()
+        .parse()
+        .unwrap();
+    seeds
+        .iter()
+        .map(|s| {
+            Action::PolicyChange {
+                setup_id: f.setup.id(),
+                asset: "BTC".into(),
+                policy_sha256: sha,
+                sequence,
+                expires: f.expires_in(3600),
+            }
+            .sign(&person(*s))
+        })
+        .collect()
+}
