@@ -220,6 +220,13 @@ pub enum OpenAuthorityError {
 /// How many audit records a catch-up reads per query.
 const PAGE: u32 = 2_000;
 
+/// How many times a write (or a check) is done again when another
+/// authority on the same ledger moved the chain on between this one's check
+/// and its write. Each time means another authority committed, so the
+/// fleet progresses; the bound only keeps one authority from waiting
+/// forever behind the others.
+const MOVED_TRIES: u32 = 64;
+
 /// The policy cosigner of one custody set-up.
 pub struct Authority<K> {
     setup: Setup,
@@ -227,6 +234,9 @@ pub struct Authority<K> {
     ledger: Ledger,
     replay: Replay,
     clock: Clock,
+    /// Writes and checks done again because another authority moved the
+    /// chain on meanwhile.
+    moved: u64,
 }
 
 impl<K> std::fmt::Debug for Authority<K> {
@@ -281,6 +291,7 @@ impl<K: SigningKeys> Authority<K> {
             ledger,
             replay,
             clock,
+            moved: 0,
         };
         a.sync().map_err(OpenAuthorityError::Refused)?;
         Ok(a)
@@ -299,6 +310,13 @@ impl<K: SigningKeys> Authority<K> {
     /// The state the audit chain replays to (what the authority decides on).
     pub fn state(&self) -> &kinko_policy::AssetState {
         self.replay.state()
+    }
+
+    /// How many writes (and checks) this authority did again since it was
+    /// opened because another authority on the same ledger moved the chain
+    /// on between its check and its write.
+    pub fn chain_moved(&self) -> u64 {
+        self.moved
     }
 
     /// The replayed chain (sweeps, cosigned reservations, head).
@@ -338,7 +356,48 @@ impl<K: SigningKeys> Authority<K> {
     /// # Errors
     /// `state-mismatch` naming what differs; [`AuthorityError::Ledger`].
     pub fn sync(&mut self) -> Result<(), AuthorityError> {
-        self.catch_up()?;
+        self.sync_and(|_| Ok(()))
+    }
+
+    /// [`Authority::sync`], then `check` (a row the next write relies on).
+    /// The chain, its stored and signed heads and the rows are read one
+    /// after the other: another authority on the same ledger may commit in
+    /// between, and the later reads then see a newer chain than the replay
+    /// read — a mismatch of two moments, not an edit. A mismatch found while
+    /// the stored head is past the replay's is checked again on the new
+    /// head (at most [`MOVED_TRIES`] times); any other is refused.
+    fn sync_and(
+        &mut self,
+        check: impl Fn(&mut Self) -> Result<(), AuthorityError>,
+    ) -> Result<(), AuthorityError> {
+        let mut tries = 0;
+        loop {
+            self.catch_up()?;
+            let Err(e) = self.check_rows().and_then(|()| check(self)) else {
+                return Ok(());
+            };
+            let mismatch = e.rule() == Some(AuthorityRule::Cosign(CosignRule::StateMismatch));
+            if !mismatch || tries == MOVED_TRIES || !self.moved_on()? {
+                return Err(e);
+            }
+            tries += 1;
+            self.moved += 1;
+        }
+    }
+
+    /// Whether the chain's stored end is past the replay's (another
+    /// authority appended since the replay read it).
+    fn moved_on(&mut self) -> Result<bool, AuthorityError> {
+        let asset = self.setup.asset().to_owned();
+        let stored = self
+            .ledger
+            .audit_head(&asset)
+            .map_err(AuthorityError::ledger)?;
+        Ok(stored.is_some_and(|h| h.count > self.replay.head().0))
+    }
+
+    /// The heads and rows are the replayed chain's.
+    fn check_rows(&mut self) -> Result<(), AuthorityError> {
         self.check_stored_head()?;
         self.check_signed_head()?;
         let asset = self.setup.asset().to_owned();
@@ -451,6 +510,7 @@ impl<K: SigningKeys> Authority<K> {
         let mut out = loop {
             self.sync()?;
             let at = self.now();
+            self.recheck(evidence.as_ref(), at)?;
             // The policy in force at this time: the set-up's, or the last
             // change taken whose time has come.
             let in_force = self.replay.policy_at(at);
@@ -465,7 +525,10 @@ impl<K: SigningKeys> Authority<K> {
             };
             self.expect_head();
             match self.ledger.decide_batch(std::slice::from_ref(&req)) {
-                Err(kinko_ledger::DecideError::HeadMoved { .. }) if tries < 3 => tries += 1,
+                Err(kinko_ledger::DecideError::HeadMoved { .. }) if tries < MOVED_TRIES => {
+                    tries += 1;
+                    self.moved += 1;
+                }
                 Err(e) => return Err(AuthorityError::ledger(e)),
                 Ok(out) => break out,
             }
@@ -474,10 +537,9 @@ impl<K: SigningKeys> Authority<K> {
             .pop()
             .ok_or_else(|| AuthorityError::Ledger("no result".into()))?;
         let committed = res.map_err(|e| match e {
-            kinko_ledger::DecideError::ClockWentBackwards { last, at } => AuthorityError::refused(
-                AuthorityRule::ClockWentBackwards,
-                format!("the cosigner's clock {at} is before the asset's last event at {last}"),
-            ),
+            kinko_ledger::DecideError::ClockWentBackwards { last, at } => {
+                clock_went_backwards(last, at)
+            }
             kinko_ledger::DecideError::ReservationCosigned {
                 id,
                 txid,
@@ -503,6 +565,54 @@ impl<K: SigningKeys> Authority<K> {
 
     fn asset(&self) -> String {
         self.setup.asset().to_owned()
+    }
+
+    /// What a decision's evidence rests on still holds on the chain it is
+    /// about to be written to. The signed-action calls check on the head
+    /// they synced to; when another authority on the same ledger moved the
+    /// chain on before the write, the write is made on the new head, where
+    /// the same signatures may have been taken meanwhile (the same action
+    /// relayed to two authorities at once): a policy change twice under one
+    /// sequence number would leave a record the replay refuses, and every
+    /// authority then refuses everything.
+    fn recheck(&self, evidence: Option<&Value>, at: Timestamp) -> Result<(), AuthorityError> {
+        let Some(ev) = evidence else { return Ok(()) };
+        let signed = ev.get("signatures").and_then(Value::as_array);
+        for s in signed.into_iter().flatten() {
+            let Ok(s) = SignedAction::from_json(&s.to_string()) else {
+                continue;
+            };
+            self.unused(&s)?;
+            if let Action::Unfreeze { frozen_at, .. } = &s.action {
+                let freeze = self.replay.state().freeze.as_ref();
+                if freeze.is_none_or(|f| f.at.unix() != frozen_at.unix()) {
+                    return Err(AuthorityError::refused(
+                        AuthorityRule::Action(ActionRule::ObjectMismatch),
+                        format!("the freeze of {frozen_at} is no longer in force"),
+                    ));
+                }
+            }
+        }
+        let pending = self.replay.pending_change(at).map(|p| p.sequence);
+        let change = ev
+            .pointer("/policy_change/sequence")
+            .and_then(Value::as_u64);
+        if change.is_some_and(|c| c != self.replay.next_policy_sequence() || pending.is_some()) {
+            return Err(AuthorityError::refused(
+                AuthorityRule::Action(ActionRule::ObjectMismatch),
+                "another policy change was taken meanwhile",
+            ));
+        }
+        let cancel = ev
+            .pointer("/policy_cancel/sequence")
+            .and_then(Value::as_u64);
+        if cancel.is_some_and(|c| pending != Some(c)) {
+            return Err(AuthorityError::refused(
+                AuthorityRule::Action(ActionRule::ObjectMismatch),
+                "the policy change is no longer waiting",
+            ));
+        }
+        Ok(())
     }
 
     /// The next ledger write must find the chain where the replay ends.
@@ -1070,8 +1180,7 @@ impl<K: SigningKeys> Authority<K> {
     pub fn fail(&mut self, id: &str) -> Result<Committed, AuthorityError> {
         // The ledger keeps a cosigned reservation by its mark row: check the
         // row is the chain's before it decides.
-        self.sync()?;
-        self.check_cosign_mark(id)?;
+        self.sync_and(|a| a.check_cosign_mark(id))?;
         self.decide(
             EventKind::Failed {
                 asset: self.asset(),
@@ -1215,56 +1324,68 @@ impl<K: SigningKeys> Authority<K> {
             }
             Some(_) => {}
         }
-        self.sync()?;
-        self.check_cosign_mark(id)?;
-        let Some(chain_w) = self.replay.state().withdrawals.get(id).cloned() else {
-            return Err(Mismatch(format!("withdrawal {id:?} has no decision record")).into());
-        };
         let analysis = self.cosigner.analyze(psbt);
         let txid = analysis.txid;
-        let rules = self.tx_rules();
         let network = self.setup.network();
-        let now = self.now();
-        let mut checked = None;
-        let mut refused: Option<Refusal> = None;
-        self.expect_head();
-        let record = self
-            .ledger
-            .cosign_with_evidence(id, Some(now), |_asset, w| {
-                let res = if *w != chain_w {
-                    Err(Refusal::new(
-                        CosignRule::StateMismatch,
-                        format!("withdrawal {id:?} row differs from its audit records"),
-                    ))
-                } else {
-                    destination_script(&w.destination, network)
-                        .and_then(|script| {
-                            check_payment(&analysis, &script, Amount::from_sat(w.amount))
-                        })
-                        .and_then(|p| check_transaction(psbt, &analysis, &rules).map(|()| p))
-                };
-                match res {
-                    Ok(p) => {
-                        let ev = json!({ "tx": tx_evidence(&analysis, &p, None) });
-                        checked = Some(p);
-                        (
-                            CosignVerdict::Sign {
-                                txid: txid.to_string(),
-                            },
-                            Some(ev),
-                        )
+        let mut tries = 0;
+        let (record, checked, refused) = loop {
+            self.sync_and(|a| a.check_cosign_mark(id))?;
+            let Some(chain_w) = self.replay.state().withdrawals.get(id).cloned() else {
+                return Err(Mismatch(format!("withdrawal {id:?} has no decision record")).into());
+            };
+            let rules = self.tx_rules();
+            let now = self.now();
+            let mut checked = None;
+            let mut refused: Option<Refusal> = None;
+            self.expect_head();
+            let res = self
+                .ledger
+                .cosign_with_evidence(id, Some(now), |_asset, w| {
+                    let res = if *w != chain_w {
+                        Err(Refusal::new(
+                            CosignRule::StateMismatch,
+                            format!("withdrawal {id:?} row differs from its audit records"),
+                        ))
+                    } else {
+                        destination_script(&w.destination, network)
+                            .and_then(|script| {
+                                check_payment(&analysis, &script, Amount::from_sat(w.amount))
+                            })
+                            .and_then(|p| check_transaction(psbt, &analysis, &rules).map(|()| p))
+                    };
+                    match res {
+                        Ok(p) => {
+                            let ev = json!({ "tx": tx_evidence(&analysis, &p, None) });
+                            checked = Some(p);
+                            (
+                                CosignVerdict::Sign {
+                                    txid: txid.to_string(),
+                                },
+                                Some(ev),
+                            )
+                        }
+                        Err(r) => {
+                            let v = CosignVerdict::Refuse {
+                                rule: r.rule.as_str().to_owned(),
+                                detail: r.detail.clone(),
+                            };
+                            refused = Some(r);
+                            (v, None)
+                        }
                     }
-                    Err(r) => {
-                        let v = CosignVerdict::Refuse {
-                            rule: r.rule.as_str().to_owned(),
-                            detail: r.detail.clone(),
-                        };
-                        refused = Some(r);
-                        (v, None)
-                    }
+                });
+            match res {
+                Err(kinko_ledger::CosignError::HeadMoved { .. }) if tries < MOVED_TRIES => {
+                    tries += 1;
+                    self.moved += 1;
                 }
-            })
-            .map_err(AuthorityError::ledger)?;
+                Err(kinko_ledger::CosignError::ClockWentBackwards { last, at }) => {
+                    return Err(clock_went_backwards(last, at))
+                }
+                Err(e) => return Err(AuthorityError::ledger(e)),
+                Ok(record) => break (record, checked, refused),
+            }
+        };
         self.catch_up()?;
         let again = match record.result {
             CosignResult::Signed { again, .. } => again,
@@ -1308,6 +1429,13 @@ impl<K: SigningKeys> Authority<K> {
     pub fn approved(c: &Committed) -> bool {
         matches!(c.outcome.decision, Decision::Approved { .. })
     }
+}
+
+fn clock_went_backwards(last: Timestamp, at: Timestamp) -> AuthorityError {
+    AuthorityError::refused(
+        AuthorityRule::ClockWentBackwards,
+        format!("the cosigner's clock {at} is before the asset's last event at {last}"),
+    )
 }
 
 fn tx_evidence(a: &PsbtAnalysis, p: &crate::CheckedPayment, cold_index: Option<u32>) -> Value {

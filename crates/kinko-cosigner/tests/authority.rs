@@ -891,34 +891,6 @@ fn decided(f: &mut Fixture, id: &str, dest: &bitcoin::Address, amount: u64) -> D
     }
 }
 
-/// The admin quorum's signed `policy-change` for `text`, change `sequence`.
-fn policy_change(
-    f: &Fixture,
-    text: &str,
-    sequence: u64,
-    seeds: &[u8],
-) -> Vec<kinko_auth::SignedAction> {
-    let sha = Policy::from_toml_str(text)
-        .unwrap()
-        .sha256()
-        .unwrap()
-        .parse()
-        .unwrap();
-    seeds
-        .iter()
-        .map(|s| {
-            Action::PolicyChange {
-                setup_id: f.setup.id(),
-                asset: "BTC".into(),
-                policy_sha256: sha,
-                sequence,
-                expires: f.expires_in(3600),
-            }
-            .sign(&person(*s))
-        })
-        .collect()
-}
-
 /// A loosening change waits the set-up's delay (48 h) on the cosigner's own
 /// clock and an admin can cancel it; a tightening applies at once; window
 /// usage carries over every change; the chain replays to the same policy

@@ -206,11 +206,21 @@ impl Fixture {
     /// at [`START`], and the funding transaction (4 × [`COIN`] to hot
     /// receive addresses 0..4) reported as a hot deposit.
     pub fn new(policy: &str) -> Self {
+        Self::over(policy, None)
+    }
+
+    /// [`Fixture::new`] over the ledger at `url` (a PostgreSQL schema the
+    /// test made for itself) instead of a fresh SQLite file.
+    pub fn with_url(policy: &str, url: &str) -> Self {
+        Self::over(policy, Some(url))
+    }
+
+    fn over(policy: &str, url: Option<&str>) -> Self {
         let (text, sigs) = signed_setup(policy);
         let setup = Setup::load_signed(text.as_bytes(), &sigs).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("l.db");
-        let url = format!("sqlite:{}", db.display());
+        let url = url.map_or_else(|| format!("sqlite:{}", db.display()), str::to_owned);
         let clock = Arc::new(AtomicI64::new(
             Timestamp::parse_rfc3339(START).unwrap().unix(),
         ));
@@ -384,6 +394,16 @@ pub fn open(
     url: &str,
     clock: &Arc<AtomicI64>,
 ) -> Result<Authority<XprvSigner>, OpenAuthorityError> {
+    open_skewed(setup, url, clock, 0)
+}
+
+/// [`open`] on a host whose clock reads `skew` seconds off `clock`.
+pub fn open_skewed(
+    setup: &Setup,
+    url: &str,
+    clock: &Arc<AtomicI64>,
+    skew: i64,
+) -> Result<Authority<XprvSigner>, OpenAuthorityError> {
     let c = Arc::clone(clock);
     Authority::open(
         setup.clone(),
@@ -391,7 +411,7 @@ pub fn open(
         signer(2),
         audit_key(),
         Clock::Custom(Arc::new(move || {
-            Timestamp::from_unix(c.load(Ordering::SeqCst))
+            Timestamp::from_unix(c.load(Ordering::SeqCst) + skew)
         })),
     )
 }
@@ -413,4 +433,32 @@ pub fn refusal<T: std::fmt::Debug>(r: Result<T, AuthorityError>) -> (String, Str
         Err(AuthorityError::Refused { rule, detail }) => (rule.as_str().to_owned(), detail),
         other => panic!("expected a refusal, got {other:?}"),
     }
+}
+
+/// The admin quorum's signed `policy-change` for `text`, change `sequence`.
+pub fn policy_change(
+    f: &Fixture,
+    text: &str,
+    sequence: u64,
+    seeds: &[u8],
+) -> Vec<kinko_auth::SignedAction> {
+    let sha = kinko_ledger::Policy::from_toml_str(text)
+        .unwrap()
+        .sha256()
+        .unwrap()
+        .parse()
+        .unwrap();
+    seeds
+        .iter()
+        .map(|s| {
+            Action::PolicyChange {
+                setup_id: f.setup.id(),
+                asset: "BTC".into(),
+                policy_sha256: sha,
+                sequence,
+                expires: f.expires_in(3600),
+            }
+            .sign(&person(*s))
+        })
+        .collect()
 }
