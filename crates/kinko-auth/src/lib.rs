@@ -924,7 +924,7 @@ impl Verifier<'_> {
             return Err(ActionRefusal::new(
                 ActionRule::UnknownSigner,
                 format!(
-                    "key {} may not sign a {}",
+                    "key {} may not sign an action of kind {}",
                     signed.signer.serialize().as_hex(),
                     a.name()
                 ),

@@ -229,7 +229,7 @@ pub fn destination_script(
         .ok_or_else(|| {
             Refusal::new(
                 CosignRule::DestinationInvalid,
-                format!("approved destination {cut:?} is not a {network} address"),
+                format!("destination {cut:?} is not a valid {network} address"),
             )
         })
 }
