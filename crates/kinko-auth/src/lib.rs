@@ -998,9 +998,13 @@ impl KeyRole {
 #[error("action key derivation failed")]
 pub struct DeriveError;
 
-/// The action key of `role` from a keystore's BIP32 master key. Keep the
-/// returned `Keypair` in one place (it is the secret; its `Debug` does not
-/// print the secret key) and drop it when done.
+/// The action key of `role` from a BIP32 master key. Keep the returned
+/// `Keypair` in one place (it is the secret; its `Debug` does not print the
+/// secret key) and drop it when done. The derived private key is erased with
+/// secp256k1's `non_secure_erase` before returning (best effort: `Xpriv` is
+/// `Copy` and its chain code stays); a caller
+/// holding the master in a kinko-keys keystore can derive through
+/// `SecretXpriv::derive` instead, which wipes every intermediate key.
 ///
 /// # Errors
 /// [`DeriveError`].
@@ -1009,10 +1013,12 @@ pub fn derive_action_key(
     role: KeyRole,
 ) -> Result<Keypair, DeriveError> {
     let secp = Secp256k1::new();
-    let child = master
+    let mut child = master
         .derive_priv(&secp, &role.path())
         .map_err(|_| DeriveError)?;
-    Ok(Keypair::from_secret_key(&secp, &child.private_key))
+    let keypair = Keypair::from_secret_key(&secp, &child.private_key);
+    child.private_key.non_secure_erase();
+    Ok(keypair)
 }
 
 #[cfg(test)]

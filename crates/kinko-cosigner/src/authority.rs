@@ -380,9 +380,22 @@ impl<K: SigningKeys> Authority<K> {
             if !mismatch || tries == MOVED_TRIES || !self.moved_on()? {
                 return Err(e);
             }
-            tries += 1;
-            self.moved += 1;
+            self.moved_again(&mut tries);
         }
+    }
+
+    /// Counts one more try after another authority moved the chain on, and
+    /// waits a little first: a host that lost the race re-reads the chain
+    /// and the rows before it tries again, the others are quicker, and
+    /// without a pause (growing, with jitter) it can lose every time.
+    fn moved_again(&mut self, tries: &mut u32) {
+        *tries += 1;
+        self.moved += 1;
+        let jitter = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos() % 5);
+        let ms = u64::from((*tries).min(10) + jitter);
+        std::thread::sleep(std::time::Duration::from_millis(ms));
     }
 
     /// Whether the chain's stored end is past the replay's (another
@@ -526,8 +539,7 @@ impl<K: SigningKeys> Authority<K> {
             self.expect_head();
             match self.ledger.decide_batch(std::slice::from_ref(&req)) {
                 Err(kinko_ledger::DecideError::HeadMoved { .. }) if tries < MOVED_TRIES => {
-                    tries += 1;
-                    self.moved += 1;
+                    self.moved_again(&mut tries)
                 }
                 Err(e) => return Err(AuthorityError::ledger(e)),
                 Ok(out) => break out,
@@ -583,6 +595,21 @@ impl<K: SigningKeys> Authority<K> {
                 continue;
             };
             self.unused(&s)?;
+            // A statement counted before the one in force would set the
+            // vouched custody back up (the outflow settled between the two
+            // would be vouched for again): statements only move forward.
+            if let (Action::CustodyStatement { as_of, .. }, Some(last)) =
+                (&s.action, self.replay.custody_as_of())
+            {
+                if *as_of <= last {
+                    return Err(AuthorityError::refused(
+                        AuthorityRule::Action(ActionRule::ObjectMismatch),
+                        format!(
+                            "the statement counts custody as of {as_of}; the one in force counted it as of {last}"
+                        ),
+                    ));
+                }
+            }
             if let Action::Unfreeze { frozen_at, .. } = &s.action {
                 let freeze = self.replay.state().freeze.as_ref();
                 if freeze.is_none_or(|f| f.at.unix() != frozen_at.unix()) {
@@ -1376,8 +1403,7 @@ impl<K: SigningKeys> Authority<K> {
                 });
             match res {
                 Err(kinko_ledger::CosignError::HeadMoved { .. }) if tries < MOVED_TRIES => {
-                    tries += 1;
-                    self.moved += 1;
+                    self.moved_again(&mut tries)
                 }
                 Err(kinko_ledger::CosignError::ClockWentBackwards { last, at }) => {
                     return Err(clock_went_backwards(last, at))

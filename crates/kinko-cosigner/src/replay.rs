@@ -13,6 +13,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use kinko_auth::UnixTime;
 use kinko_ledger::audit::{record_hash, AuditRecord, GENESIS};
 use kinko_ledger::Policy;
 use kinko_policy::{
@@ -108,6 +109,7 @@ pub struct Replay {
     sweeps: Vec<SweepRecord>,
     max_change: Option<u32>,
     signed_actions: BTreeMap<String, u64>,
+    custody_as_of: Option<UnixTime>,
     /// The first record that did not replay: from then on the state is not
     /// the chain's (a refused record may have been applied in part), so
     /// every feed and compare is refused with it until the chain is replayed
@@ -140,6 +142,7 @@ impl Replay {
             sweeps: Vec::new(),
             max_change: None,
             signed_actions: BTreeMap::new(),
+            custody_as_of: None,
             broken: None,
         })
     }
@@ -209,6 +212,11 @@ impl Replay {
     /// The highest change index of a transaction the cosigner signed.
     pub fn max_change_index(&self) -> Option<u32> {
         self.max_change
+    }
+
+    /// When the custody of the last custody statement taken was counted.
+    pub fn custody_as_of(&self) -> Option<UnixTime> {
+        self.custody_as_of
     }
 
     /// Whether this signed action (by its signature's hex) was already used,
@@ -431,6 +439,13 @@ impl Replay {
             for s in sigs {
                 if let Some(sig) = s.get("signature").and_then(|v| v.as_str()) {
                     self.signed_actions.insert(sig.to_owned(), seq);
+                }
+                let as_of = s.pointer("/action/as_of").and_then(|v| v.as_str());
+                if let (true, Some(t)) = (
+                    decision,
+                    as_of.and_then(|t| UnixTime::parse_rfc3339(t).ok()),
+                ) {
+                    self.custody_as_of = Some(self.custody_as_of.map_or(t, |m| m.max(t)));
                 }
             }
         }

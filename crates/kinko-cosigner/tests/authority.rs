@@ -721,6 +721,19 @@ fn a_fake_hot_deposit_does_not_lift_a_share_limit() {
         withdraw(&mut f, "w2", &dest, 200_000_000),
         Decision::Approved { .. }
     ));
+    // A statement the backend held back, counted before the one in force
+    // and for more, is refused: it would vouch again for what left since.
+    f.advance(60);
+    let older = Action::CustodyStatement {
+        setup_id: f.setup.id(),
+        asset: "BTC".into(),
+        amount: 40 * COIN,
+        as_of: UnixTime::from_unix(f.now().unix() - 3600),
+        expires: f.expires_in(3600),
+    };
+    let two = [older.sign(&person(0x21)), older.sign(&person(0x22))];
+    assert_eq!(rule(f.authority.custody_statement(&two)), "object-mismatch");
+    assert_eq!(f.authority.state().vouched, Some(4 * COIN));
 }
 
 // ----- 6. sweeps pay the pinned cold wallet at the index handed out -----

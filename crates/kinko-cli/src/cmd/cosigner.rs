@@ -25,6 +25,7 @@ use kinko_policy::{Amount, Decision, Wallet};
 use kinko_wallet::XprvSigner;
 use serde_json::json;
 
+use crate::cmd::{read_capped, read_capped_text};
 use crate::error::{CliError, CliResult};
 
 /// Environment variable holding the cosigner keystore's passphrase.
@@ -221,10 +222,10 @@ pub fn default_sigs_path(setup: &Path) -> PathBuf {
 
 /// Reads and checks the signed set-up.
 pub fn load_setup(setup: &Path, sigs: Option<&Path>) -> CliResult<Setup> {
-    let bytes =
-        std::fs::read(setup).with_context(|| format!("cannot read set-up {}", setup.display()))?;
+    let bytes = read_capped(setup, kinko_cosigner::setup::MAX_SETUP_LEN)
+        .with_context(|| format!("cannot read set-up {}", setup.display()))?;
     let sigs_path = sigs.map_or_else(|| default_sigs_path(setup), Path::to_path_buf);
-    let sigs = std::fs::read_to_string(&sigs_path)
+    let sigs = read_capped_text(&sigs_path, kinko_cosigner::setup::MAX_SIGNATURES_LEN)
         .with_context(|| format!("cannot read set-up signatures {}", sigs_path.display()))?;
     Setup::load_signed(&bytes, &sigs).map_err(|e| CliError::Refused {
         rule: "setup-not-signed".into(),
@@ -244,8 +245,13 @@ fn open(a: &CosignerArgs) -> CliResult<Authority<XprvSigner>> {
     let account = KeyPath::bip48(network, 0).context("bip48 path")?;
     let keys = XprvSigner::from_master(master.expose_xpriv(), account.as_derivation_path())
         .context("cannot derive the cosigner's account key")?;
-    let audit = kinko_auth::derive_action_key(master.expose_xpriv(), kinko_auth::KeyRole::Audit)
-        .context("cannot derive the audit key")?;
+    // Through kinko-keys, which wipes the intermediate extended keys.
+    let secp = kinko_wallet::bitcoin::secp256k1::Secp256k1::new();
+    let audit = master
+        .derive(&secp, &KeyPath::from(kinko_auth::KeyRole::Audit.path()))
+        .context("cannot derive the audit key")?
+        .expose_xpriv()
+        .to_keypair(&secp);
     drop(master);
     drop(keystore);
     Authority::open(setup, &a.ledger, keys, audit, Clock::System).map_err(|e| match e {
@@ -268,7 +274,7 @@ fn read_signed(paths: &[PathBuf]) -> CliResult<Vec<SignedAction>> {
     paths
         .iter()
         .map(|p| {
-            let text = std::fs::read_to_string(p)
+            let text = read_capped_text(p, kinko_auth::MAX_JSON_LEN + 2)
                 .with_context(|| format!("cannot read signed action {}", p.display()))?;
             SignedAction::from_json(text.trim()).map_err(|e| CliError::Refused {
                 rule: "malformed".into(),
@@ -373,7 +379,8 @@ pub fn allowlist(a: AllowlistArgs) -> CliResult {
 pub fn policy_change(a: PolicyChangeArgs) -> CliResult {
     match a.command {
         PolicyChangeCommand::Propose(p) => {
-            let text = std::fs::read_to_string(&p.policy)
+            // A policy is part of a set-up: at most a set-up's size.
+            let text = read_capped_text(&p.policy, kinko_cosigner::setup::MAX_SETUP_LEN)
                 .with_context(|| format!("cannot read policy {}", p.policy.display()))?;
             let signed = read_signed(&p.signed.signed)?;
             let mut auth = open(&p.signed.common)?;
@@ -469,8 +476,7 @@ pub fn state(a: CosignerArgs) -> CliResult {
 
 /// Runs `kinko cosign`.
 pub fn cosign(a: CosignArgs) -> CliResult {
-    let bytes =
-        std::fs::read(&a.psbt).with_context(|| format!("cannot read {}", a.psbt.display()))?;
+    let bytes = read_capped(&a.psbt, kinko_wallet::MAX_PSBT_FILE)?;
     let (mut psbt, form) = kinko_wallet::decode_psbt(&bytes).context("invalid PSBT")?;
     let mut auth = open(&a.common)?;
     let summary = match (&a.id, a.sweep) {

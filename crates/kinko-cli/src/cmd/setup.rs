@@ -33,14 +33,14 @@ pub struct Args {
 
 /// Runs `kinko setup show`.
 pub fn run(a: Args) -> CliResult {
-    let bytes = std::fs::read(&a.setup)
+    let bytes = crate::cmd::read_capped(&a.setup, kinko_cosigner::setup::MAX_SETUP_LEN)
         .with_context(|| format!("cannot read set-up {}", a.setup.display()))?;
     let setup = Setup::parse_unsigned(&bytes)
         .with_context(|| format!("invalid set-up {}", a.setup.display()))?;
     let signed = match &a.setup_sigs {
         None => None,
         Some(p) => {
-            let text = std::fs::read_to_string(p)
+            let text = crate::cmd::read_capped_text(p, kinko_cosigner::setup::MAX_SIGNATURES_LEN)
                 .with_context(|| format!("cannot read {}", p.display()))?;
             Some(setup.signed_by(&text).map_err(|e| CliError::Refused {
                 rule: "setup-not-signed".into(),
