@@ -247,6 +247,14 @@ impl Env {
         c.output().unwrap()
     }
 
+    /// `kinko withdraw` of user u1.
+    fn withdraw(&self, id: &str, to: &str, amount: &str) -> Output {
+        self.kinko(
+            &["withdraw"],
+            &["--id", id, "--user", "u1", "--to", to, "--amount", amount],
+        )
+    }
+
     fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
@@ -355,19 +363,7 @@ fn a_day_on_the_cosigners_host_with_every_refusal_named() {
 
     // An approved withdrawal: cosigned only when paid exactly.
     let to = outside(1);
-    let w1 = ok(&e.kinko(
-        &["withdraw"],
-        &[
-            "--id",
-            "w1",
-            "--user",
-            "u1",
-            "--to",
-            &to.to_string(),
-            "--amount",
-            "50000000",
-        ],
-    ));
+    let w1 = ok(&e.withdraw("w1", &to.to_string(), "50000000"));
     assert!(w1.contains("approved w1"), "{w1}");
     let signed = e.path("w1.cosigned");
     for (name, psbt, rule) in [
@@ -410,19 +406,7 @@ fn a_day_on_the_cosigners_host_with_every_refusal_named() {
     ok(&e.kinko(&["confirm"], &["--id", "w1"]));
 
     // Above the threshold: pending until an approver's signed approval.
-    let w2 = ok(&e.kinko(
-        &["withdraw"],
-        &[
-            "--id",
-            "w2",
-            "--user",
-            "u1",
-            "--to",
-            &to.to_string(),
-            "--amount",
-            "150000000",
-        ],
-    ));
+    let w2 = ok(&e.withdraw("w2", &to.to_string(), "150000000"));
     assert!(w2.contains("pending w2"), "{w2}");
     let mallory = e.signed_file("mallory.json", e.approval("w2", &to, 150_000_000), 0x66);
     refused(
@@ -445,19 +429,7 @@ fn a_day_on_the_cosigners_host_with_every_refusal_named() {
 
     // Denied by the policy: exit 3 naming the engine's rule.
     refused(
-        &e.kinko(
-            &["withdraw"],
-            &[
-                "--id",
-                "w3",
-                "--user",
-                "u1",
-                "--to",
-                &to.to_string(),
-                "--amount",
-                "300000001",
-            ],
-        ),
+        &e.withdraw("w3", &to.to_string(), "300000001"),
         "max_withdrawal",
     );
 
@@ -538,19 +510,7 @@ fn rows_written_around_the_cosigner_are_refused() {
     let e = env();
     ok(&e.kinko(&["deposit"], &["--amount", "400000000"]));
     let to = outside(1);
-    ok(&e.kinko(
-        &["withdraw"],
-        &[
-            "--id",
-            "w1",
-            "--user",
-            "u1",
-            "--to",
-            &to.to_string(),
-            "--amount",
-            "50000000",
-        ],
-    ));
+    ok(&e.withdraw("w1", &to.to_string(), "50000000"));
     // The attacker inserts a reservation of the whole hot wallet.
     let db = rusqlite::Connection::open(&e.db).unwrap();
     let record = serde_json::json!({
@@ -575,22 +535,7 @@ fn rows_written_around_the_cosigner_are_refused() {
     );
     assert!(!outp.exists());
     // Every decision is refused while the rows are not the chain's.
-    refused(
-        &e.kinko(
-            &["withdraw"],
-            &[
-                "--id",
-                "w2",
-                "--user",
-                "u1",
-                "--to",
-                &to.to_string(),
-                "--amount",
-                "1000",
-            ],
-        ),
-        "state-mismatch",
-    );
+    refused(&e.withdraw("w2", &to.to_string(), "1000"), "state-mismatch");
     // The operator removes the row; the cosigner decides again.
     db.execute("DELETE FROM kinko_withdrawal WHERE id = 'stolen'", [])
         .unwrap();
@@ -654,22 +599,7 @@ fn policy_changes_need_the_admin_quorum_and_loosening_waits() {
         "{}",
         out(&o)
     );
-    refused(
-        &e.kinko(
-            &["withdraw"],
-            &[
-                "--id",
-                "w1",
-                "--user",
-                "u1",
-                "--to",
-                &to,
-                "--amount",
-                "350000000",
-            ],
-        ),
-        "max_withdrawal",
-    );
+    refused(&e.withdraw("w1", &to, "350000000"), "max_withdrawal");
     // Another change while one waits is refused; one admin cancels it.
     let tight = POLICY.replace(
         "max_withdrawal = 300_000_000",
@@ -693,34 +623,7 @@ fn policy_changes_need_the_admin_quorum_and_loosening_waits() {
     // A tightening applies at once.
     let o = run(&change("tight.toml", &tight, 2, &[0x21, 0x22]));
     assert!(ok(&o).contains("in force now"), "{}", out(&o));
-    refused(
-        &e.kinko(
-            &["withdraw"],
-            &[
-                "--id",
-                "w2",
-                "--user",
-                "u1",
-                "--to",
-                &to,
-                "--amount",
-                "250000000",
-            ],
-        ),
-        "max_withdrawal",
-    );
-    ok(&e.kinko(
-        &["withdraw"],
-        &[
-            "--id",
-            "w3",
-            "--user",
-            "u1",
-            "--to",
-            &to,
-            "--amount",
-            "150000000",
-        ],
-    ));
+    refused(&e.withdraw("w2", &to, "250000000"), "max_withdrawal");
+    ok(&e.withdraw("w3", &to, "150000000"));
     ok(&e.kinko(&["state"], &[]));
 }
