@@ -150,6 +150,16 @@ pub enum AuthorityError {
     /// Signing failed after the check.
     #[error("signing failed")]
     Sign(#[source] CosignError),
+    /// The request ([`Authority::with_request`]) was answered before, by
+    /// audit record `audit_seq`: nothing was written now. `same` is false
+    /// when that record answered another request under the same id.
+    #[error("request already answered by audit record {audit_seq}")]
+    AlreadyAnswered {
+        /// The record that answered it.
+        audit_seq: u64,
+        /// The earlier request had the same digest.
+        same: bool,
+    },
 }
 
 impl AuthorityError {
@@ -237,6 +247,9 @@ pub struct Authority<K> {
     /// Writes and checks done again because another authority moved the
     /// chain on meanwhile.
     moved: u64,
+    /// The client's request the records written now answer
+    /// ([`Authority::with_request`]).
+    request: Option<Value>,
 }
 
 impl<K> std::fmt::Debug for Authority<K> {
@@ -292,6 +305,7 @@ impl<K: SigningKeys> Authority<K> {
             replay,
             clock,
             moved: 0,
+            request: None,
         };
         a.sync().map_err(OpenAuthorityError::Refused)?;
         Ok(a)
@@ -329,6 +343,53 @@ impl<K: SigningKeys> Authority<K> {
     /// decision.
     pub fn ledger(&mut self) -> &mut Ledger {
         &mut self.ledger
+    }
+
+    /// Runs `f` with every audit record it writes naming the client's
+    /// request (`id`, and `sha256`, the hex SHA-256 of the request as the
+    /// service read it), so that a retry of the request is answered from
+    /// its first record ([`Replay::request`]), also after a crash: the name
+    /// is written in the same transaction as the decision.
+    pub fn with_request<T>(&mut self, id: &str, sha256: &str, f: impl FnOnce(&mut Self) -> T) -> T {
+        self.request = Some(json!({ "id": id, "sha256": sha256 }));
+        let out = f(self);
+        self.request = None;
+        out
+    }
+
+    /// Refuses to write again for a request the chain answered already
+    /// (checked on the head the write goes to: two services that got the
+    /// same request write it once).
+    fn answered_before(&self) -> Result<(), AuthorityError> {
+        let Some(req) = &self.request else {
+            return Ok(());
+        };
+        let id = req["id"].as_str().unwrap_or_default();
+        match self.replay.request(id) {
+            Some(m) => Err(AuthorityError::AlreadyAnswered {
+                audit_seq: m.audit_seq,
+                same: req["sha256"].as_str() == Some(m.sha256.as_str()),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// `evidence` with the request being answered, if any.
+    fn tagged(&self, evidence: Option<Value>) -> Option<Value> {
+        let Some(req) = &self.request else {
+            return evidence;
+        };
+        let mut ev = match evidence {
+            Some(Value::Object(m)) => m,
+            Some(other) => {
+                let mut m = serde_json::Map::new();
+                m.insert("value".into(), other);
+                m
+            }
+            None => serde_json::Map::new(),
+        };
+        ev.insert("request".into(), req.clone());
+        Some(Value::Object(ev))
     }
 
     /// Reads the audit records the replay has not seen and feeds them.
@@ -516,12 +577,14 @@ impl<K: SigningKeys> Authority<K> {
         kind: EventKind,
         evidence: Option<Value>,
     ) -> Result<Committed, AuthorityError> {
+        let evidence = self.tagged(evidence);
         // A write that finds the chain moved since the check (another
         // authority on the same PostgreSQL, or a record slipped in) writes
         // nothing: check again, at most a few times.
         let mut tries = 0;
         let mut out = loop {
             self.sync()?;
+            self.answered_before()?;
             let at = self.now();
             self.recheck(evidence.as_ref(), at)?;
             // The policy in force at this time: the set-up's, or the last
@@ -670,7 +733,7 @@ impl<K: SigningKeys> Authority<K> {
                 "rule": rule.as_str(),
                 "detail": detail,
             },
-            "evidence": { "signatures": [signed_json(signed)] },
+            "evidence": self.tagged(Some(json!({ "signatures": [signed_json(signed)] }))),
         });
         let at = self.now();
         self.expect_head();
@@ -1362,6 +1425,7 @@ impl<K: SigningKeys> Authority<K> {
             };
             let rules = self.tx_rules();
             let now = self.now();
+            let tag = self.tagged(None);
             let mut checked = None;
             let mut refused: Option<Refusal> = None;
             self.expect_head();
@@ -1382,7 +1446,10 @@ impl<K: SigningKeys> Authority<K> {
                     };
                     match res {
                         Ok(p) => {
-                            let ev = json!({ "tx": tx_evidence(&analysis, &p, None) });
+                            let mut ev = json!({ "tx": tx_evidence(&analysis, &p, None) });
+                            if let Some(t) = &tag {
+                                ev["request"] = t["request"].clone();
+                            }
                             checked = Some(p);
                             (
                                 CosignVerdict::Sign {

@@ -20,6 +20,8 @@
 
 pub mod authority;
 mod check;
+#[cfg(feature = "keystore")]
+pub mod keys;
 pub mod policy_change;
 pub mod replay;
 pub mod setup;

@@ -76,6 +76,16 @@ pub struct SweepRecord {
     pub audit_seq: u64,
 }
 
+/// The first record a client's request wrote (its evidence names the
+/// request: `{"request": {"id": …, "sha256": …}}`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestMark {
+    /// The SHA-256 (hex) of the request as the service read it.
+    pub sha256: String,
+    /// The audit record.
+    pub audit_seq: u64,
+}
+
 /// A policy change the chain records.
 #[derive(Debug, Clone)]
 pub struct PolicyChange {
@@ -110,6 +120,7 @@ pub struct Replay {
     max_change: Option<u32>,
     signed_actions: BTreeMap<String, u64>,
     custody_as_of: Option<UnixTime>,
+    requests: HashMap<String, RequestMark>,
     /// The first record that did not replay: from then on the state is not
     /// the chain's (a refused record may have been applied in part), so
     /// every feed and compare is refused with it until the chain is replayed
@@ -143,6 +154,7 @@ impl Replay {
             max_change: None,
             signed_actions: BTreeMap::new(),
             custody_as_of: None,
+            requests: HashMap::new(),
             broken: None,
         })
     }
@@ -271,9 +283,40 @@ impl Replay {
             }
             _ => self.feed_decision(r, &at_rec)?,
         }
+        self.note_request(r);
         self.seq = r.seq;
         self.hash = r.hash.clone();
         Ok(())
+    }
+
+    /// Indexes the request a record answered (the first record of an id
+    /// counts: a retry is answered from it).
+    fn note_request(&mut self, r: &AuditRecord) {
+        if !r.payload.contains("\"request\"") {
+            return;
+        }
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&r.payload) else {
+            return;
+        };
+        let Some(req) = v.pointer("/evidence/request") else {
+            return;
+        };
+        if let (Some(id), Some(sha)) = (
+            req.get("id").and_then(|v| v.as_str()),
+            req.get("sha256").and_then(|v| v.as_str()),
+        ) {
+            self.requests
+                .entry(id.to_owned())
+                .or_insert_with(|| RequestMark {
+                    sha256: sha.to_owned(),
+                    audit_seq: r.seq,
+                });
+        }
+    }
+
+    /// The first record written for the client's request `id`, if any.
+    pub fn request(&self, id: &str) -> Option<&RequestMark> {
+        self.requests.get(id)
     }
 
     fn touch_clock(&mut self, at: Timestamp, at_rec: &str) -> Result<(), Mismatch> {

@@ -106,6 +106,13 @@ pub enum SetupError {
         /// The file's length.
         len: usize,
     },
+    /// `[service] backend_certificates` is not a list of 1 to 16 distinct
+    /// SHA-256 fingerprints.
+    #[error("[service] backend_certificates: {detail}")]
+    BackendCertificates {
+        /// What is wrong.
+        detail: String,
+    },
     /// The set-up file is not UTF-8.
     #[error("set-up file is not utf-8")]
     NotUtf8,
@@ -295,6 +302,8 @@ struct RawSetup {
     policy_delay: Option<String>,
     chain: Option<RawChain>,
     #[serde(default)]
+    service: Option<RawService>,
+    #[serde(default)]
     approvers: Vec<RawPerson>,
     #[serde(default)]
     admins: Vec<RawPerson>,
@@ -313,6 +322,12 @@ struct RawFees {
 struct RawChain {
     reference_height: u32,
     reference_time: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawService {
+    backend_certificates: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -342,6 +357,7 @@ pub struct Setup {
     admins: Vec<(String, XOnlyPublicKey)>,
     admin_quorum: u32,
     audit_key: XOnlyPublicKey,
+    backend_certificates: Vec<[u8; 32]>,
 }
 
 /// How long a policy change that loosens anything waits when the set-up
@@ -515,6 +531,11 @@ impl Setup {
             });
         }
         let chain = raw.chain.map(chain_reference).transpose()?;
+        let backend_certificates = raw
+            .service
+            .map(|s| certificate_pins(&s.backend_certificates))
+            .transpose()?
+            .unwrap_or_default();
 
         let wallet = |which, d: &str| {
             MultisigWallet::from_descriptor(d, network).map_err(|source| SetupError::Descriptor {
@@ -555,6 +576,7 @@ impl Setup {
             admins,
             admin_quorum: raw.admin_quorum,
             audit_key,
+            backend_certificates,
         })
     }
 
@@ -723,6 +745,48 @@ impl Setup {
     pub fn audit_key(&self) -> XOnlyPublicKey {
         self.audit_key
     }
+
+    /// The SHA-256 of each client certificate (DER) the cosigner service
+    /// accepts from the backend (`[service] backend_certificates`); empty
+    /// when the set-up pins none (the service then refuses to start).
+    pub fn backend_certificates(&self) -> &[[u8; 32]] {
+        &self.backend_certificates
+    }
+}
+
+/// At most this many pinned backend certificates (old and new during a
+/// rotation, a few backends).
+pub const MAX_BACKEND_CERTIFICATES: usize = 16;
+
+fn certificate_pins(pins: &[String]) -> Result<Vec<[u8; 32]>, SetupError> {
+    if pins.is_empty() || pins.len() > MAX_BACKEND_CERTIFICATES {
+        return Err(SetupError::BackendCertificates {
+            detail: format!(
+                "{} certificates; name 1 to {MAX_BACKEND_CERTIFICATES}",
+                pins.len()
+            ),
+        });
+    }
+    let mut out: Vec<[u8; 32]> = Vec::with_capacity(pins.len());
+    for p in pins {
+        let bad = || SetupError::BackendCertificates {
+            detail: format!("{:?} is not 64 lowercase hex digits", cut(p)),
+        };
+        if p.len() != 64 || !p.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            return Err(bad());
+        }
+        let mut pin = [0u8; 32];
+        for (i, byte) in pin.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(&p[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
+        }
+        if out.contains(&pin) {
+            return Err(SetupError::BackendCertificates {
+                detail: format!("{p} is named twice"),
+            });
+        }
+        out.push(pin);
+    }
+    Ok(out)
 }
 
 /// Every approver, admin and the audit key holds its own key.

@@ -19,7 +19,7 @@ use clap::{Args as ClapArgs, Subcommand};
 use kinko_auth::SignedAction;
 use kinko_cosigner::setup::Setup;
 use kinko_cosigner::{Authority, AuthorityError, Clock, OpenAuthorityError};
-use kinko_keys::{KeyPath, Keystore, KeystoreOptions, Passphrase};
+use kinko_keys::Passphrase;
 use kinko_ledger::Committed;
 use kinko_policy::{Amount, Decision, Wallet};
 use kinko_wallet::XprvSigner;
@@ -237,23 +237,8 @@ fn open(a: &CosignerArgs) -> CliResult<Authority<XprvSigner>> {
     let setup = load_setup(&a.setup, a.setup_sigs.as_deref())?;
     let network = setup.network();
     let pass = passphrase()?;
-    let keystore = Keystore::open_file(&a.keystore, &pass, &KeystoreOptions::new())
-        .context("cannot open the cosigner keystore")?;
-    let master = keystore
-        .master_key(network)
-        .context("cannot derive the master key")?;
-    let account = KeyPath::bip48(network, 0).context("bip48 path")?;
-    let keys = XprvSigner::from_master(master.expose_xpriv(), account.as_derivation_path())
-        .context("cannot derive the cosigner's account key")?;
-    // Through kinko-keys, which wipes the intermediate extended keys.
-    let secp = kinko_wallet::bitcoin::secp256k1::Secp256k1::new();
-    let audit = master
-        .derive(&secp, &KeyPath::from(kinko_auth::KeyRole::Audit.path()))
-        .context("cannot derive the audit key")?
-        .expose_xpriv()
-        .to_keypair(&secp);
-    drop(master);
-    drop(keystore);
+    let (keys, audit) = kinko_cosigner::keys::open_keystore(&a.keystore, &pass, network)
+        .map_err(|e| CliError::Other(anyhow::Error::new(e)))?;
     Authority::open(setup, &a.ledger, keys, audit, Clock::System).map_err(|e| match e {
         OpenAuthorityError::Refused(inner) => refused(inner),
         other => CliError::Other(anyhow::Error::new(other)),
