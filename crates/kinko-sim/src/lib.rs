@@ -244,6 +244,12 @@ pub struct AttackReport {
     pub breaker_fired_at: Option<Timestamp>,
     /// When the attack began.
     pub started_at: Option<Timestamp>,
+    /// When the attacker's last try was made (the attack's end).
+    pub ended_at: Option<Timestamp>,
+    /// What the attacker had received over time: zero at `started_at`, then
+    /// the cumulative `stolen` each time one of the attacker's withdrawals
+    /// was paid.
+    pub stolen_over_time: Vec<(Timestamp, Amount)>,
 }
 
 impl AttackReport {
@@ -1350,6 +1356,7 @@ fn attack(
             bound_rule: rule.unwrap_or("custody").to_owned(),
             horizon: horizon.to_string(),
             started_at: Some(w.now()),
+            stolen_over_time: vec![(w.now(), Amount::ZERO)],
             ..Default::default()
         },
     };
@@ -1465,6 +1472,7 @@ fn attack(
                 pay(w, t.key, auth, &id, &t.to, big)?;
                 t.report.stolen += amount;
                 t.report.paid += 1;
+                t.report.stolen_over_time.push((w.now(), t.report.stolen));
                 let psbt = build(w, &t.to, amount, false)?;
                 let what = ("its spent reservation paid again", "reservation-spent");
                 t.cosign(w, auth, what, &id, psbt)?;
@@ -1515,6 +1523,7 @@ fn attack(
         btc(t.report.stolen),
         btc(t.report.bound)
     ));
+    t.report.ended_at = Some(w.now());
     Ok(t.report)
 }
 
