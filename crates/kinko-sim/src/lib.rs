@@ -8,7 +8,8 @@
 //! [`run`] is what `cargo run --release --example exchange_day` runs (the
 //! full day) and what the root package's integration test runs (a shorter
 //! day). The library prints nothing: progress goes to a callback and the
-//! result is a [`DayReport`] ([`DayReport::table`] renders it).
+//! result is a [`DayReport`] ([`DayReport::table`] renders it as text,
+//! [`picture::svg`] draws it).
 //!
 //! The cold keys are used as on air-gapped machines: each holder's keystore
 //! is a file that only `kinko-signer` processes make and open (the caller
@@ -32,6 +33,8 @@
 //! and the test pass Bitcoin Core's script interpreter (libbitcoinconsensus).
 
 #![forbid(unsafe_code)]
+
+pub mod picture;
 
 use std::collections::{BTreeSet, HashMap};
 use std::io::Read;
