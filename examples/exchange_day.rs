@@ -18,8 +18,10 @@
 //! (libbitcoinconsensus). Then the exchange's hot key is stolen and the
 //! attacker owns the backend host: each attack and the rule that refused it,
 //! what the attacker got against the policy's loss bound, and when the
-//! circuit breaker fired. Ends with a summary table and an audit log
-//! verified with the cosigner's audit key. The day's logic is
+//! circuit breaker fired. Ends with a summary table, an audit log
+//! verified with the cosigner's audit key, and a picture of the day
+//! (`target/exchange-day.svg`: hot and cold share of custody, the
+//! attacker's take against the loss bound). The day's logic is
 //! `kinko-sim` (shared with the integration test
 //! `tests/exchange_day.rs`).
 //!
@@ -38,7 +40,7 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use bitcoin::{OutPoint, Transaction, TxOut};
-use kinko_sim::{self as day, DayConfig};
+use kinko_sim::{self as day, picture, DayConfig};
 
 /// Bitcoin Core's script interpreter, input by input.
 fn verify(tx: &Transaction, spent: &HashMap<OutPoint, TxOut>) -> Result<(), String> {
@@ -78,6 +80,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     })?;
     println!();
     print!("{}", report.table());
+    // The workspace's target/ (the example's manifest is the root one).
+    let target = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
+    std::fs::create_dir_all(&target)?;
+    let svg = target.join("exchange-day.svg");
+    std::fs::write(&svg, picture::svg(&report)?)?;
+    println!();
+    println!("picture of the day: {}", svg.display());
     println!();
     println!("finished in {:.1}s", started.elapsed().as_secs_f64());
     Ok(())

@@ -8,7 +8,8 @@
 //! [`run`] is what `cargo run --release --example exchange_day` runs (the
 //! full day) and what the root package's integration test runs (a shorter
 //! day). The library prints nothing: progress goes to a callback and the
-//! result is a [`DayReport`] ([`DayReport::table`] renders it).
+//! result is a [`DayReport`] ([`DayReport::table`] renders it as text,
+//! [`picture::svg`] draws it).
 //!
 //! The cold keys are used as on air-gapped machines: each holder's keystore
 //! is a file that only `kinko-signer` processes make and open (the caller
@@ -32,6 +33,8 @@
 //! and the test pass Bitcoin Core's script interpreter (libbitcoinconsensus).
 
 #![forbid(unsafe_code)]
+
+pub mod picture;
 
 use std::collections::{BTreeSet, HashMap};
 use std::io::Read;
@@ -244,6 +247,12 @@ pub struct AttackReport {
     pub breaker_fired_at: Option<Timestamp>,
     /// When the attack began.
     pub started_at: Option<Timestamp>,
+    /// When the attacker's last try was made (the attack's end).
+    pub ended_at: Option<Timestamp>,
+    /// What the attacker had received over time: zero at `started_at`, then
+    /// the cumulative `stolen` each time one of the attacker's withdrawals
+    /// was paid.
+    pub stolen_over_time: Vec<(Timestamp, Amount)>,
 }
 
 impl AttackReport {
@@ -1350,6 +1359,7 @@ fn attack(
             bound_rule: rule.unwrap_or("custody").to_owned(),
             horizon: horizon.to_string(),
             started_at: Some(w.now()),
+            stolen_over_time: vec![(w.now(), Amount::ZERO)],
             ..Default::default()
         },
     };
@@ -1465,6 +1475,7 @@ fn attack(
                 pay(w, t.key, auth, &id, &t.to, big)?;
                 t.report.stolen += amount;
                 t.report.paid += 1;
+                t.report.stolen_over_time.push((w.now(), t.report.stolen));
                 let psbt = build(w, &t.to, amount, false)?;
                 let what = ("its spent reservation paid again", "reservation-spent");
                 t.cosign(w, auth, what, &id, psbt)?;
@@ -1515,6 +1526,7 @@ fn attack(
         btc(t.report.stolen),
         btc(t.report.bound)
     ));
+    t.report.ended_at = Some(w.now());
     Ok(t.report)
 }
 
