@@ -186,6 +186,10 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
     let authority =
         Authority::open(setup, &a.ledger, keys, audit, Clock::System).map_err(|e| match e {
             OpenAuthorityError::Refused(inner) => anyhow::Error::new(Refused(inner.to_string())),
+            // Keys that are not the set-up's: the wrong keystore.
+            e @ (OpenAuthorityError::WrongAuditKey | OpenAuthorityError::Cosigner(_)) => {
+                anyhow::Error::new(Refused(e.to_string()))
+            }
             other => anyhow::Error::new(other),
         })?;
     let listener = std::net::TcpListener::bind(a.listen)

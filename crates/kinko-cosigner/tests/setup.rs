@@ -288,6 +288,38 @@ fn number_rules() {
     );
 }
 
+#[test]
+fn service_rules() {
+    let (text, _) = example();
+    assert!(Setup::parse_unsigned(text.as_bytes())
+        .unwrap()
+        .backend_certificates()
+        .is_empty());
+    let a = "ab".repeat(32);
+    let b = "0f".repeat(32);
+    let with = |pins: &str| format!("{text}\n[service]\nbackend_certificates = [{pins}]\n");
+    let two = Setup::parse_unsigned(with(&format!("\"{a}\", \"{b}\"")).as_bytes()).unwrap();
+    assert_eq!(two.backend_certificates(), &[[0xab; 32], [0x0f; 32]]);
+    let upper = a.to_uppercase();
+    let many = vec![format!("\"{a}\""); 17].join(", ");
+    for bad in [
+        String::new(),
+        format!("\"{}\"", &a[..62]),
+        format!("\"{upper}\""),
+        format!("\"{}zz\"", &a[..62]),
+        format!("\"{a}\", \"{a}\""),
+        many,
+    ] {
+        assert!(
+            matches!(err(&with(&bad)), SetupError::BackendCertificates { .. }),
+            "{bad}"
+        );
+    }
+    // Only the one key is known in the table.
+    let extra = format!("{text}\n[service]\nbackend_certificates = [\"{a}\"]\nport = 1\n");
+    assert!(matches!(err(&extra), SetupError::Toml(_)));
+}
+
 fn refused_rule(text: &str, sigs: &str) -> (usize, ActionRule) {
     match Setup::load_signed(text.as_bytes(), sigs) {
         Err(SetupError::SignatureRefused { line, rule, .. }) => (line, rule),
