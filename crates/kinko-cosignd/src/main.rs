@@ -114,15 +114,7 @@ impl std::fmt::Display for Refused {
 impl std::error::Error for Refused {}
 
 fn read_capped(path: &Path, max: usize) -> anyhow::Result<Vec<u8>> {
-    let f = std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let mut v = Vec::new();
-    f.take(max as u64 + 1)
-        .read_to_end(&mut v)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    if v.len() > max {
-        anyhow::bail!("{} is larger than {max} bytes", path.display());
-    }
-    Ok(v)
+    Ok(kinko_keys::read_capped(path, max)?)
 }
 
 fn passphrase(fd: Option<u32>) -> anyhow::Result<Passphrase> {

@@ -33,12 +33,14 @@
 
 #![forbid(unsafe_code)]
 
+mod file;
 pub mod keystore;
 mod mnemonic;
 mod path;
 mod secret;
 mod xkey;
 
+pub use file::{read_capped, ReadCappedError};
 pub use keystore::{
     Keystore, KeystoreOpenError, KeystoreOptions, KeystoreWriteError, Registration, UpdateError,
     WorkFactorError,

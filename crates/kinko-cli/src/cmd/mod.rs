@@ -8,25 +8,13 @@ pub mod policy;
 pub mod psbt;
 pub mod setup;
 
-use std::io::Read;
 use std::path::Path;
-
-use anyhow::Context;
 
 /// Reads a file of at most `cap` bytes; a larger one is an error before it
 /// is read whole (files relayed from the backend host — signed actions,
 /// policies, PSBTs — must not make the cosigner's host read without bound).
-/// kinko-signer has the same few lines in its own binary (`cmd::read_capped`).
 pub fn read_capped(path: &Path, cap: usize) -> anyhow::Result<Vec<u8>> {
-    let f = std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let mut bytes = Vec::new();
-    f.take(cap as u64 + 1)
-        .read_to_end(&mut bytes)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    if bytes.len() > cap {
-        anyhow::bail!("{} is larger than {cap} bytes", path.display());
-    }
-    Ok(bytes)
+    Ok(kinko_keys::read_capped(path, cap)?)
 }
 
 /// [`read_capped`] as UTF-8 text.

@@ -51,7 +51,7 @@ pub fn run_approve(args: &ApproveArgs) -> CliResult {
 /// Runs `sign-action`.
 pub fn run_sign_action(args: &SignActionArgs) -> CliResult {
     refuse_out_first(&args.output)?;
-    let bytes = read_capped(&args.action, MAX_JSON_LEN + 1)?;
+    let bytes = read_capped(&args.action, MAX_JSON_LEN)?;
     let text = std::str::from_utf8(&bytes)
         .map_err(|_| anyhow::anyhow!("{} is not UTF-8 text", args.action.display()))?;
     let action = Action::from_json(text).map_err(|e| {
@@ -103,7 +103,7 @@ fn derive_key(keystore: &Path, role: ActionRole) -> CliResult<ActionKey> {
 
 /// The set-up id of a set-up file's exact bytes.
 fn setup_id_of(path: &Path) -> CliResult<SetupId> {
-    let bytes = read_capped(path, MAX_SETUP_FILE + 1)?;
+    let bytes = read_capped(path, MAX_SETUP_FILE)?;
     if bytes.len() > MAX_SETUP_FILE {
         return Err(CliError::Other(anyhow::anyhow!(
             "{} is larger than {MAX_SETUP_FILE} bytes; not a set-up file",

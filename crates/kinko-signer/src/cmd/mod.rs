@@ -8,7 +8,7 @@ pub mod sign;
 pub mod xpub;
 
 use kinko_wallet::MAX_PSBT_FILE;
-use std::io::{BufRead, IsTerminal, Read};
+use std::io::{BufRead, IsTerminal};
 use std::path::Path;
 
 use anyhow::Context;
@@ -80,20 +80,14 @@ pub fn analysis_options(c: &CheckArgs) -> AnalysisOptions {
     opts
 }
 
-/// Reads a PSBT file, at most the decoder's cap [`MAX_PSBT_FILE`] + 1 bytes:
-/// one byte more than it accepts, so that the decoder reports the size.
+/// Reads a PSBT file of at most the decoder's cap [`MAX_PSBT_FILE`].
 pub fn read_psbt_file(path: &Path) -> CliResult<Vec<u8>> {
-    read_capped(path, MAX_PSBT_FILE + 1)
+    read_capped(path, MAX_PSBT_FILE)
 }
 
-/// Reads at most `cap` bytes of a file.
+/// Reads a file of at most `cap` bytes (a larger one is an error).
 pub fn read_capped(path: &Path, cap: usize) -> CliResult<Vec<u8>> {
-    let f = std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let mut bytes = Vec::new();
-    f.take(cap as u64)
-        .read_to_end(&mut bytes)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    Ok(bytes)
+    Ok(kinko_keys::read_capped(path, cap)?)
 }
 
 /// Asks on the terminal whether to sign this `what`; without a terminal,
