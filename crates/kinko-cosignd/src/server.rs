@@ -22,7 +22,7 @@ use kinko_client::api::{
     DepositRequest, ErrorBody, ErrorDetail, FreezeRequest, IdRequest, PolicyChangeRequest,
     QuorumRequest, SignedRequest, WalletName, WithdrawalRequest,
 };
-use kinko_cosigner::{Authority, AuthorityError};
+use kinko_cosigner::{Authority, AuthorityError, AuthorityRule};
 use kinko_ledger::Committed;
 use kinko_policy::{Change, Decision, Proposal, Wallet};
 use kinko_wallet::SigningKeys;
@@ -254,6 +254,31 @@ fn decided_from(request_id: &str, asset: &str, c: &Committed) -> Decided {
     }
 }
 
+/// The refusal a `refused` record holds: the authority's (`refused.rule`,
+/// `refused.detail`) or the ledger's own (`rule` `reservation_cosigned`, a
+/// failure report of a cosigned reservation, answered by the authority's
+/// rule name).
+fn refusal_from_record(v: &serde_json::Value, seq: u64) -> ApiError {
+    let text = |p: &str| v.pointer(p).and_then(|x| x.as_str());
+    if let Some(rule) = text("/refused/rule") {
+        return ApiError::refused(rule, text("/refused/detail").unwrap_or_default());
+    }
+    if text("/rule") == Some(kinko_ledger::RULE_RESERVATION_COSIGNED) {
+        return ApiError::refused(
+            AuthorityRule::ReservationCosigned.as_str(),
+            format!(
+                "reservation {} was cosigned for transaction {}, which may still be broadcast; \
+                 only its confirmation releases it (refusal recorded as audit record {seq})",
+                text("/event/id").unwrap_or_default(),
+                text("/txid").unwrap_or_default(),
+            ),
+        );
+    }
+    ApiError::internal(format!(
+        "audit record {seq} is a refusal that does not read"
+    ))
+}
+
 /// The first answer to a request, read back from the audit record that
 /// answered it.
 fn answer_from_record<K: SigningKeys>(
@@ -273,12 +298,7 @@ fn answer_from_record<K: SigningKeys>(
     let v: serde_json::Value = serde_json::from_str(&r.payload)
         .map_err(|_| ApiError::internal(format!("audit record {seq} does not read")))?;
     if r.kind == "refused" {
-        let rule = v.pointer("/refused/rule").and_then(|x| x.as_str());
-        let detail = v.pointer("/refused/detail").and_then(|x| x.as_str());
-        return Err(ApiError::refused(
-            rule.unwrap_or("refused"),
-            detail.unwrap_or_default(),
-        ));
+        return Err(refusal_from_record(&v, seq));
     }
     let field = |name: &str| v.get(name).cloned().unwrap_or(serde_json::Value::Null);
     let bad = |_| ApiError::internal(format!("audit record {seq} is not a decision"));
