@@ -132,6 +132,14 @@ impl IntoResponse for ApiError {
             },
         };
         let mut r = json_response(self.status, &body);
+        if self.status == StatusCode::PAYLOAD_TOO_LARGE {
+            // The rest of the body is not read: the connection cannot carry
+            // another request, say so before the client reuses it.
+            r.headers_mut().insert(
+                header::CONNECTION,
+                header::HeaderValue::from_static("close"),
+            );
+        }
         if let Some(rule) = self.rule {
             r.extensions_mut().insert(RefusedRule(rule));
         }
@@ -181,9 +189,12 @@ req!(
     FreezeRequest
 );
 
-/// Reads a body of at most [`api::MAX_BODY`] bytes as `T`.
-async fn read_json<T: DeserializeOwned>(body: Body) -> ApiResult<T> {
-    let bytes = axum::body::to_bytes(body, api::MAX_BODY)
+/// Reads a body of at most [`api::MAX_BODY`] bytes. Endpoints that take
+/// no body read it too: a body left unread makes the server close the
+/// connection after the answer, and the client's next request on that
+/// kept-alive connection fails.
+async fn read_body(body: Body) -> ApiResult<axum::body::Bytes> {
+    axum::body::to_bytes(body, api::MAX_BODY)
         .await
         .map_err(|_| {
             ApiError::new(
@@ -191,7 +202,12 @@ async fn read_json<T: DeserializeOwned>(body: Body) -> ApiResult<T> {
                 "too-large",
                 format!("the body is larger than {} bytes", api::MAX_BODY),
             )
-        })?;
+        })
+}
+
+/// Reads a body of at most [`api::MAX_BODY`] bytes as `T`.
+async fn read_json<T: DeserializeOwned>(body: Body) -> ApiResult<T> {
+    let bytes = read_body(body).await?;
     serde_json::from_slice(&bytes).map_err(|e| ApiError::malformed(format!("body: {e}")))
 }
 
@@ -659,7 +675,9 @@ async fn cosign_withdrawal<K: SigningKeys + Send + 'static>(
 
 async fn sweep_address<K: SigningKeys + Send + 'static>(
     State(s): State<Arc<Shared<K>>>,
+    body: Body,
 ) -> ApiResult<Response> {
+    read_body(body).await?;
     let a = blocking(&s, |a| {
         let (index, address) = a.next_sweep_address().map_err(auth_err)?;
         Ok(api::SweepAddress {
@@ -748,7 +766,10 @@ async fn metrics<K: SigningKeys + Send + 'static>(State(s): State<Arc<Shared<K>>
     }
 }
 
-async fn not_found() -> ApiError {
+async fn not_found(body: Body) -> ApiError {
+    if let Err(e) = read_body(body).await {
+        return e;
+    }
     ApiError::new(
         StatusCode::NOT_FOUND,
         "not-found",
@@ -756,7 +777,10 @@ async fn not_found() -> ApiError {
     )
 }
 
-async fn wrong_method() -> ApiError {
+async fn wrong_method(body: Body) -> ApiError {
+    if let Err(e) = read_body(body).await {
+        return e;
+    }
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "not-found",
