@@ -208,6 +208,11 @@ async fn read_body(body: Body) -> ApiResult<axum::body::Bytes> {
 /// Reads a body of at most [`api::MAX_BODY`] bytes as `T`.
 async fn read_json<T: DeserializeOwned>(body: Body) -> ApiResult<T> {
     let bytes = read_body(body).await?;
+    // serde's derived structs also read a JSON array, field by field in
+    // order: the API's bodies are objects only.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::malformed("body: a JSON object expected"));
+    }
     serde_json::from_slice(&bytes).map_err(|e| ApiError::malformed(format!("body: {e}")))
 }
 
