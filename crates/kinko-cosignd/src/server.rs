@@ -9,7 +9,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use axum::extract::{MatchedPath, Path, Request, State};
+use axum::extract::{FromRequestParts, MatchedPath, Path, Request, State};
+use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -400,6 +401,22 @@ fn auth_err(e: AuthorityError) -> ApiError {
     ApiError::from(e)
 }
 
+/// The withdrawal id a path names (`{id}`), percent-decoded. One that does
+/// not decode (not UTF-8) is `400 malformed` with an error body, as every
+/// other malformed request (axum's own rejection is plain text).
+struct IdPath(String);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Path::<String>::from_request_parts(parts, state)
+            .await
+            .map(|Path(id)| IdPath(id))
+            .map_err(|e| ApiError::malformed(format!("path: {}", e.body_text())))
+    }
+}
+
 // ----- handlers -----
 
 async fn health() -> Response {
@@ -469,7 +486,7 @@ async fn withdraw<K: SigningKeys + Send + 'static>(
 
 async fn approve<K: SigningKeys + Send + 'static>(
     State(s): State<Arc<Shared<K>>>,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
     body: Body,
 ) -> ApiResult<Response> {
     let ep = format!("/v1/withdrawals/{id}/approvals");
@@ -494,7 +511,7 @@ async fn approve<K: SigningKeys + Send + 'static>(
 
 async fn confirmed<K: SigningKeys + Send + 'static>(
     State(s): State<Arc<Shared<K>>>,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
     body: Body,
 ) -> ApiResult<Response> {
     let ep = format!("/v1/withdrawals/{id}/confirmed");
@@ -506,7 +523,7 @@ async fn confirmed<K: SigningKeys + Send + 'static>(
 
 async fn failed<K: SigningKeys + Send + 'static>(
     State(s): State<Arc<Shared<K>>>,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
     body: Body,
 ) -> ApiResult<Response> {
     let ep = format!("/v1/withdrawals/{id}/failed");
@@ -655,7 +672,7 @@ fn encode_psbt(p: &bitcoin::psbt::Psbt) -> String {
 
 async fn cosign_withdrawal<K: SigningKeys + Send + 'static>(
     State(s): State<Arc<Shared<K>>>,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
     body: Body,
 ) -> ApiResult<Response> {
     let t: CosignRequest = read_json(body).await?;

@@ -1411,3 +1411,48 @@ fn a_body_the_endpoint_ignores_keeps_the_connection() {
         }
     }
 }
+
+/// A withdrawal id in the path that is not UTF-8 once percent-decoded is
+/// answered as every other malformed request: `400 malformed`, an error
+/// body.
+#[test]
+fn a_path_id_that_does_not_decode_is_malformed() {
+    let f = Fixture::new(POLICY);
+    let svc = Service::start(&f);
+    let raw = Raw::of(&svc);
+    let body = serde_json::to_vec(&IdRequest {
+        request_id: "p-1".into(),
+    })
+    .unwrap();
+    for path in [
+        "/v1/withdrawals/%FF/confirmed",
+        "/v1/withdrawals/%C3%28/failed",
+    ] {
+        let (status, answer) = raw.send("POST", path, &body).unwrap();
+        let e = error_of(status, &answer);
+        assert_eq!(
+            (status, e.error.kind.as_str()),
+            (400, "malformed"),
+            "{path}"
+        );
+    }
+    // A percent-encoded id that decodes is the withdrawal of that id.
+    let d = svc
+        .client
+        .request_withdrawal(&withdrawal("p-2", "w/1.x", &outside(1).to_string(), SMALL))
+        .unwrap();
+    assert_eq!(d.outcome, "approved");
+    let p = f.psbt(&[(&outside(1), SMALL)], 5);
+    let c = svc
+        .client
+        .cosign_withdrawal("w/1.x", &cosign_req(&p))
+        .unwrap();
+    assert_eq!(c.id, "w/1.x");
+    let (status, _) = raw.post(
+        "/v1/withdrawals/w%2F1.x/confirmed",
+        &IdRequest {
+            request_id: "p-3".into(),
+        },
+    );
+    assert_eq!(status, 200);
+}
