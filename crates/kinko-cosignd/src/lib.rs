@@ -161,3 +161,69 @@ where
         thread: Some(thread),
     })
 }
+
+/// The router called in-process, without a socket or TLS: for the fuzz
+/// target `api_bodies` only (feature `fuzz`).
+#[cfg(feature = "fuzz")]
+#[doc(hidden)]
+pub mod fuzz {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use kinko_cosigner::Authority;
+    use kinko_wallet::SigningKeys;
+    use tower::ServiceExt as _;
+
+    /// The service's routes over one authority, on a runtime of their own.
+    pub struct Router {
+        runtime: tokio::runtime::Runtime,
+        app: axum::Router,
+    }
+
+    impl Router {
+        /// The routes over `authority`.
+        ///
+        /// # Errors
+        /// Building the runtime.
+        pub fn new<K: SigningKeys + Send + 'static>(
+            authority: Authority<K>,
+        ) -> std::io::Result<Self> {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let shared = Arc::new(crate::server::Shared::new(
+                authority,
+                Duration::from_secs(3600),
+            ));
+            Ok(Router {
+                runtime,
+                app: crate::server::router(shared),
+            })
+        }
+
+        /// One request: its status and body.
+        pub fn call(&self, method: &str, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
+            let req = axum::http::Request::builder()
+                .method(method)
+                .uri(path)
+                .header("content-type", "application/json")
+                .body(axum::body::Body::from(body.to_vec()));
+            let Ok(req) = req else {
+                return (0, Vec::new());
+            };
+            let app = self.app.clone();
+            self.runtime.block_on(async move {
+                let res = match app.oneshot(req).await {
+                    Ok(r) => r,
+                    Err(e) => match e {},
+                };
+                let status = res.status().as_u16();
+                let bytes = axum::body::to_bytes(res.into_body(), usize::MAX)
+                    .await
+                    .map(|b| b.to_vec())
+                    .unwrap_or_default();
+                (status, bytes)
+            })
+        }
+    }
+}

@@ -9,7 +9,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use axum::extract::{MatchedPath, Path, Request, State};
+use axum::extract::{FromRequestParts, MatchedPath, Path, Request, State};
+use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -22,7 +23,7 @@ use kinko_client::api::{
     DepositRequest, ErrorBody, ErrorDetail, FreezeRequest, IdRequest, PolicyChangeRequest,
     QuorumRequest, SignedRequest, WalletName, WithdrawalRequest,
 };
-use kinko_cosigner::{Authority, AuthorityError};
+use kinko_cosigner::{Authority, AuthorityError, AuthorityRule};
 use kinko_ledger::Committed;
 use kinko_policy::{Change, Decision, Proposal, Wallet};
 use kinko_wallet::SigningKeys;
@@ -132,6 +133,14 @@ impl IntoResponse for ApiError {
             },
         };
         let mut r = json_response(self.status, &body);
+        if self.status == StatusCode::PAYLOAD_TOO_LARGE {
+            // The rest of the body is not read: the connection cannot carry
+            // another request, say so before the client reuses it.
+            r.headers_mut().insert(
+                header::CONNECTION,
+                header::HeaderValue::from_static("close"),
+            );
+        }
         if let Some(rule) = self.rule {
             r.extensions_mut().insert(RefusedRule(rule));
         }
@@ -181,9 +190,12 @@ req!(
     FreezeRequest
 );
 
-/// Reads a body of at most [`api::MAX_BODY`] bytes as `T`.
-async fn read_json<T: DeserializeOwned>(body: Body) -> ApiResult<T> {
-    let bytes = axum::body::to_bytes(body, api::MAX_BODY)
+/// Reads a body of at most [`api::MAX_BODY`] bytes. Endpoints that take
+/// no body read it too: a body left unread makes the server close the
+/// connection after the answer, and the client's next request on that
+/// kept-alive connection fails.
+async fn read_body(body: Body) -> ApiResult<axum::body::Bytes> {
+    axum::body::to_bytes(body, api::MAX_BODY)
         .await
         .map_err(|_| {
             ApiError::new(
@@ -191,7 +203,17 @@ async fn read_json<T: DeserializeOwned>(body: Body) -> ApiResult<T> {
                 "too-large",
                 format!("the body is larger than {} bytes", api::MAX_BODY),
             )
-        })?;
+        })
+}
+
+/// Reads a body of at most [`api::MAX_BODY`] bytes as `T`.
+async fn read_json<T: DeserializeOwned>(body: Body) -> ApiResult<T> {
+    let bytes = read_body(body).await?;
+    // serde's derived structs also read a JSON array, field by field in
+    // order: the API's bodies are objects only.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::malformed("body: a JSON object expected"));
+    }
     serde_json::from_slice(&bytes).map_err(|e| ApiError::malformed(format!("body: {e}")))
 }
 
@@ -254,6 +276,31 @@ fn decided_from(request_id: &str, asset: &str, c: &Committed) -> Decided {
     }
 }
 
+/// The refusal a `refused` record holds: the authority's (`refused.rule`,
+/// `refused.detail`) or the ledger's own (`rule` `reservation_cosigned`, a
+/// failure report of a cosigned reservation, answered by the authority's
+/// rule name).
+fn refusal_from_record(v: &serde_json::Value, seq: u64) -> ApiError {
+    let text = |p: &str| v.pointer(p).and_then(|x| x.as_str());
+    if let Some(rule) = text("/refused/rule") {
+        return ApiError::refused(rule, text("/refused/detail").unwrap_or_default());
+    }
+    if text("/rule") == Some(kinko_ledger::RULE_RESERVATION_COSIGNED) {
+        return ApiError::refused(
+            AuthorityRule::ReservationCosigned.as_str(),
+            format!(
+                "reservation {} was cosigned for transaction {}, which may still be broadcast; \
+                 only its confirmation releases it (refusal recorded as audit record {seq})",
+                text("/event/id").unwrap_or_default(),
+                text("/txid").unwrap_or_default(),
+            ),
+        );
+    }
+    ApiError::internal(format!(
+        "audit record {seq} is a refusal that does not read"
+    ))
+}
+
 /// The first answer to a request, read back from the audit record that
 /// answered it.
 fn answer_from_record<K: SigningKeys>(
@@ -273,12 +320,7 @@ fn answer_from_record<K: SigningKeys>(
     let v: serde_json::Value = serde_json::from_str(&r.payload)
         .map_err(|_| ApiError::internal(format!("audit record {seq} does not read")))?;
     if r.kind == "refused" {
-        let rule = v.pointer("/refused/rule").and_then(|x| x.as_str());
-        let detail = v.pointer("/refused/detail").and_then(|x| x.as_str());
-        return Err(ApiError::refused(
-            rule.unwrap_or("refused"),
-            detail.unwrap_or_default(),
-        ));
+        return Err(refusal_from_record(&v, seq));
     }
     let field = |name: &str| v.get(name).cloned().unwrap_or(serde_json::Value::Null);
     let bad = |_| ApiError::internal(format!("audit record {seq} is not a decision"));
@@ -359,6 +401,22 @@ fn auth_err(e: AuthorityError) -> ApiError {
     ApiError::from(e)
 }
 
+/// The withdrawal id a path names (`{id}`), percent-decoded. One that does
+/// not decode (not UTF-8) is `400 malformed` with an error body, as every
+/// other malformed request (axum's own rejection is plain text).
+struct IdPath(String);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Path::<String>::from_request_parts(parts, state)
+            .await
+            .map(|Path(id)| IdPath(id))
+            .map_err(|e| ApiError::malformed(format!("path: {}", e.body_text())))
+    }
+}
+
 // ----- handlers -----
 
 async fn health() -> Response {
@@ -428,7 +486,7 @@ async fn withdraw<K: SigningKeys + Send + 'static>(
 
 async fn approve<K: SigningKeys + Send + 'static>(
     State(s): State<Arc<Shared<K>>>,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
     body: Body,
 ) -> ApiResult<Response> {
     let ep = format!("/v1/withdrawals/{id}/approvals");
@@ -453,7 +511,7 @@ async fn approve<K: SigningKeys + Send + 'static>(
 
 async fn confirmed<K: SigningKeys + Send + 'static>(
     State(s): State<Arc<Shared<K>>>,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
     body: Body,
 ) -> ApiResult<Response> {
     let ep = format!("/v1/withdrawals/{id}/confirmed");
@@ -465,7 +523,7 @@ async fn confirmed<K: SigningKeys + Send + 'static>(
 
 async fn failed<K: SigningKeys + Send + 'static>(
     State(s): State<Arc<Shared<K>>>,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
     body: Body,
 ) -> ApiResult<Response> {
     let ep = format!("/v1/withdrawals/{id}/failed");
@@ -614,7 +672,7 @@ fn encode_psbt(p: &bitcoin::psbt::Psbt) -> String {
 
 async fn cosign_withdrawal<K: SigningKeys + Send + 'static>(
     State(s): State<Arc<Shared<K>>>,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
     body: Body,
 ) -> ApiResult<Response> {
     let t: CosignRequest = read_json(body).await?;
@@ -639,7 +697,9 @@ async fn cosign_withdrawal<K: SigningKeys + Send + 'static>(
 
 async fn sweep_address<K: SigningKeys + Send + 'static>(
     State(s): State<Arc<Shared<K>>>,
+    body: Body,
 ) -> ApiResult<Response> {
+    read_body(body).await?;
     let a = blocking(&s, |a| {
         let (index, address) = a.next_sweep_address().map_err(auth_err)?;
         Ok(api::SweepAddress {
@@ -728,7 +788,10 @@ async fn metrics<K: SigningKeys + Send + 'static>(State(s): State<Arc<Shared<K>>
     }
 }
 
-async fn not_found() -> ApiError {
+async fn not_found(body: Body) -> ApiError {
+    if let Err(e) = read_body(body).await {
+        return e;
+    }
     ApiError::new(
         StatusCode::NOT_FOUND,
         "not-found",
@@ -736,7 +799,10 @@ async fn not_found() -> ApiError {
     )
 }
 
-async fn wrong_method() -> ApiError {
+async fn wrong_method(body: Body) -> ApiError {
+    if let Err(e) = read_body(body).await {
+        return e;
+    }
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "not-found",
