@@ -22,7 +22,7 @@ use kinko_client::api::{
     DepositRequest, ErrorBody, ErrorDetail, FreezeRequest, IdRequest, PolicyChangeRequest,
     QuorumRequest, SignedRequest, WalletName, WithdrawalRequest,
 };
-use kinko_cosigner::{Authority, AuthorityError};
+use kinko_cosigner::{Authority, AuthorityError, AuthorityRule};
 use kinko_ledger::Committed;
 use kinko_policy::{Change, Decision, Proposal, Wallet};
 use kinko_wallet::SigningKeys;
@@ -273,11 +273,25 @@ fn answer_from_record<K: SigningKeys>(
     let v: serde_json::Value = serde_json::from_str(&r.payload)
         .map_err(|_| ApiError::internal(format!("audit record {seq} does not read")))?;
     if r.kind == "refused" {
-        let rule = v.pointer("/refused/rule").and_then(|x| x.as_str());
-        let detail = v.pointer("/refused/detail").and_then(|x| x.as_str());
+        let s = |p: &str| v.pointer(p).and_then(|x| x.as_str());
+        // Two shapes: a signed action the authority refused (`refused`), and
+        // a failure report of a cosigned reservation the ledger refused
+        // (`rule` `reservation_cosigned`, `txid`).
+        if s("/rule") == Some("reservation_cosigned") {
+            return Err(ApiError::refused(
+                AuthorityRule::ReservationCosigned.as_str(),
+                format!(
+                    "reservation {} was cosigned for transaction {}, which may still be \
+                     broadcast; only its confirmation releases it (refusal recorded as audit \
+                     record {seq})",
+                    s("/event/id").unwrap_or_default(),
+                    s("/txid").unwrap_or_default()
+                ),
+            ));
+        }
         return Err(ApiError::refused(
-            rule.unwrap_or("refused"),
-            detail.unwrap_or_default(),
+            s("/refused/rule").unwrap_or("refused"),
+            s("/refused/detail").unwrap_or_default(),
         ));
     }
     let field = |name: &str| v.get(name).cloned().unwrap_or(serde_json::Value::Null);
