@@ -62,7 +62,7 @@ where
     K: SigningKeys + Send + 'static,
 {
     let shared = Arc::new(server::Shared::new(authority, options.request_timeout));
-    let app = server::router(shared);
+    let app = server::router(shared.clone());
     let handle = axum_server::Handle::new();
     let h = handle.clone();
     let drain = options.drain;
@@ -73,10 +73,15 @@ where
     });
     listener.set_nonblocking(true)?;
     let config = axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(tls));
-    axum_server::from_tcp_rustls(listener, config)
+    let served = axum_server::from_tcp_rustls(listener, config)
         .handle(handle)
         .serve(app.into_make_service())
-        .await
+        .await;
+    // The authority's ledger may be a blocking client with a runtime of its
+    // own (PostgreSQL's), which panics when dropped on an async thread: the
+    // last reference goes on the blocking pool.
+    let _ = tokio::task::spawn_blocking(move || drop(shared)).await;
+    served
 }
 
 /// A service running on a thread of its own.

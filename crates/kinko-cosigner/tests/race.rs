@@ -28,9 +28,8 @@ use bitcoin::{Address, Txid};
 use common::*;
 use kinko_auth::{Action, SignedAction, UnixTime};
 use kinko_cosigner::{Authority, AuthorityError, Clock, Setup};
-use kinko_policy::{Change, Decision, Event, Timestamp, Wallet, WithdrawalStatus};
+use kinko_policy::{Change, Decision, Timestamp, Wallet, WithdrawalStatus};
 use kinko_wallet::XprvSigner;
-use serde::Deserialize;
 
 /// A 1h window over all withdrawals, a 30m window per user, a maximum of
 /// 3 BTC, approvals above 1 BTC.
@@ -67,71 +66,6 @@ const AMOUNTS: [u64; 6] = [
 ];
 const DESTINATIONS: u8 = 2;
 const USERS: u64 = 3;
-
-/// A schema of this run's own in `DATABASE_URL`, dropped with it.
-struct Schema {
-    base: String,
-    name: String,
-    url: String,
-}
-
-impl Schema {
-    fn new() -> Option<Self> {
-        let base = match std::env::var("DATABASE_URL") {
-            Ok(u) if !u.is_empty() => u,
-            _ => {
-                #[allow(clippy::print_stderr)]
-                {
-                    eprintln!("DATABASE_URL is unset: skipping the PostgreSQL race of authorities");
-                }
-                return None;
-            }
-        };
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let name = format!("kinko_race_{}_{nanos}", std::process::id());
-        let mut c = postgres::Client::connect(&base, postgres::NoTls).expect("connect");
-        c.batch_execute(&format!("CREATE SCHEMA {name}"))
-            .expect("create schema");
-        let sep = if base.contains('?') { '&' } else { '?' };
-        let url = format!("{base}{sep}options=-csearch_path%3D{name}");
-        Some(Schema { base, name, url })
-    }
-}
-
-impl Drop for Schema {
-    fn drop(&mut self) {
-        if let Ok(mut c) = postgres::Client::connect(&self.base, postgres::NoTls) {
-            let _ = c.batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name));
-        }
-    }
-}
-
-/// splitmix64: enough randomness for a reproducible stream.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
-
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// What withdrawal `n` asks — a function of `n`, so every instance it is
 /// sent to is asked the same: (destination, amount, user).
@@ -303,26 +237,12 @@ fn decision_name(d: &Decision) -> String {
     }
 }
 
-/// The audit payload of a decided event (as `kinko-ledger` writes it).
-#[derive(Deserialize)]
-struct DecisionPayload {
-    event: Event,
-    changes: Vec<Change>,
-}
-
-/// The audit payload of a cosign.
-#[derive(Deserialize)]
-struct CosignPayload {
-    id: String,
-    result: String,
-    #[serde(default)]
-    txid: Option<String>,
-}
-
 /// Runs `skews.len()` hosts (host i's clock `skews[i]` seconds off) over a
 /// fresh schema and checks everything the race must keep.
 fn race(skews: &[i64]) {
-    let Some(schema) = Schema::new() else { return };
+    let Some(schema) = Schema::new("kinko_race", "the PostgreSQL race of authorities") else {
+        return;
+    };
     let requests = env_u64("KINKO_RACE_REQUESTS", 120);
     let seed = env_u64("KINKO_RACE_SEED", 20_180_126);
     let started = Instant::now();

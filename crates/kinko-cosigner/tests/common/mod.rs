@@ -462,3 +462,87 @@ pub fn policy_change(
         })
         .collect()
 }
+
+/// splitmix64: enough randomness for a reproducible stream.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+/// The environment variable `name` as a number, else `default`.
+pub fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// A schema of this run's own in `DATABASE_URL`, dropped with it.
+pub struct Schema {
+    base: String,
+    name: String,
+    pub url: String,
+}
+
+impl Schema {
+    /// A new schema named `{prefix}_{pid}_{nanos}`; `None` (with a note on
+    /// stderr naming `what` is skipped) when `DATABASE_URL` is unset.
+    pub fn new(prefix: &str, what: &str) -> Option<Self> {
+        let base = match std::env::var("DATABASE_URL") {
+            Ok(u) if !u.is_empty() => u,
+            _ => {
+                #[allow(clippy::print_stderr)]
+                {
+                    eprintln!("DATABASE_URL is unset: skipping {what}");
+                }
+                return None;
+            }
+        };
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let name = format!("{prefix}_{}_{nanos}", std::process::id());
+        let mut c = postgres::Client::connect(&base, postgres::NoTls).expect("connect");
+        c.batch_execute(&format!("CREATE SCHEMA {name}"))
+            .expect("create schema");
+        let sep = if base.contains('?') { '&' } else { '?' };
+        let url = format!("{base}{sep}options=-csearch_path%3D{name}");
+        Some(Schema { base, name, url })
+    }
+}
+
+impl Drop for Schema {
+    fn drop(&mut self) {
+        if let Ok(mut c) = postgres::Client::connect(&self.base, postgres::NoTls) {
+            let _ = c.batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name));
+        }
+    }
+}
+
+/// The audit payload of a decided event (as `kinko-ledger` writes it).
+#[derive(serde::Deserialize)]
+pub struct DecisionPayload {
+    pub event: kinko_policy::Event,
+    pub changes: Vec<kinko_policy::Change>,
+}
+
+/// The audit payload of a cosign.
+#[derive(serde::Deserialize)]
+pub struct CosignPayload {
+    pub id: String,
+    pub result: String,
+    #[serde(default)]
+    pub txid: Option<String>,
+}
