@@ -6,41 +6,51 @@
 //!
 //! Key ceremony (three cold keystores; the hot wallet's 2-of-3 of the
 //! exchange's key, the policy cosigner's key and a cold backup key; the
-//! approvers' and admins' action keys; the custody set-up file signed by two
-//! admins, from which the policy cosigner's authority opens), 3,000
-//! deposits to derived addresses reported to the authority, custody
+//! approvers' and admins' action keys; the service's certificates; the
+//! custody set-up file, pinning the backend's client certificate, signed
+//! by two admins, from which the policy cosigner's authority opens), 3,000
+//! deposits to derived addresses reported to the cosigner, custody
 //! statements signed by two admins, sweeps to the cold address the
-//! authority hands out, 300 withdrawal requests decided by the authority
+//! cosigner hands out, 300 withdrawal requests decided by the cosigner
 //! (the large ones approved by two approvers' signatures) and cosigned by
 //! it, refills from cold each signed by two `kinko-signer` processes
 //! through files (as on the key holders' air-gapped machines); every signed
 //! transaction checked by Bitcoin Core's script interpreter
 //! (libbitcoinconsensus). Then the exchange's hot key is stolen and the
-//! attacker owns the backend host: each attack and the rule that refused it,
-//! what the attacker got against the policy's loss bound, and when the
-//! circuit breaker fired. Ends with a summary table, an audit log
-//! verified with the cosigner's audit key, and a picture of the day
+//! attacker owns the backend host: each attack through the API and the
+//! rule that refused it (and, as defense in depth, the cosigner's ledger
+//! file edited as if its host were breached too), what the attacker got
+//! against the policy's loss bound, and when the circuit breaker fired.
+//! Ends with a summary table, the audit export verified with the
+//! cosigner's audit key, and a picture of the day
 //! (`target/exchange-day.svg`: hot and cold share of custody, the
 //! attacker's take against the loss bound). The day's logic is
 //! `kinko-sim` (shared with the integration test
 //! `tests/exchange_day.rs`).
 //!
-//! `cargo run --example` builds this example, not the `kinko-signer`
-//! binary of another package: the example runs `cargo build -p
-//! kinko-signer` first, into its own target dir and profile (a no-op when
-//! the signer is up to date), and says so.
+//! The policy cosigner runs as the service (`kinko-cosignd`) on a loopback
+//! port with mutual TLS: it owns the authority, the cosigner's keys and
+//! its ledger, and reads the day's simulated clock. The exchange's backend
+//! holds only the hot key and the client certificate the set-up pins, and
+//! does everything through the `/v1` API; so does the attacker who owns it.
+//!
+//! The cold key holders' `kinko-signer` processes are this executable
+//! started as `exchange_day kinko-signer <args…>`: it then runs the
+//! signer's entry point (`kinko_signer::main_with_args`, the code of the
+//! `kinko-signer` binary) and exits, so the day needs no second build.
 
-#![allow(clippy::print_stdout)]
-
-// Find-or-build of a workspace binary, one copy shared with the root tests.
-#[path = "../tests/bins.rs"]
-mod bins;
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::collections::HashMap;
+use std::ffi::OsString;
+use std::process::ExitCode;
 use std::time::Instant;
 
 use bitcoin::{OutPoint, Transaction, TxOut};
 use kinko_sim::{self as day, picture, DayConfig};
+
+/// The first argument that makes this executable the signer.
+const SIGNER: &str = "kinko-signer";
 
 /// Bitcoin Core's script interpreter, input by input.
 fn verify(tx: &Transaction, spent: &HashMap<OutPoint, TxOut>) -> Result<(), String> {
@@ -48,34 +58,31 @@ fn verify(tx: &Transaction, spent: &HashMap<OutPoint, TxOut>) -> Result<(), Stri
         .map_err(|e| format!("{} rejected: {e}", tx.compute_txid()))
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let signer = bins::path("kinko-signer")?;
-    let built = Instant::now();
-    println!(
-        "kinko: {} kinko-signer with cargo build -p kinko-signer ({})",
-        if signer.exists() {
-            "checking"
-        } else {
-            "building"
-        },
-        signer.display()
-    );
-    bins::build(&["kinko-signer"])?;
-    if !signer.exists() {
-        return Err(format!("{} was not built", signer.display()).into());
+fn main() -> ExitCode {
+    if std::env::args_os().nth(1).as_deref() == Some(SIGNER.as_ref()) {
+        // A cold key holder's signer process: `kinko-signer <args…>`.
+        let args = std::iter::once(OsString::from(SIGNER)).chain(std::env::args_os().skip(2));
+        return kinko_signer::main_with_args(args);
     }
-    println!(
-        "kinko: kinko-signer ready in {:.1}s",
-        built.elapsed().as_secs_f64()
-    );
+    match the_day() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("exchange_day: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
 
+fn the_day() -> Result<(), Box<dyn std::error::Error>> {
+    let signer = std::env::current_exe()?;
     let dir = tempfile::tempdir()?;
     let started = Instant::now();
     println!(
         "kinko: an exchange's day (working folder {}, deleted at the end)",
         dir.path().display()
     );
-    let report = day::run(dir.path(), &DayConfig::full(signer), &verify, &mut |line| {
+    let cfg = DayConfig::full(signer).with_signer_prefix(&[SIGNER]);
+    let report = day::run(dir.path(), &cfg, &verify, &mut |line| {
         println!("[{:>6.1}s] {line}", started.elapsed().as_secs_f64());
     })?;
     println!();

@@ -7,8 +7,10 @@
 //! built in (cargo decides whether anything is stale; a no-op when fresh),
 //! then takes `target/<profile>/<name>`.
 //!
-//! Shared by the root tests (`mod bins` in `tests/tests.rs`) and by
-//! `examples/exchange_day.rs` (through `#[path]`), so there is one copy.
+//! Used by the root tests (`mod bins` in `tests/tests.rs`): a test binary
+//! cannot run itself as the signer (its arguments go to the test harness).
+//! `examples/exchange_day.rs` needs none of this: it runs itself as
+//! `kinko-signer` (`kinko_signer::main_with_args`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

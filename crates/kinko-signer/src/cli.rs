@@ -6,11 +6,11 @@
 
 use std::path::PathBuf;
 
+use crate::kinko_auth::UnixTime;
+use crate::ActionRole;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use kinko_keys::bitcoin::Network;
 use kinko_keys::{KeyPath, Language, WordCount};
-use kinko_signer::kinko_auth::UnixTime;
-use kinko_signer::ActionRole;
 
 /// kinko-signer: the air-gapped key holder's tool.
 ///

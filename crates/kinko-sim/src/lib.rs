@@ -1,9 +1,10 @@
 //! `kinko-sim`: an exchange's day, end to end: the key ceremony and the
 //! signed custody set-up, thousands of deposits, withdrawals (some approved
 //! by two approvers' signatures), sweeps to cold and a refill from cold, all
-//! through the policy cosigner's [`Authority`]; then the theft of the hot
-//! key and of the backend host, the attacks that gives, and what the
-//! attacker got against the policy's loss bound.
+//! through the policy cosigner service (`kinko-cosignd`, its [`Authority`]
+//! on a loopback port with mutual TLS); then the theft of the hot key and
+//! of the backend host, the attacks that gives through the service's API,
+//! and what the attacker got against the policy's loss bound.
 //!
 //! [`run`] is what `cargo run --release --example exchange_day` runs (the
 //! full day) and what the root package's integration test runs (a shorter
@@ -13,7 +14,8 @@
 //!
 //! The cold keys are used as on air-gapped machines: each holder's keystore
 //! is a file that only `kinko-signer` processes make and open (the caller
-//! says where the binary is, [`DayConfig::signer`]). At the key ceremony
+//! says which executable runs as the signer, [`DayConfig::signer`] and
+//! [`DayConfig::signer_prefix`]). At the key ceremony
 //! each signer makes its key, gives its xpub and registers the cold wallet
 //! in its keystore; for each refill the coordinator writes the unsigned
 //! PSBT to a file, two signer processes each write a signed copy, and the
@@ -24,8 +26,22 @@
 //! with fresh 24-word mnemonics, never written; the cosigner's audit key is
 //! `m/1057'/1'/0'` of the cosigner's keystore. The admins sign the set-up
 //! file, which the authority is opened from ([`Setup::load_signed`]), and
-//! the custody statements the share limits are measured against. The
-//! authority's clock is the day's simulated clock ([`Clock::Custom`]).
+//! the custody statements the share limits are measured against. The set-up
+//! pins the backend's client certificate (`[service]
+//! backend_certificates`), made at the ceremony with the service's
+//! certificates (`kinko_cosignd::certs`).
+//!
+//! Two hosts, as at an exchange. The cosigner's: the service owns the
+//! authority, the cosigner's key, its audit key and its SQLite ledger, and
+//! reads the day's simulated clock ([`Clock::Custom`]), which only the
+//! simulated world moves. The backend's: the hot key, the client
+//! certificate and the CA (its files), its coins and its own count of
+//! requests; every withdrawal, approval it relays, cosignature, sweep,
+//! report and custody statement is a `/v1` request with a request id
+//! (`kinko-client`). The attacker who owns the backend tries everything
+//! through the same API; editing the cosigner's ledger file needs the
+//! cosigner's host too, and is tried last, as defense in depth. The audit
+//! log is verified from the API's export with the audit key.
 //!
 //! Funding transactions of deposits are fabricated (their inputs spend
 //! nothing real); every transaction kinko signs spends them or their
@@ -53,9 +69,14 @@ use bitcoin::{
     Txid, Witness,
 };
 use kinko_auth::{derive_action_key, xonly_hex, Action, KeyRole, SetupId, SignedAction, UnixTime};
+use kinko_client::api::{
+    AmountRequest, CosignRequest, Decided, DepositRequest, IdRequest, QuorumRequest, SignedRequest,
+    State as ApiState, WalletName, WithdrawalRequest,
+};
+use kinko_client::{Client, ClientError, TlsFiles};
+use kinko_cosignd::Options;
 use kinko_keys::keystore::{DEFAULT_WORK_FACTOR, MIN_WORK_FACTOR};
 use kinko_keys::{KeyPath, Keystore, Language, Mnemonic, Passphrase, WordCount};
-use kinko_ledger::Committed;
 use kinko_policy::{
     loss_bound, Decision, Duration, Proposal, Timestamp, Wallet as Side, Withdrawal,
     WithdrawalStatus,
@@ -67,7 +88,7 @@ use kinko_wallet::{
 };
 
 use kinko_cosigner::setup::Setup;
-use kinko_cosigner::{Authority, AuthorityError, Clock};
+use kinko_cosigner::{Authority, Clock};
 
 /// The asset of the day.
 pub const ASSET: &str = "BTC";
@@ -122,8 +143,12 @@ pub struct DayConfig {
     pub keystore_work_factor: u8,
     /// Seed of the day's deterministic pseudo-random amounts.
     pub seed: u64,
-    /// The `kinko-signer` binary the cold key holders run.
+    /// The executable the cold key holders run as `kinko-signer`.
     pub signer: PathBuf,
+    /// Arguments before the signer's own: empty for the `kinko-signer`
+    /// binary; `["kinko-signer"]` for an executable that runs the signer's
+    /// entry point when so started (the example runs itself).
+    pub signer_prefix: Vec<String>,
 }
 
 impl DayConfig {
@@ -137,6 +162,7 @@ impl DayConfig {
             keystore_work_factor: DEFAULT_WORK_FACTOR,
             seed: 20_180_126,
             signer: signer.into(),
+            signer_prefix: Vec::new(),
         }
     }
 
@@ -149,7 +175,15 @@ impl DayConfig {
             keystore_work_factor: MIN_WORK_FACTOR,
             seed: 20_180_126,
             signer: signer.into(),
+            signer_prefix: Vec::new(),
         }
+    }
+
+    /// The signer run as `program prefix… <command> …` (see
+    /// [`DayConfig::signer_prefix`]).
+    pub fn with_signer_prefix(mut self, prefix: &[&str]) -> Self {
+        self.signer_prefix = prefix.iter().map(|a| (*a).to_owned()).collect();
+        self
     }
 
     /// The approval threshold pinned in the set-up: 0.4% of the custody the
@@ -210,6 +244,10 @@ pub struct AttackTry {
     pub refused_by: Option<String>,
     /// How many times it was tried.
     pub tries: u32,
+    /// Tried with the cosigner's host also breached (its ledger file
+    /// edited: defense in depth), not through the API as the backend
+    /// host's owner.
+    pub cosigner_host: bool,
 }
 
 impl AttackTry {
@@ -257,8 +295,15 @@ pub struct AttackReport {
 
 impl AttackReport {
     /// Notes one try of `attack`: `refused` is the rule that refused it,
-    /// `None` when it was taken.
-    fn note(&mut self, attack: &str, expected: &'static str, refused: Option<String>) {
+    /// `None` when it was taken; `cosigner_host` when tried from the
+    /// cosigner's host, breached too.
+    fn note(
+        &mut self,
+        attack: &str,
+        expected: &'static str,
+        refused: Option<String>,
+        cosigner_host: bool,
+    ) {
         let i = match self.tries.iter().position(|t| t.attack == attack) {
             Some(i) => i,
             None => {
@@ -267,6 +312,7 @@ impl AttackReport {
                     expected,
                     refused_by: refused.clone(),
                     tries: 0,
+                    cosigner_host,
                 });
                 self.tries.len() - 1
             }
@@ -399,8 +445,20 @@ impl DayReport {
             "attack (hot key and backend host stolen at {}):",
             a.started_at.map_or("-".into(), |t| t.to_string())
         );
-        let _ = writeln!(s, "  {:<58}{:>6}  {:<24}result", "attack", "tries", "rule");
+        let _ = writeln!(
+            s,
+            "  {:<58}{:>6}  {:<24}result",
+            "attack through the cosigner's API", "tries", "rule"
+        );
+        let mut host_section = false;
         for t in &a.tries {
+            if t.cosigner_host && !host_section {
+                host_section = true;
+                let _ = writeln!(
+                    s,
+                    "  if the cosigner's host were also breached (defense in depth):"
+                );
+            }
             let (rule, result) = match &t.refused_by {
                 Some(r) if r == t.expected => (r.clone(), "refused".to_owned()),
                 Some(r) => (r.clone(), format!("refused (expected {})", t.expected)),
@@ -623,8 +681,169 @@ fn finalize_extract(mut psbt: Psbt) -> Result<Transaction, DayError> {
     kinko_wallet::extract(psbt, kinko_wallet::MAX_FEE_RATE).map_err(step("extract"))
 }
 
-/// The authority of the day: the policy cosigner with its key.
-type Auth = Authority<XprvSigner>;
+/// The exchange's backend: the hot key, the client of the cosigner
+/// service (its client certificate and the service's CA, read from the
+/// backend's files) and its own count of requests. Every decision,
+/// cosignature and report goes through the service's `/v1` API with a
+/// request id; nothing here reaches the cosigner's authority, ledger or
+/// keystore (they are on the cosigner's host). The backend's coins and
+/// the chain are the [`World`]'s.
+struct Backend {
+    /// The exchange's hot key (one of the hot wallet's 2-of-3).
+    key: XprvSigner,
+    api: Client,
+    /// Requests sent so far (request ids are `backend-NNNNNN`).
+    requests: u64,
+}
+
+/// A signed action as the API carries it.
+fn signed_json(a: &SignedAction) -> Result<serde_json::Value, ClientError> {
+    serde_json::from_str(&a.to_json()).map_err(|e| ClientError::Decode(e.to_string()))
+}
+
+fn psbt_base64(psbt: &Psbt) -> String {
+    String::from_utf8_lossy(&encode_psbt(psbt, PsbtEncoding::Base64)).into_owned()
+}
+
+fn psbt_from_base64(b64: &str) -> Result<Psbt, ClientError> {
+    decode_psbt(b64.as_bytes())
+        .map(|(p, _)| p)
+        .map_err(|e| ClientError::Decode(e.to_string()))
+}
+
+impl Backend {
+    /// The backend on its host: the hot key, and a client of the service at
+    /// `url` with the TLS files in `files` (`ca.pem`, `client.pem`,
+    /// `client.key`).
+    fn connect(url: &str, files: &Path, key: XprvSigner) -> Result<Self, DayError> {
+        let tls = TlsFiles::read(
+            files.join("ca.pem"),
+            files.join("client.pem"),
+            files.join("client.key"),
+        )
+        .map_err(step("backend TLS files"))?;
+        Ok(Backend {
+            key,
+            api: Client::connect(url, &tls).map_err(step("backend client"))?,
+            requests: 0,
+        })
+    }
+
+    /// The id of the `n`th request the backend sent.
+    fn request_id_of(n: u64) -> String {
+        format!("backend-{n:06}")
+    }
+
+    /// A new request id.
+    fn request_id(&mut self) -> String {
+        self.requests += 1;
+        Self::request_id_of(self.requests)
+    }
+
+    fn withdraw(
+        &mut self,
+        id: &str,
+        user: &str,
+        destination: &str,
+        amount: u64,
+    ) -> Result<Decided, ClientError> {
+        let request_id = self.request_id();
+        self.api.request_withdrawal(&WithdrawalRequest {
+            request_id,
+            id: id.into(),
+            user: user.into(),
+            destination: destination.into(),
+            amount_sat: amount,
+        })
+    }
+
+    /// Relays an approver's signed approval under withdrawal `id`'s path.
+    fn approve(&mut self, id: &str, signed: &SignedAction) -> Result<Decided, ClientError> {
+        let request_id = self.request_id();
+        let signed = signed_json(signed)?;
+        self.api.approve(id, &SignedRequest { request_id, signed })
+    }
+
+    fn confirm(&mut self, id: &str) -> Result<Decided, ClientError> {
+        let request_id = self.request_id();
+        self.api.confirm(id, &IdRequest { request_id })
+    }
+
+    fn report_deposit(&mut self, wallet: WalletName, amount: u64) -> Result<Decided, ClientError> {
+        let request_id = self.request_id();
+        self.api.report_deposit(&DepositRequest {
+            request_id,
+            wallet,
+            amount_sat: amount,
+        })
+    }
+
+    fn report_refill(&mut self, amount: u64) -> Result<Decided, ClientError> {
+        let request_id = self.request_id();
+        self.api.report_refill(&AmountRequest {
+            request_id,
+            amount_sat: amount,
+        })
+    }
+
+    fn custody_statement(&mut self, signed: &[SignedAction]) -> Result<Decided, ClientError> {
+        let request_id = self.request_id();
+        let signed = signed.iter().map(signed_json).collect::<Result<_, _>>()?;
+        self.api
+            .custody_statement(&QuorumRequest { request_id, signed })
+    }
+
+    /// Asks the cosigner to cosign withdrawal `id` paid by `psbt`: the PSBT
+    /// with the cosigner's signatures added.
+    fn cosign(&self, id: &str, psbt: &Psbt) -> Result<Psbt, ClientError> {
+        let done = self.api.cosign_withdrawal(
+            id,
+            &CosignRequest {
+                psbt: psbt_base64(psbt),
+            },
+        )?;
+        psbt_from_base64(&done.psbt)
+    }
+
+    /// Asks the cosigner to cosign a sweep: the PSBT with its signatures,
+    /// and the amount swept.
+    fn cosign_sweep(&self, psbt: &Psbt) -> Result<(Psbt, Amount), ClientError> {
+        let done = self.api.cosign_sweep(&CosignRequest {
+            psbt: psbt_base64(psbt),
+        })?;
+        Ok((
+            psbt_from_base64(&done.psbt)?,
+            Amount::from_sat(done.amount_sat),
+        ))
+    }
+
+    /// The cold address the next sweep must pay, and its index.
+    fn sweep_address(&self, network: Network) -> Result<(u32, Address), DayError> {
+        let a = self
+            .api
+            .sweep_address()
+            .map_err(step("next sweep address"))?;
+        let address = a
+            .address
+            .parse::<Address<bitcoin::address::NetworkUnchecked>>()
+            .map_err(step("next sweep address"))?
+            .require_network(network)
+            .map_err(step("next sweep address"))?;
+        Ok((a.cold_index, address))
+    }
+
+    /// The cosigner's state (`GET /v1/state`).
+    fn state(&self) -> Result<ApiState, DayError> {
+        self.api.state().map_err(step("cosigner state"))
+    }
+}
+
+/// The custody every share limit is measured against, as the cosigner's
+/// state says ([`kinko_policy::AssetState::limit_custody`]).
+fn limit_custody(s: &ApiState) -> u64 {
+    let custody = s.hot_sat.saturating_add(s.cold_sat);
+    s.vouched_sat.map_or(custody, |v| v.min(custody))
+}
 
 /// The people of the set-up, each with the action key (`m/1057'/0'/0'`)
 /// of a keystore of their own.
@@ -658,6 +877,7 @@ fn setup_text(
     policy: &str,
     audit: &XOnlyPublicKey,
     people: &People,
+    backend_certificate: &str,
 ) -> String {
     use std::fmt::Write;
     let mut s = format!(
@@ -681,6 +901,9 @@ max_fee_rate_sat_vb = {MAX_FEE_RATE_SAT_VB}
 [chain]
 reference_height = {CHAIN_HEIGHT}
 reference_time = "{CHAIN_TIME}"
+
+[service]
+backend_certificates = ["{backend_certificate}"]
 "#,
         hot = wallets.0.descriptor(),
         cold = wallets.1.descriptor(),
@@ -695,48 +918,52 @@ reference_time = "{CHAIN_TIME}"
     s
 }
 
-/// An approval of withdrawal `id` as requested, valid for an hour.
-fn approval(auth: &Auth, id: &str, destination: &str, amount: u64) -> Action {
+/// An approval of withdrawal `id` as requested, valid for an hour (the
+/// approver reads the set-up's id from the signed set-up file, the time
+/// from the world's clock).
+fn approval(w: &World<'_>, ctx: &Ctx<'_>, id: &str, destination: &str, amount: u64) -> Action {
     Action::Approval {
-        setup_id: auth.setup().id(),
+        setup_id: ctx.setup_id,
         asset: ASSET.into(),
         withdrawal_id: id.into(),
         destination: destination.into(),
         amount,
-        expires: UnixTime::from_unix(auth.now().unix() + 3_600),
+        expires: UnixTime::from_unix(w.now().unix() + 3_600),
     }
 }
 
-/// Two admins sign a statement of the custody they counted on chain.
+/// Two admins sign a statement of the custody they counted on chain; the
+/// backend relays it.
 fn custody_statement(
     w: &mut World<'_>,
-    auth: &mut Auth,
-    people: &People,
-) -> Result<Committed, DayError> {
-    let now = auth.now();
+    ctx: &Ctx<'_>,
+    backend: &mut Backend,
+) -> Result<Decided, DayError> {
+    let now = w.now();
     let amount = w.on_chain();
     let action = Action::CustodyStatement {
-        setup_id: auth.setup().id(),
+        setup_id: ctx.setup_id,
         asset: ASSET.into(),
         amount: amount.to_sat(),
         as_of: unix(now),
         expires: UnixTime::from_unix(now.unix() + 3_600),
     };
-    let signed: Vec<SignedAction> = people
+    let signed: Vec<SignedAction> = ctx
+        .people
         .admins
         .iter()
         .take(2)
         .map(|(_, k)| action.sign(k))
         .collect();
-    let c = auth
+    let c = backend
         .custody_statement(&signed)
         .map_err(step("custody statement"))?;
     w.report.statements = (w.report.statements.0 + 1, amount);
     Ok(c)
 }
 
-fn proposed_sweep(c: &Committed) -> Option<u64> {
-    c.outcome.proposals.iter().find_map(|p| match p {
+fn proposed_sweep(c: &Decided) -> Option<u64> {
+    c.proposals.iter().find_map(|p| match p {
         Proposal::Sweep { amount, .. } => Some(*amount),
         _ => None,
     })
@@ -863,8 +1090,24 @@ pub fn run(
     ));
     progress(&format!("  hot wallet  {}  {}", hot.id(), hot.descriptor()));
 
+    // The service's mutual TLS: a CA of the run, the service's certificate
+    // (kept on the cosigner's host, here in memory) and the backend's
+    // client certificate, whose fingerprint the set-up pins. The backend's
+    // files are its host's: the CA, its certificate and key.
+    let certs = kinko_cosignd::certs::generate().map_err(step("certificates"))?;
+    let backend_files = dir.join("backend");
+    std::fs::create_dir(&backend_files).map_err(step("backend files"))?;
+    for (name, pem) in [
+        ("ca.pem", &certs.ca_pem),
+        ("client.pem", &certs.client_pem),
+        ("client.key", &certs.client_key_pem),
+    ] {
+        std::fs::write(backend_files.join(name), pem).map_err(step("backend files"))?;
+    }
+
     // 2. The custody set-up: the approvers' and admins' action keys, the
-    // file, two admins' signatures; the authority starts from it.
+    // backend's certificate, the file, two admins' signatures; the
+    // authority starts from it.
     let mut person = |name: &'static str| -> Result<(&'static str, Keypair), DayError> {
         Ok((
             name,
@@ -888,6 +1131,7 @@ pub fn run(
         &policy(threshold),
         &audit_xonly,
         &people,
+        &certs.client_sha256,
     );
     let setup_file = dir.join("setup.toml");
     let sigs_file = dir.join("setup.sigs");
@@ -925,9 +1169,32 @@ pub fn run(
         .ok_or_else(|| step("policy")("no BTC policy"))?;
     let start = Timestamp::parse_rfc3339("2026-01-26T00:00:00Z").map_err(step("clock"))?;
     let clock = SimClock(Arc::new(AtomicI64::new(start.unix())));
+    let setup_id = setup.id();
+
+    // The cosigner's host: the service owns the authority (the cosigner's
+    // key, its audit key, its ledger file) and reads the day's clock, which
+    // only the world moves. It listens on a loopback port with mutual TLS,
+    // accepting the client certificates the signed set-up pins.
+    let tls = kinko_cosignd::tls::server_config(
+        certs.server_pem.as_bytes(),
+        certs.server_key_pem.as_bytes(),
+        setup.backend_certificates(),
+    )
+    .map_err(step("service TLS"))?;
     let url = format!("sqlite:{}", dir.join("ledger.db").display());
-    let mut auth = Authority::open(setup, &url, cosigner_signer, audit_key, clock.clock())
+    let auth = Authority::open(setup, &url, cosigner_signer, audit_key, clock.clock())
         .map_err(step("open the authority"))?;
+    let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    let service = kinko_cosignd::spawn(auth, tls, loopback, Options::default())
+        .map_err(step("start the cosigner service"))?;
+    progress(&format!(
+        "policy cosigner service on {} (mutual TLS; the set-up pins the backend's client certificate {}…)",
+        service.url(),
+        &certs.client_sha256[..16]
+    ));
+
+    // The backend's host: the hot key and the client certificate only.
+    let mut backend = Backend::connect(&service.url(), &backend_files, exchange_signer)?;
 
     let mut w = World {
         network,
@@ -953,40 +1220,51 @@ pub fn run(
         clock,
     };
 
-    deposits(
-        &mut w,
-        cfg,
-        &mut rng,
-        &exchange_signer,
-        &mut auth,
-        &people,
-        progress,
-    )?;
-    w.snapshot("deposits and sweeps");
     let ctx = Ctx {
         cfg,
         dir,
         holders: &holders,
-        exchange: &exchange_signer,
         people: &people,
+        setup_id,
     };
-    withdrawals(&mut w, &ctx, &mut rng, &mut auth, progress)?;
+    deposits(&mut w, &ctx, &mut rng, &mut backend, progress)?;
+    w.snapshot("deposits and sweeps");
+    withdrawals(&mut w, &ctx, &mut rng, &mut backend, progress)?;
     w.snapshot("withdrawals and refills");
-    let attack = attack(&mut w, &ctx, &mut rng, &mut auth, &asset_policy, progress)?;
+    let attack = attack(
+        &mut w,
+        &ctx,
+        &mut rng,
+        &mut backend,
+        &asset_policy,
+        progress,
+    )?;
     w.report.attack = attack;
     w.snapshot("the attack");
 
-    // 6. The audit log: every chain's hash links and its head signed by the
-    // audit key.
-    let summary = auth
-        .ledger()
-        .verify_audit_with_key(&audit_xonly)
+    // 6. The audit log, as anyone with the audit key checks it: the export
+    // and signed heads from the API (fetched here with the backend's
+    // certificate: whoever fetches it, only the audit key vouches for it),
+    // every chain's hash links, and each head signed by the audit key.
+    let export = backend.api.audit_export().map_err(step("audit export"))?;
+    let heads = backend.api.audit_heads().map_err(step("audit heads"))?;
+    if heads.audit_key != xonly_hex(&audit_xonly) {
+        return Err(step("audit verify")(format!(
+            "the service signs with {}, the set-up pins {}",
+            heads.audit_key,
+            xonly_hex(&audit_xonly)
+        )));
+    }
+    let records = kinko_ledger::audit::verify_export_with_key(&export, &audit_xonly, &[])
         .map_err(step("audit verify"))?;
-    w.report.audit_records = summary.records;
+    w.report.audit_records = records;
     progress(&format!(
-        "audit log verified with the audit key: {} records in {} chain(s)",
-        summary.records, summary.chains
+        "audit log (export from the API) verified with the audit key: {records} records, {} signed head(s)",
+        heads.heads.len()
     ));
+    service
+        .shutdown()
+        .map_err(step("stop the cosigner service"))?;
     Ok(w.report)
 }
 
@@ -995,23 +1273,23 @@ struct Ctx<'a> {
     cfg: &'a DayConfig,
     dir: &'a Path,
     holders: &'a [Holder],
-    exchange: &'a XprvSigner,
     people: &'a People,
+    /// The signed set-up's id (the people sign actions for it).
+    setup_id: SetupId,
 }
 
 /// Deposits (step 3), 00:00 to 08:00, in blocks of 100, each reported to the
-/// authority; custody statements; sweeps as proposed.
+/// cosigner by the backend; custody statements; sweeps as proposed.
 fn deposits(
     w: &mut World<'_>,
-    cfg: &DayConfig,
+    ctx: &Ctx<'_>,
     rng: &mut Rng,
-    exchange: &XprvSigner,
-    auth: &mut Auth,
-    people: &People,
+    backend: &mut Backend,
     progress: &mut dyn FnMut(&str),
 ) -> Result<(), DayError> {
+    let cfg = ctx.cfg;
     progress(&format!(
-        "deposits: {} to derived hot addresses reported to the authority, sweeps to cold as it proposes; \
+        "deposits: {} to derived hot addresses reported to the cosigner, sweeps to cold as it proposes; \
          two admins sign a custody statement after the first 100, whenever custody on chain grew by a quarter, and when the deposits close",
         cfg.deposits
     ));
@@ -1051,7 +1329,8 @@ fn deposits(
             });
             w.tick(step_secs);
             last = Some(
-                auth.report_deposit(Side::Hot, v.to_sat())
+                backend
+                    .report_deposit(WalletName::Hot, v.to_sat())
                     .map_err(step("deposit"))?,
             );
             w.report.deposits.0 += 1;
@@ -1063,7 +1342,7 @@ fn deposits(
             || w.on_chain().to_sat() >= vouched + vouched / 4
             || (closing && w.on_chain().to_sat() != vouched)
         {
-            last = Some(custody_statement(w, auth, people)?);
+            last = Some(custody_statement(w, ctx, backend)?);
             progress(&format!(
                 "  {}: custody statement {} signed by {} and {}: {}",
                 w.now(),
@@ -1074,7 +1353,7 @@ fn deposits(
             ));
         }
         if let Some(amount) = last.as_ref().and_then(proposed_sweep) {
-            sweep_to_cold(w, exchange, auth, amount)?;
+            sweep_to_cold(w, backend, amount)?;
         }
         progress(&format!(
             "  {:>5} deposits  hot {}  cold {}  sweeps {}",
@@ -1089,9 +1368,9 @@ fn deposits(
 
 /// An amount above the approval threshold and within the per-withdrawal
 /// maximum (0.5% of the custody share limits are measured against).
-fn large_amount(auth: &Auth, threshold: u64) -> u64 {
-    let max = auth.state().limit_custody() / 200;
-    threshold + max.saturating_sub(threshold) / 2
+fn large_amount(backend: &Backend, threshold: u64) -> Result<u64, DayError> {
+    let max = limit_custody(&backend.state()?) / 200;
+    Ok(threshold + max.saturating_sub(threshold) / 2)
 }
 
 /// Customer withdrawals (step 4), 08:00 to 20:00: requested, approved by both
@@ -1101,12 +1380,12 @@ fn withdrawals(
     w: &mut World<'_>,
     ctx: &Ctx<'_>,
     rng: &mut Rng,
-    auth: &mut Auth,
+    backend: &mut Backend,
     progress: &mut dyn FnMut(&str),
 ) -> Result<(), DayError> {
     let cfg = ctx.cfg;
     progress(&format!(
-        "withdrawals: {} requests to the authority; above {} both approvers sign",
+        "withdrawals: {} requests to the cosigner; above {} both approvers sign",
         cfg.withdrawals,
         btc(Amount::from_sat(cfg.approval_threshold()))
     ));
@@ -1124,7 +1403,7 @@ fn withdrawals(
         let amount = if n % 25 == 24 {
             custody.to_sat() / 150
         } else if large {
-            large_amount(auth, cfg.approval_threshold())
+            large_amount(backend, cfg.approval_threshold())?
         } else {
             rng.range(mean / 2, mean * 3 / 2).max(10_000)
         };
@@ -1132,20 +1411,21 @@ fn withdrawals(
         let dest = outside_address("customer", rng.next(), w.network);
         let user = format!("user-{}", rng.range(1, 500));
         w.report.requests += 1;
-        let done = auth
-            .request_withdrawal(&id, &user, &dest.to_string(), amount)
+        let done = backend
+            .withdraw(&id, &user, &dest.to_string(), amount)
             .map_err(step("withdrawal"))?;
-        let mut decision = done.outcome.decision;
+        let mut decision = done.decision;
         let key = match &decision {
             Decision::Approved { .. } => "approved".to_owned(),
             Decision::Denied { rule, .. } => format!("denied {}", rule.name()),
             Decision::Pending { .. } => {
+                // Each approver signs on their own machine; the backend
+                // relays the signature.
                 for (_, k) in &ctx.people.approvers {
-                    let signed = approval(auth, &id, &dest.to_string(), amount).sign(k);
-                    decision = auth
-                        .approve(&signed)
+                    let signed = approval(w, ctx, &id, &dest.to_string(), amount).sign(k);
+                    decision = backend
+                        .approve(&id, &signed)
                         .map_err(step("approval"))?
-                        .outcome
                         .decision;
                     w.report.approvals += 1;
                 }
@@ -1156,16 +1436,16 @@ fn withdrawals(
         };
         *w.report.decisions.entry(key).or_default() += 1;
         if matches!(decision, Decision::Approved { .. }) {
-            pay(w, ctx.exchange, auth, &id, &dest, amount)?;
+            pay(w, backend, &id, &dest, amount)?;
             w.report.paid.0 += 1;
             w.report.paid.1 += Amount::from_sat(amount);
-            let c = auth.confirm(&id).map_err(step("confirm"))?;
-            let refill = c.outcome.proposals.iter().find_map(|p| match p {
+            let c = backend.confirm(&id).map_err(step("confirm"))?;
+            let refill = c.proposals.iter().find_map(|p| match p {
                 Proposal::Refill { amount, .. } => Some(*amount),
                 _ => None,
             });
             if let Some(amount) = refill {
-                refill_from_cold(w, ctx, auth, amount, progress)?;
+                refill_from_cold(w, ctx, backend, amount, progress)?;
             }
         }
         if (n + 1) % 50 == 0 || n + 1 == cfg.withdrawals {
@@ -1204,49 +1484,65 @@ fn attacker_wallet(network: Network) -> Result<MultisigWallet, DayError> {
     two_of_three(&keys, network)
 }
 
-/// The rule of an authority's refusal; `None` when it did what it was
-/// asked (a failure that is not a refusal ends the day).
-fn refusal<T>(r: Result<T, AuthorityError>) -> Result<Option<String>, DayError> {
+/// The rule of the cosigner's refusal (the API's error names it); `None`
+/// when it did what it was asked (a failure that is not a refusal ends the
+/// day).
+fn refusal<T>(r: Result<T, ClientError>) -> Result<Option<String>, DayError> {
     match r {
         Ok(_) => Ok(None),
         Err(e) => match e.rule() {
-            Some(rule) => Ok(Some(rule.as_str().to_owned())),
+            Some(rule) => Ok(Some(rule.to_owned())),
             None => Err(step("attack")(e)),
         },
     }
 }
 
-/// The thief: the stolen hot key, the backend host with the ledger file, an
-/// address of their own; what they try goes to the report.
+/// The thief: the whole backend (the stolen hot key, the client
+/// certificate, the backend's files), an address of their own; what they
+/// try goes to the report.
 struct Thief<'a> {
-    key: &'a XprvSigner,
-    db: PathBuf,
+    backend: &'a mut Backend,
     to: Address,
     report: AttackReport,
+    /// The cosigner's host is breached too (defense in depth): its ledger
+    /// file, edited directly.
+    cosigner_db: Option<PathBuf>,
 }
 
 impl Thief<'_> {
-    /// Signs `psbt` with the stolen hot key and asks the authority to
+    /// Notes one try, in the section of the host it was tried from.
+    fn note(&mut self, attack: &str, expected: &'static str, refused: Option<String>) {
+        let host = self.cosigner_db.is_some();
+        self.report.note(attack, expected, refused, host);
+    }
+
+    /// Signs `psbt` with the stolen hot key and asks the cosigner to
     /// cosign it as withdrawal `id`.
     fn cosign(
         &mut self,
         w: &World<'_>,
-        auth: &mut Auth,
         (what, expected): (&str, &'static str),
         id: &str,
         mut psbt: Psbt,
     ) -> Result<(), DayError> {
         w.hot
-            .sign(&mut psbt, self.key)
+            .sign(&mut psbt, &self.backend.key)
             .map_err(step("attacker signs"))?;
-        let r = refusal(auth.cosign_withdrawal(id, &mut psbt))?;
-        self.report.note(what, expected, r);
+        let r = refusal(self.backend.cosign(id, &psbt))?;
+        self.note(what, expected, r);
         Ok(())
     }
 
-    /// Runs one statement on the ledger file, as the backend host's owner.
+    /// The cosigner's ledger file (only with its host breached).
+    fn db(&self) -> Result<&Path, DayError> {
+        self.cosigner_db
+            .as_deref()
+            .ok_or_else(|| step("ledger file")("on the cosigner's host"))
+    }
+
+    /// Runs one statement on the cosigner's ledger file.
     fn sql(&self, sql: &str, params: impl rusqlite::Params) -> Result<(), DayError> {
-        let c = rusqlite::Connection::open(&self.db).map_err(step("ledger file"))?;
+        let c = rusqlite::Connection::open(self.db()?).map_err(step("ledger file"))?;
         c.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(step("ledger file"))?;
         c.execute(sql, params).map_err(step("ledger file"))?;
@@ -1255,7 +1551,7 @@ impl Thief<'_> {
 
     /// The asset row's `core` column (clock, window usage, breaker, freeze).
     fn core(&self) -> Result<String, DayError> {
-        let c = rusqlite::Connection::open(&self.db).map_err(step("ledger file"))?;
+        let c = rusqlite::Connection::open(self.db()?).map_err(step("ledger file"))?;
         c.query_row(
             "SELECT core FROM kinko_asset WHERE asset = ?1",
             [ASSET],
@@ -1299,23 +1595,29 @@ impl Thief<'_> {
     fn delete_withdrawal(&self, id: &str) -> Result<(), DayError> {
         self.sql("DELETE FROM kinko_withdrawal WHERE id = ?1", [id])
     }
-}
 
-/// The operator restores what the attacker edited (here: the rows as they
-/// were, which is what the chain replays to) and the authority checks the
-/// rows against its chain again.
-fn restored(auth: &mut Auth) -> Result<(), DayError> {
-    auth.sync().map_err(step("rows restored from the chain"))
+    /// The operator restores what the attacker edited (here: the rows as
+    /// they were, which is what the chain replays to) and the service
+    /// checks the rows against its chain again (`GET /v1/ready`).
+    fn restored(&self) -> Result<(), DayError> {
+        self.backend
+            .api
+            .ready()
+            .map_err(step("rows restored from the chain"))?;
+        Ok(())
+    }
 }
 
 /// The attack (step 5): at 20:00 the exchange's hot key is stolen, and the
-/// attacker owns the backend host (its files, the ledger file, every
-/// command it runs).
+/// attacker owns the backend host (the hot key, the client certificate,
+/// its files, every request it sends). What it tries goes through the
+/// cosigner's API. Last, as defense in depth, the cosigner's host is
+/// breached too and its ledger file edited.
 fn attack(
     w: &mut World<'_>,
     ctx: &Ctx<'_>,
     rng: &mut Rng,
-    auth: &mut Auth,
+    backend: &mut Backend,
     policy: &kinko_policy::AssetPolicy,
     progress: &mut dyn FnMut(&str),
 ) -> Result<AttackReport, DayError> {
@@ -1324,12 +1626,13 @@ fn attack(
     // approved so far by the risk officer only (its signature went through
     // the backend).
     let late_dest = outside_address("customer", rng.next(), w.network).to_string();
-    let late_amount = large_amount(auth, threshold);
-    auth.request_withdrawal("w-late", "user-7", &late_dest, late_amount)
+    let late_amount = large_amount(backend, threshold)?;
+    backend
+        .withdraw("w-late", "user-7", &late_dest, late_amount)
         .map_err(step("withdrawal"))?;
     w.tick(60);
-    let risk = approval(auth, "w-late", &late_dest, late_amount).sign(&ctx.people.approvers[0].1);
-    auth.approve(&risk).map_err(step("approval"))?;
+    let risk = approval(w, ctx, "w-late", &late_dest, late_amount).sign(&ctx.people.approvers[0].1);
+    backend.approve("w-late", &risk).map_err(step("approval"))?;
     w.report.approvals += 1;
     progress(&format!(
         "  {}: w-late ({}) pending, approved by {} so far",
@@ -1340,17 +1643,16 @@ fn attack(
 
     w.at_least("2026-01-26T20:00:00Z")?;
     progress(
-        "attack: the exchange's hot key is stolen; the attacker owns the backend host (its files, \
-         the ledger file) and tries to drain",
+        "attack: the exchange's hot key is stolen; the attacker owns the backend host (the hot key, \
+         the client certificate, its files) and tries to drain through the cosigner's API",
     );
-    let state = auth.state();
-    let (custody, limit) = (state.custody(), state.limit_custody());
+    let state = backend.state()?;
+    let (custody, limit) = (state.hot_sat + state.cold_sat, limit_custody(&state));
     let horizon = Duration::from_secs(3600).ok_or_else(|| step("horizon")("out of range"))?;
     let bound = loss_bound(policy, horizon);
     let (bound, rule) = bound.at_custody(limit);
     let mut t = Thief {
-        key: ctx.exchange,
-        db: ctx.dir.join("ledger.db"),
+        backend,
         to: outside_address("attacker", 1, w.network),
         report: AttackReport {
             custody: Amount::from_sat(custody),
@@ -1362,6 +1664,7 @@ fn attack(
             stolen_over_time: vec![(w.now(), Amount::ZERO)],
             ..Default::default()
         },
+        cosigner_db: None,
     };
     let thief = t.to.to_string();
 
@@ -1377,17 +1680,20 @@ fn attack(
         "drain PSBT for a withdrawal that does not exist",
         "unknown-withdrawal",
     );
-    t.cosign(w, auth, what, "w-none", psbt)?;
+    t.cosign(w, what, "w-none", psbt)?;
     let psbt = build(w, &t.to, drain, true)?;
     let what = (
         "drain PSBT as a settled customer withdrawal",
         "not-reserved",
     );
-    t.cosign(w, auth, what, "w-00000", psbt)?;
+    t.cosign(w, what, "w-00000", psbt)?;
 
-    // 5b. What the backend host's owner can say or write.
-    let r = refusal(auth.report_deposit(Side::Cold, 20_000_000 * 100_000_000))?;
-    t.report.note(
+    // 5b. What the backend host's owner can say.
+    let r = refusal(
+        t.backend
+            .report_deposit(WalletName::Cold, 20_000_000 * 100_000_000),
+    )?;
+    t.note(
         "report a cold deposit of 20,000,000 BTC",
         "unvouched-cold-deposit",
         r,
@@ -1397,51 +1703,30 @@ fn attack(
         .map_err(step("attacker address"))?;
     let mut psbt = build(w, &mine, drain, true)?;
     w.hot
-        .sign(&mut psbt, t.key)
+        .sign(&mut psbt, &t.backend.key)
         .map_err(step("attacker signs"))?;
-    let r = refusal(auth.cosign_sweep(&mut psbt))?;
-    t.report.note(
+    let r = refusal(t.backend.cosign_sweep(&psbt))?;
+    t.note(
         "sweep to the attacker's own descriptor",
         "sweep-not-cold",
         r,
     );
-
-    // Rows written into the ledger file. The largest amount the policy
-    // pays without approvals.
+    // The largest amount the policy pays without approvals.
     let big = (limit / 210).min(threshold);
-    t.insert_reserved("xem-00001", "XEM", big, w.now())?;
-    let psbt = build(w, &t.to, Amount::from_sat(big), false)?;
-    let what = ("inserted XEM reservation row, paid as BTC", "wrong-asset");
-    t.cosign(w, auth, what, "xem-00001", psbt)?;
-    t.delete_withdrawal("xem-00001")?;
-    t.insert_reserved("x-inserted", ASSET, big, w.now())?;
-    let psbt = build(w, &t.to, Amount::from_sat(big), false)?;
-    let what = (
-        "inserted reserved withdrawal row, then cosign",
-        "state-mismatch",
-    );
-    t.cosign(w, auth, what, "x-inserted", psbt)?;
-    t.delete_withdrawal("x-inserted")?;
-    restored(auth)?;
-    let core = t.core()?;
-    let mut edited: serde_json::Value = serde_json::from_str(&core).map_err(step("ledger file"))?;
-    edited["windows"] = serde_json::json!([]);
-    t.sql(
-        "UPDATE kinko_asset SET core = ?2 WHERE asset = ?1",
-        [ASSET, &edited.to_string()],
-    )?;
-    let r = refusal(auth.request_withdrawal("x-reset", "mule-reset", &thief, big))?;
-    t.report.note(
-        "velocity window usage row reset, then a request",
-        "state-mismatch",
+    // A request under the id of the backend's first request (a deposit
+    // report), with another body: the id names what it first answered.
+    let r = refusal(t.backend.api.request_withdrawal(&WithdrawalRequest {
+        request_id: Backend::request_id_of(1),
+        id: "x-reused".into(),
+        user: "mule-reused".into(),
+        destination: thief.clone(),
+        amount_sat: big,
+    }))?;
+    t.note(
+        "withdrawal under an answered request id",
+        "request-id-reused",
         r,
     );
-    t.sql(
-        "UPDATE kinko_asset SET core = ?2 WHERE asset = ?1",
-        [ASSET, &core],
-    )?;
-    restored(auth)?;
-    progress("  rows the attacker wrote were refused (state-mismatch) and restored from the chain");
 
     // 5c. Requests through the backend: the largest the policy pays without
     // approvals, one a minute for the horizon. What is approved the
@@ -1453,10 +1738,11 @@ fn attack(
         w.tick(60);
         t.report.requests += 1;
         let id = format!("x-{n:03}");
-        let done = auth
-            .request_withdrawal(&id, &format!("mule-{n}"), &thief, big)
+        let done = t
+            .backend
+            .withdraw(&id, &format!("mule-{n}"), &thief, big)
             .map_err(step("attack withdrawal"))?;
-        match &done.outcome.decision {
+        match &done.decision {
             Decision::Approved { .. } => {
                 let amount = Amount::from_sat(big);
                 let psbt = build(w, &t.to, Amount::from_sat(big / 10 * 11), false)?;
@@ -1464,22 +1750,22 @@ fn attack(
                     "PSBT paying more than an approved withdrawal",
                     "amount-mismatch",
                 );
-                t.cosign(w, auth, what, &id, psbt)?;
+                t.cosign(w, what, &id, psbt)?;
                 let other = outside_address("attacker", 2 + u64::from(n), w.network);
                 let psbt = build(w, &other, amount, false)?;
                 let what = ("PSBT paying it elsewhere", "destination-mismatch");
-                t.cosign(w, auth, what, &id, psbt)?;
+                t.cosign(w, what, &id, psbt)?;
                 if t.report.paid == 0 {
-                    tamper_once(w, auth, &mut t, &id, amount)?;
+                    tamper_once(w, &mut t, &id, amount)?;
                 }
-                pay(w, t.key, auth, &id, &t.to, big)?;
+                pay(w, t.backend, &id, &t.to, big)?;
                 t.report.stolen += amount;
                 t.report.paid += 1;
                 t.report.stolen_over_time.push((w.now(), t.report.stolen));
                 let psbt = build(w, &t.to, amount, false)?;
                 let what = ("its spent reservation paid again", "reservation-spent");
-                t.cosign(w, auth, what, &id, psbt)?;
-                auth.confirm(&id).map_err(step("confirm"))?;
+                t.cosign(w, what, &id, psbt)?;
+                t.backend.confirm(&id).map_err(step("confirm"))?;
             }
             Decision::Denied { rule, .. } => {
                 let key = format!("denied by the engine, rule {}", rule.name());
@@ -1490,36 +1776,83 @@ fn attack(
             }
         }
         if t.report.breaker_fired_at.is_none() {
-            if let Some(f) = &auth.state().freeze {
-                t.report.breaker_fired_at = Some(f.at);
-                progress(&format!("  {}: circuit breaker fired: {}", f.at, f.reason));
+            if let Some(at) = t.backend.state()?.frozen_since {
+                t.report.breaker_fired_at = Some(at);
+                progress(&format!("  {at}: circuit breaker fired: outflow frozen"));
             }
         }
     }
     // 5d. Approvals: the attacker tries to complete w-late's quorum without the
-    // compliance officer. A name is not an approval, and a signature counts
-    // once.
+    // compliance officer. A name is not an approval, a signature counts
+    // once, and an approval is of the withdrawal it names.
     let stranger = action_key(&fresh_keystore()?, w.network, KeyRole::Person)?;
-    let forged = approval(auth, "w-late", &late_dest, late_amount);
-    let r = refusal(auth.approve(&forged.sign(&stranger)))?;
-    t.report.note(
+    let forged = approval(w, ctx, "w-late", &late_dest, late_amount);
+    let r = refusal(t.backend.approve("w-late", &forged.sign(&stranger)))?;
+    t.note(
         "approval of w-late by a key not in the set-up",
         "unknown-signer",
         r,
     );
     let mut named = forged.sign(&stranger);
     named.signer = ctx.people.approvers[1].1.x_only_public_key().0;
-    let r = refusal(auth.approve(&named))?;
-    t.report.note(
+    let r = refusal(t.backend.approve("w-late", &named))?;
+    t.note(
         "same, naming the compliance officer's key",
         "bad-signature",
         r,
     );
-    let r = refusal(auth.approve(&risk))?;
-    t.report.note(
+    let r = refusal(t.backend.approve("w-late", &risk))?;
+    t.note(
         "risk officer's approval of w-late sent again",
         "replayed",
         r,
+    );
+    let r = refusal(t.backend.approve("w-00001", &risk))?;
+    t.note(
+        "risk officer's approval of w-late relayed for w-00001",
+        "object-mismatch",
+        r,
+    );
+
+    // 5e. Defense in depth: if the cosigner's host were also breached, its
+    // ledger file edited. Rows the chain does not replay to are refused,
+    // then restored by the operator from the chain.
+    t.cosigner_db = Some(ctx.dir.join("ledger.db"));
+    t.insert_reserved("xem-00001", "XEM", big, w.now())?;
+    let psbt = build(w, &t.to, Amount::from_sat(big), false)?;
+    let what = ("inserted XEM reservation row, paid as BTC", "wrong-asset");
+    t.cosign(w, what, "xem-00001", psbt)?;
+    t.delete_withdrawal("xem-00001")?;
+    t.insert_reserved("x-inserted", ASSET, big, w.now())?;
+    let psbt = build(w, &t.to, Amount::from_sat(big), false)?;
+    let what = (
+        "inserted reserved withdrawal row, then cosign",
+        "state-mismatch",
+    );
+    t.cosign(w, what, "x-inserted", psbt)?;
+    t.delete_withdrawal("x-inserted")?;
+    t.restored()?;
+    let core = t.core()?;
+    let mut edited: serde_json::Value = serde_json::from_str(&core).map_err(step("ledger file"))?;
+    edited["windows"] = serde_json::json!([]);
+    t.sql(
+        "UPDATE kinko_asset SET core = ?2 WHERE asset = ?1",
+        [ASSET, &edited.to_string()],
+    )?;
+    let r = refusal(t.backend.withdraw("x-reset", "mule-reset", &thief, big))?;
+    t.note(
+        "velocity window usage row reset, then a request",
+        "state-mismatch",
+        r,
+    );
+    t.sql(
+        "UPDATE kinko_asset SET core = ?2 WHERE asset = ?1",
+        [ASSET, &core],
+    )?;
+    t.restored()?;
+    progress(
+        "  with the cosigner's host breached too: rows written into its ledger file were refused \
+         (state-mismatch, wrong-asset) and restored from the chain",
     );
     progress(&format!(
         "  attacker got {}; loss bound {}",
@@ -1533,19 +1866,13 @@ fn attack(
 /// PSBTs that pay an approved withdrawal exactly but for one thing each: a
 /// far-future nLockTime, a BIP68 relative lock, a fee above the set-up's
 /// limit.
-fn tamper_once(
-    w: &World<'_>,
-    auth: &mut Auth,
-    t: &mut Thief<'_>,
-    id: &str,
-    amount: Amount,
-) -> Result<(), DayError> {
+fn tamper_once(w: &World<'_>, t: &mut Thief<'_>, id: &str, amount: Amount) -> Result<(), DayError> {
     let mut psbt = build(w, &t.to, amount, false)?;
     // About a year of blocks after the set-up's chain reference.
     psbt.unsigned_tx.lock_time =
         LockTime::from_height(CHAIN_HEIGHT + 52_560).map_err(step("lock time"))?;
     let what = ("same, with a far-future nLockTime", "non-final-locktime");
-    t.cosign(w, auth, what, id, psbt)?;
+    t.cosign(w, what, id, psbt)?;
     let mut psbt = build(w, &t.to, amount, false)?;
     psbt.unsigned_tx.version = Version::TWO;
     psbt.unsigned_tx.input[0].sequence = Sequence::from_height(144);
@@ -1553,7 +1880,7 @@ fn tamper_once(
         "same, with a BIP68 relative lock (144 blocks)",
         "relative-locktime",
     );
-    t.cosign(w, auth, what, id, psbt)?;
+    t.cosign(w, what, id, psbt)?;
     // 25 coins at 150 sat/vB: about 0.004 BTC, above the set-up's 0.002.
     let coins = largest(&w.hot_coins.utxos, 25);
     let rate = FeeRate::from_sat_per_kwu(150 * 250);
@@ -1568,7 +1895,7 @@ fn tamper_once(
     )
     .map_err(step("create psbt"))?;
     let what = ("same, with a fee above the set-up's limit", "fee-too-high");
-    t.cosign(w, auth, what, id, created.psbt)
+    t.cosign(w, what, id, created.psbt)
 }
 
 /// An unsigned hot-wallet PSBT paying `amount` to `dest` (the attacker's
@@ -1621,16 +1948,14 @@ fn largest(utxos: &[Utxo], n: usize) -> Vec<Utxo> {
 /// and cosigns, finalize, verify, settle.
 fn pay(
     w: &mut World<'_>,
-    exchange: &XprvSigner,
-    auth: &mut Auth,
+    backend: &Backend,
     id: &str,
     dest: &Address,
     amount: u64,
 ) -> Result<(), DayError> {
     let coins = largest(&w.hot_coins.utxos, 20);
-    let (mut psbt, change) = hot_signed(w, exchange, &coins, dest, amount, false)?;
-    auth.cosign_withdrawal(id, &mut psbt)
-        .map_err(step("cosign"))?;
+    let (psbt, change) = hot_signed(w, &backend.key, &coins, dest, amount, false)?;
+    let psbt = backend.cosign(id, &psbt).map_err(step("cosign"))?;
     let tx = finalize_extract(psbt)?;
     settle_transfer(w, &tx, Side::Hot, change, None)
 }
@@ -1667,17 +1992,11 @@ fn hot_signed(
     Ok((psbt, created.change))
 }
 
-/// Sweeps `amount` from hot to the cold address the authority hands out;
-/// the authority records the sweep as it cosigns.
-fn sweep_to_cold(
-    w: &mut World<'_>,
-    exchange: &XprvSigner,
-    auth: &mut Auth,
-    amount: u64,
-) -> Result<(), DayError> {
-    let (index, dest) = auth
-        .next_sweep_address()
-        .map_err(step("next sweep address"))?;
+/// Sweeps `amount` from hot to the cold address the cosigner hands out
+/// (`POST /v1/sweeps/address`); the cosigner records the sweep as it
+/// cosigns.
+fn sweep_to_cold(w: &mut World<'_>, backend: &Backend, amount: u64) -> Result<(), DayError> {
+    let (index, dest) = backend.sweep_address(w.network)?;
     // The oldest coins first (deposits consolidate into cold), enough to
     // cover the sweep; at most 300 inputs keeps the fee within the limit.
     let mut take = Vec::new();
@@ -1690,13 +2009,19 @@ fn sweep_to_cold(
         sum += c.amount;
         take.push(c.clone());
     }
-    let (mut psbt, change) = hot_signed(w, exchange, &take, &dest, amount, true)?;
-    let done = auth.cosign_sweep(&mut psbt).map_err(step("cosign sweep"))?;
+    let (psbt, change) = hot_signed(w, &backend.key, &take, &dest, amount, true)?;
+    let (psbt, swept) = backend.cosign_sweep(&psbt).map_err(step("cosign sweep"))?;
     let tx = finalize_extract(psbt)?;
-    let to_cold = (done.payment.payment_output, Side::Cold, index);
-    settle_transfer(w, &tx, Side::Hot, change, Some(to_cold))?;
+    let pay_pos = output_to(&tx, &dest, "sweep")?;
+    settle_transfer(
+        w,
+        &tx,
+        Side::Hot,
+        change,
+        Some((pay_pos, Side::Cold, index)),
+    )?;
     w.report.sweeps.0 += 1;
-    w.report.sweeps.1 += done.amount;
+    w.report.sweeps.1 += swept;
     Ok(())
 }
 
@@ -1721,7 +2046,8 @@ const INSECURE_SCRYPT: &str = "KINKO_INSECURE_SCRYPT_LOG_N";
 /// variable.
 fn signer_command(cfg: &DayConfig, holder: &Holder, command: &str) -> Command {
     let mut c = Command::new(&cfg.signer);
-    c.arg(command)
+    c.args(&cfg.signer_prefix)
+        .arg(command)
         .arg("--keystore")
         .arg(&holder.keystore)
         .env("KINKO_PASSPHRASE", holder.passphrase.expose_secret())
@@ -1797,7 +2123,7 @@ fn read_psbt(path: &Path) -> Result<Psbt, DayError> {
 fn refill_from_cold(
     w: &mut World<'_>,
     ctx: &Ctx<'_>,
-    auth: &mut Auth,
+    backend: &mut Backend,
     amount: u64,
     progress: &mut dyn FnMut(&str),
 ) -> Result<(), DayError> {
@@ -1846,11 +2172,7 @@ fn refill_from_cold(
     }
     let psbt = kinko_wallet::combine(signed).map_err(step("combine"))?;
     let tx = finalize_extract(psbt)?;
-    let pay_pos = tx
-        .output
-        .iter()
-        .position(|o| o.script_pubkey == dest.script_pubkey())
-        .ok_or_else(|| step("refill")("no output to hot"))?;
+    let pay_pos = output_to(&tx, &dest, "refill")?;
     settle_transfer(
         w,
         &tx,
@@ -1859,10 +2181,20 @@ fn refill_from_cold(
         Some((pay_pos, Side::Hot, index)),
     )?;
     // The backend reports the refill the cold key holders executed.
-    auth.report_refill(amount).map_err(step("report refill"))?;
+    backend
+        .report_refill(amount)
+        .map_err(step("report refill"))?;
     w.report.refills.0 += 1;
     w.report.refills.1 += Amount::from_sat(amount);
     Ok(())
+}
+
+/// The position of `tx`'s output paying `dest` (a sweep's or a refill's).
+fn output_to(tx: &Transaction, dest: &Address, what: &'static str) -> Result<usize, DayError> {
+    tx.output
+        .iter()
+        .position(|o| o.script_pubkey == dest.script_pubkey())
+        .ok_or_else(|| step(what)(format!("no output to {dest}")))
 }
 
 /// Settles a signed transfer out of wallet `from`: the payment arrives at

@@ -9,10 +9,10 @@ use std::io::Write;
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::kinko_auth::{xonly_hex, Action, ParseError, SetupId, UnixTime, MAX_JSON_LEN};
+use crate::{check_person_action, ActionKey, ActionRole};
 use anyhow::Context;
 use kinko_keys::bitcoin::secp256k1::Secp256k1;
-use kinko_signer::kinko_auth::{xonly_hex, Action, ParseError, SetupId, UnixTime, MAX_JSON_LEN};
-use kinko_signer::{check_person_action, ActionKey, ActionRole};
 
 use crate::cli::{ActionKeyArgs, ApproveArgs, SignActionArgs, SignSetupArgs, SignedOutArgs};
 use crate::cmd::{confirm, open_keystore, read_capped, refuse_existing_out, write_new_file};

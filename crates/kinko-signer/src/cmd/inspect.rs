@@ -2,8 +2,8 @@
 
 use std::io::Write;
 
+use crate::{decide_bytes, summary_json, summary_text};
 use kinko_keys::bitcoin::secp256k1::Secp256k1;
-use kinko_signer::{decide_bytes, summary_json, summary_text};
 
 use crate::cli::InspectArgs;
 use crate::cmd::{analysis_options, open_keystore, read_psbt_file, registered_wallets};

@@ -11,11 +11,11 @@ use kinko_wallet::MAX_PSBT_FILE;
 use std::io::{BufRead, IsTerminal};
 use std::path::Path;
 
+use crate::{check_wallet, load_wallet, CheckedWallet, RegisterError};
 use anyhow::Context;
 use kinko_keys::bitcoin::secp256k1::{Secp256k1, Signing};
 use kinko_keys::bitcoin::{Amount, Network};
 use kinko_keys::Keystore;
-use kinko_signer::{check_wallet, load_wallet, CheckedWallet, RegisterError};
 use kinko_wallet::{AnalysisOptions, DescriptorError};
 
 use crate::cli::CheckArgs;

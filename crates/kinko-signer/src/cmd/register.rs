@@ -4,10 +4,10 @@
 
 use std::io::Write;
 
+use crate::{check_wallet, load_wallet, CheckedWallet, RegisterError};
 use anyhow::Context;
 use kinko_keys::bitcoin::secp256k1::Secp256k1;
 use kinko_keys::{Keystore, Registration, UpdateError};
-use kinko_signer::{check_wallet, load_wallet, CheckedWallet, RegisterError};
 use kinko_wallet::Keychain;
 use serde_json::json;
 

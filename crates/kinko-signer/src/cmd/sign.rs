@@ -3,9 +3,9 @@
 
 use std::io::Write;
 
+use crate::{decide_bytes, summary_json, summary_text};
 use anyhow::Context;
 use kinko_keys::bitcoin::secp256k1::Secp256k1;
-use kinko_signer::{decide_bytes, summary_json, summary_text};
 use kinko_wallet::encode_psbt;
 
 use crate::cli::SignArgs;
