@@ -1350,7 +1350,7 @@ fn fuzz_regressions() {
     let f = Fixture::new(POLICY);
     let svc = Service::start(&f);
     let raw = Raw::of(&svc);
-    const IDS: [&str; 4] = ["w-1", "nobody", "w%2F1%20x", ""];
+    const IDS: [&str; 5] = ["w-1", "nobody", "w%2F1.x", "", "%FF"];
     for e in entries {
         let path = e.unwrap().path();
         let data = std::fs::read(&path).unwrap();
