@@ -254,12 +254,24 @@ impl Client {
         body: &B,
     ) -> Result<R, ClientError> {
         let bytes = serde_json::to_vec(body).map_err(|e| ClientError::Decode(e.to_string()))?;
-        Self::answer(
+        // ureq's own error type, returned as it comes.
+        #[allow(clippy::result_large_err)]
+        let send = || {
             self.agent
                 .post(&format!("{}{path}", self.base))
                 .set("content-type", "application/json")
-                .send_bytes(&bytes),
-        )
+                .send_bytes(&bytes)
+        };
+        match send() {
+            // A kept-alive connection the service closed meanwhile fails
+            // before any answer; every POST of the API is idempotent (by
+            // request_id, or a cosign signed again), so it is sent once more
+            // on a new connection.
+            Err(ureq::Error::Transport(t)) if t.kind() == ureq::ErrorKind::Io => {
+                Self::answer(send())
+            }
+            other => Self::answer(other),
+        }
     }
 
     fn get<R: DeserializeOwned>(&self, path: &str) -> Result<R, ClientError> {

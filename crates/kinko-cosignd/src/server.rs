@@ -9,8 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use axum::extract::{FromRequestParts, MatchedPath, Path, Request, State};
-use axum::http::request::Parts;
+use axum::extract::{FromRequest, FromRequestParts, MatchedPath, Path, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -401,19 +400,25 @@ fn auth_err(e: AuthorityError) -> ApiError {
     ApiError::from(e)
 }
 
-/// The withdrawal id a path names (`{id}`), percent-decoded. One that does
-/// not decode (not UTF-8) is `400 malformed` with an error body, as every
-/// other malformed request (axum's own rejection is plain text).
-struct IdPath(String);
+/// The withdrawal id a path names (`{id}`), percent-decoded, and the
+/// request's body. One that does not decode (not UTF-8) is `400 malformed`
+/// with an error body, as every other malformed request (axum's own
+/// rejection is plain text); its body is read all the same, so that the
+/// kept-alive connection carries the client's next request.
+struct IdPath(String, Body);
 
-impl<S: Send + Sync> FromRequestParts<S> for IdPath {
+impl<S: Send + Sync> FromRequest<S> for IdPath {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        Path::<String>::from_request_parts(parts, state)
-            .await
-            .map(|Path(id)| IdPath(id))
-            .map_err(|e| ApiError::malformed(format!("path: {}", e.body_text())))
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let (mut parts, body) = req.into_parts();
+        match Path::<String>::from_request_parts(&mut parts, state).await {
+            Ok(Path(id)) => Ok(IdPath(id, body)),
+            Err(e) => {
+                let _ = read_body(body).await;
+                Err(ApiError::malformed(format!("path: {}", e.body_text())))
+            }
+        }
     }
 }
 
@@ -486,8 +491,7 @@ async fn withdraw<K: SigningKeys + Send + 'static>(
 
 async fn approve<K: SigningKeys + Send + 'static>(
     State(s): State<Arc<Shared<K>>>,
-    IdPath(id): IdPath,
-    body: Body,
+    IdPath(id, body): IdPath,
 ) -> ApiResult<Response> {
     let ep = format!("/v1/withdrawals/{id}/approvals");
     decide(s, ep, body, move |a, t: &SignedRequest| {
@@ -511,8 +515,7 @@ async fn approve<K: SigningKeys + Send + 'static>(
 
 async fn confirmed<K: SigningKeys + Send + 'static>(
     State(s): State<Arc<Shared<K>>>,
-    IdPath(id): IdPath,
-    body: Body,
+    IdPath(id, body): IdPath,
 ) -> ApiResult<Response> {
     let ep = format!("/v1/withdrawals/{id}/confirmed");
     decide(s, ep, body, move |a, _t: &IdRequest| {
@@ -523,8 +526,7 @@ async fn confirmed<K: SigningKeys + Send + 'static>(
 
 async fn failed<K: SigningKeys + Send + 'static>(
     State(s): State<Arc<Shared<K>>>,
-    IdPath(id): IdPath,
-    body: Body,
+    IdPath(id, body): IdPath,
 ) -> ApiResult<Response> {
     let ep = format!("/v1/withdrawals/{id}/failed");
     decide(s, ep, body, move |a, _t: &IdRequest| {
@@ -672,8 +674,7 @@ fn encode_psbt(p: &bitcoin::psbt::Psbt) -> String {
 
 async fn cosign_withdrawal<K: SigningKeys + Send + 'static>(
     State(s): State<Arc<Shared<K>>>,
-    IdPath(id): IdPath,
-    body: Body,
+    IdPath(id, body): IdPath,
 ) -> ApiResult<Response> {
     let t: CosignRequest = read_json(body).await?;
     let mut psbt = decode_psbt(&t.psbt)?;
