@@ -156,6 +156,8 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        // Colours only on a terminal: not in a log file or a journal.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     match a.log {
         LogFormat::Json => builder.json().init(),
@@ -177,7 +179,13 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
         &read_capped(&a.key, 1 << 20)?,
         setup.backend_certificates(),
     )
-    .map_err(|e| Refused(e.to_string()))?;
+    .map_err(|e| {
+        Refused(format!(
+            "{e} (--cert {}, --key {})",
+            a.cert.display(),
+            a.key.display()
+        ))
+    })?;
     let pass = passphrase(a.passphrase_fd)?;
     let (keys, audit) = kinko_cosigner::keys::open_keystore(&a.keystore, &pass, setup.network())?;
     drop(pass);
@@ -240,7 +248,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Fingerprint { cert } => {
             let pem = read_capped(&cert, 1 << 20)?;
-            println!("{}", kinko_cosignd::tls::fingerprint_pem(&pem)?);
+            let fp = kinko_cosignd::tls::fingerprint_pem(&pem)
+                .with_context(|| format!("{} holds no PEM certificate", cert.display()))?;
+            println!("{fp}");
             Ok(())
         }
     }
