@@ -158,6 +158,11 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
         .with_env_filter(filter)
         // Colours only on a terminal: not in a log file or a journal.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        // A log line that cannot be written (stderr closed: the log reader
+        // went away) is dropped. Reporting it would `eprintln!` to the same
+        // closed stderr, which panics the task that logged: every request,
+        // and the shutdown, so that SIGTERM no longer stopped the service.
+        .log_internal_errors(false)
         .with_writer(std::io::stderr);
     match a.log {
         LogFormat::Json => builder.json().init(),
