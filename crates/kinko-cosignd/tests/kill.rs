@@ -468,3 +468,25 @@ fn sigterm_over_postgres_exits_0() {
     assert_eq!(call.send(&env.client(&daemon.url)).unwrap(), d);
     drop(daemon);
 }
+
+/// The log reader goes away (stderr closed): requests are still answered
+/// (a log line that cannot be written used to panic the request's task:
+/// the client saw the connection close) and SIGTERM still stops it, exit 0
+/// (the shutdown's own log line panicked the task that stops the server).
+#[test]
+fn with_stderr_closed_it_answers_and_stops() {
+    let env = Env::new(KILL_POLICY);
+    let mut daemon = env.start_with(std::process::Stdio::piped(), "info");
+    drop(daemon.child.stderr.take());
+    let c = env.client(&daemon.url);
+    let call = Call::Deposit(DepositRequest {
+        request_id: "no-log".into(),
+        wallet: WalletName::Hot,
+        amount_sat: 100_000_000,
+    });
+    let d = call.send(&c).expect("answered with stderr closed");
+    assert_eq!(call.send(&c).unwrap(), d);
+    daemon.terminate();
+    let status = daemon.wait();
+    assert_eq!(status.code(), Some(0), "{status}");
+}

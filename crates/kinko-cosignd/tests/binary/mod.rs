@@ -146,13 +146,20 @@ impl Env {
             .append(true)
             .open(self.path("cosignd.log"))
             .unwrap();
+        self.start_with(log.into(), "warn")
+    }
+
+    /// Starts the service with `stderr` and `RUST_LOG` `log`; returns once
+    /// it listens.
+    pub fn start_with(&self, stderr: Stdio, log: &str) -> Daemon {
         // Owned by a daemon at once: killed and reaped however this ends.
         let mut d = Daemon {
             child: self
                 .serve()
                 .stdin(Stdio::null())
                 .stdout(Stdio::piped())
-                .stderr(log)
+                .stderr(stderr)
+                .env("RUST_LOG", log)
                 .spawn()
                 .unwrap(),
             url: String::new(),
