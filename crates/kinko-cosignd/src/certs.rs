@@ -49,8 +49,10 @@ pub enum CertsError {
     /// The new client certificate does not read back.
     #[error(transparent)]
     Tls(#[from] TlsError),
-    /// A file could not be written.
-    #[error("cannot write {path}: {source}")]
+    /// A file could not be written (an existing file is never
+    /// overwritten). The cause is the source (printed after it by a chain
+    /// of errors, not twice).
+    #[error("cannot write {path} (files are never overwritten)")]
     Write {
         /// The file.
         path: String,

@@ -68,8 +68,9 @@ where
     let drain = options.drain;
     tokio::spawn(async move {
         shutdown.await;
-        tracing::info!("shutting down: draining requests in flight");
+        // First stop, then say so (nothing may keep the stop from happening).
         h.graceful_shutdown(Some(drain));
+        tracing::info!("shutting down: draining requests in flight");
     });
     listener.set_nonblocking(true)?;
     let config = axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(tls));

@@ -148,6 +148,13 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        // Colours only on a terminal: not in a log file or a journal.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        // A log line that cannot be written (stderr closed: the log reader
+        // went away) is dropped. Reporting it would `eprintln!` to the same
+        // closed stderr, which panics the task that logged: every request,
+        // and the shutdown, so that SIGTERM no longer stopped the service.
+        .log_internal_errors(false)
         .with_writer(std::io::stderr);
     match a.log {
         LogFormat::Json => builder.json().init(),
@@ -169,7 +176,13 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
         &read_capped(&a.key, 1 << 20)?,
         setup.backend_certificates(),
     )
-    .map_err(|e| Refused(e.to_string()))?;
+    .map_err(|e| {
+        Refused(format!(
+            "{e} (--cert {}, --key {})",
+            a.cert.display(),
+            a.key.display()
+        ))
+    })?;
     let pass = passphrase(a.passphrase_fd)?;
     let (keys, audit) = kinko_cosigner::keys::open_keystore(&a.keystore, &pass, setup.network())?;
     drop(pass);
@@ -236,7 +249,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Fingerprint { cert } => {
             let pem = read_capped(&cert, 1 << 20)?;
-            println!("{}", kinko_cosignd::tls::fingerprint_pem(&pem)?);
+            let fp = kinko_cosignd::tls::fingerprint_pem(&pem)
+                .with_context(|| format!("{} holds no PEM certificate", cert.display()))?;
+            println!("{fp}");
             Ok(())
         }
     }

@@ -146,12 +146,12 @@ pub fn server_config(
     if chain.is_empty() {
         return Err(TlsError::Pem {
             what: "service certificate",
-            detail: "no certificate".into(),
+            detail: "no PEM certificate (BEGIN CERTIFICATE) in it".into(),
         });
     }
     let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|_| TlsError::Pem {
         what: "service key",
-        detail: "no private key".into(),
+        detail: "no PEM private key in it".into(),
     })?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let verifier = Arc::new(PinnedClients {
@@ -161,7 +161,14 @@ pub fn server_config(
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .with_client_cert_verifier(verifier)
-        .with_single_cert(chain, key)?;
+        .with_single_cert(chain, key)
+        .map_err(|e| match e {
+            rustls::Error::InconsistentKeys(_) => TlsError::Pem {
+                what: "service certificate and key",
+                detail: "the key is not the certificate's".into(),
+            },
+            other => TlsError::Rustls(other),
+        })?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(config)
 }

