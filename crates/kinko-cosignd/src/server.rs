@@ -358,8 +358,15 @@ where
     let digest = api::request_digest(&endpoint, &t);
     let d = blocking(&s, move |a| {
         let id = t.request_id().to_owned();
-        a.sync().map_err(ApiError::from)?;
         let earlier = |a: &Authority<K>| a.replay().request(&id).cloned();
+        // The replay holds every record this service wrote. A request it
+        // does not know yet is decided by `f`, whose own sync (checking the
+        // rows against the chain: a read of every withdrawal) finds a
+        // request another authority answered meanwhile (AlreadyAnswered);
+        // syncing here as well doubled that read for every decision.
+        if earlier(a).is_some() {
+            a.sync().map_err(ApiError::from)?;
+        }
         if let Some(m) = earlier(a) {
             if m.sha256 != digest {
                 return Err(ApiError::reused(format!(
@@ -372,11 +379,15 @@ where
         let res = a.with_request(&id, &digest, |a| f(a, &t));
         match res {
             Ok(c) => Ok(decided_from(&id, a.setup().asset(), &c)),
-            Err(e) => match earlier(a) {
-                // Another service answered it meanwhile.
-                Some(m) if m.sha256 == digest => answer_from_record(a, &id, m.audit_seq),
-                _ => Err(e),
-            },
+            Err(e) => {
+                // `f` may have refused before its sync: catch up before
+                // looking for an answer another service gave meanwhile.
+                a.sync().map_err(ApiError::from)?;
+                match earlier(a) {
+                    Some(m) if m.sha256 == digest => answer_from_record(a, &id, m.audit_seq),
+                    _ => Err(e),
+                }
+            }
         }
     })
     .await?;

@@ -11,18 +11,31 @@
 //! security reason (denied by the policy, a signed action or a transaction
 //! refused, a ledger whose rows are not its audit chain's; the message
 //! names the rule), 2 usage, 1 any other error.
+//!
+//! Each command has a second mode for the backend's host: with `--cosigner
+//! URL --client-cert PEM --client-key PEM --cosigner-ca PEM` it asks the
+//! cosigner service (`kinko-cosignd`) through [`kinko_client::Client`]
+//! instead of opening a ledger and a keystore, and prints the same answer.
+//! A decision is sent with a request id (`--request-id`; by default a fresh
+//! one, printed, or for `withdraw` the withdrawal id): a retry with it is
+//! answered from the first answer, never decided twice.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use clap::{Args as ClapArgs, Subcommand};
+use clap::{ArgGroup, Args as ClapArgs, Subcommand};
 use kinko_auth::SignedAction;
+use kinko_client::api::{
+    AmountRequest, CosignRequest, Decided, DepositRequest, FreezeRequest, IdRequest,
+    PolicyChangeRequest, QuorumRequest, SignedRequest, WalletName, WithdrawalRequest,
+};
+use kinko_client::{Client, ClientError, TlsFiles};
 use kinko_cosigner::setup::Setup;
 use kinko_cosigner::{Authority, AuthorityError, Clock, OpenAuthorityError};
 use kinko_keys::Passphrase;
 use kinko_ledger::Committed;
-use kinko_policy::{Amount, Decision, Wallet};
-use kinko_wallet::XprvSigner;
+use kinko_policy::{Amount, Change, Decision, Proposal, Timestamp, Wallet};
+use kinko_wallet::{PsbtEncoding, XprvSigner};
 use serde_json::json;
 
 use crate::cmd::{read_capped, read_capped_text};
@@ -31,27 +44,93 @@ use crate::error::{CliError, CliResult};
 /// Environment variable holding the cosigner keystore's passphrase.
 pub const ENV_PASSPHRASE: &str = "KINKO_PASSPHRASE";
 
-/// What every command on the cosigner's host needs.
+/// What every command on the cosigner needs: its own host's files (set-up,
+/// keystore, ledger), or the service's address and the backend's TLS files.
+/// The two modes exclude each other.
 #[derive(Debug, ClapArgs)]
+#[command(group(
+    ArgGroup::new("local")
+        .multiple(true)
+        .args(["setup", "setup_sigs", "keystore", "ledger"])
+        .conflicts_with("service")
+))]
+#[command(group(
+    ArgGroup::new("service")
+        .multiple(true)
+        .args(["cosigner", "client_cert", "client_key", "cosigner_ca"])
+))]
 pub struct CosignerArgs {
     /// The custody set-up (TOML) signed at the ceremony.
-    #[arg(long, value_name = "FILE")]
-    pub setup: PathBuf,
+    #[arg(long, value_name = "FILE", required_unless_present = "cosigner")]
+    pub setup: Option<PathBuf>,
     /// The admins' signatures over the set-up, one JSON per line
     /// (default: the set-up's path with `.sigs` appended).
     #[arg(long, value_name = "FILE")]
     pub setup_sigs: Option<PathBuf>,
     /// The cosigner's keystore (age file); its passphrase in env
     /// KINKO_PASSPHRASE. Holds the cosigner's hot-wallet key and its audit key.
-    #[arg(long, value_name = "FILE")]
-    pub keystore: PathBuf,
+    #[arg(long, value_name = "FILE", required_unless_present = "cosigner")]
+    pub keystore: Option<PathBuf>,
     /// The cosigner's own ledger: `sqlite:PATH` or `postgres://…` (or env
     /// KINKO_LEDGER, which keeps a password out of the process list).
-    #[arg(long, value_name = "URL", env = "KINKO_LEDGER", hide_env_values = true)]
-    pub ledger: String,
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "KINKO_LEDGER",
+        hide_env_values = true,
+        required_unless_present = "cosigner"
+    )]
+    pub ledger: Option<String>,
+    /// Ask the cosigner service at this URL (`https://HOST:PORT`) instead
+    /// of opening the set-up, keystore and ledger (the backend's host).
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "KINKO_COSIGNER",
+        requires_all = ["client_cert", "client_key", "cosigner_ca"]
+    )]
+    pub cosigner: Option<String>,
+    /// The backend's client certificate (PEM), pinned by the set-up.
+    #[arg(
+        long,
+        value_name = "PEM",
+        env = "KINKO_CLIENT_CERT",
+        requires = "cosigner"
+    )]
+    pub client_cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM).
+    #[arg(
+        long,
+        value_name = "PEM",
+        env = "KINKO_CLIENT_KEY",
+        requires = "cosigner"
+    )]
+    pub client_key: Option<PathBuf>,
+    /// The CA certificate (PEM) the service's certificate must chain to.
+    #[arg(
+        long,
+        value_name = "PEM",
+        env = "KINKO_COSIGNER_CA",
+        requires = "cosigner"
+    )]
+    pub cosigner_ca: Option<PathBuf>,
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,
+}
+
+/// What every command that decides needs: [`CosignerArgs`] and, through
+/// the service, the request's id.
+#[derive(Debug, ClapArgs)]
+pub struct DecideArgs {
+    #[command(flatten)]
+    pub cosigner: CosignerArgs,
+    /// The request's id at the service (1 to 64 of `A-Z a-z 0-9 - _ . : /`):
+    /// a retry with the same id gets the first answer and decides nothing
+    /// again. Default: a fresh random id, printed (for `withdraw`: the
+    /// withdrawal id).
+    #[arg(long, value_name = "ID", requires = "cosigner")]
+    pub request_id: Option<String>,
 }
 
 /// A wallet on the command line.
@@ -67,7 +146,7 @@ pub enum WalletArg {
 #[derive(Debug, ClapArgs)]
 pub struct WithdrawArgs {
     #[command(flatten)]
-    pub common: CosignerArgs,
+    pub common: DecideArgs,
     /// The withdrawal id (idempotency key: the same id never spends twice).
     #[arg(long)]
     pub id: String,
@@ -86,7 +165,7 @@ pub struct WithdrawArgs {
 #[derive(Debug, ClapArgs)]
 pub struct DepositArgs {
     #[command(flatten)]
-    pub common: CosignerArgs,
+    pub common: DecideArgs,
     /// The amount in base units (an integer).
     #[arg(long, value_name = "N")]
     pub amount: Amount,
@@ -99,7 +178,7 @@ pub struct DepositArgs {
 #[derive(Debug, ClapArgs)]
 pub struct AmountArgs {
     #[command(flatten)]
-    pub common: CosignerArgs,
+    pub common: DecideArgs,
     /// The amount in base units (an integer).
     #[arg(long, value_name = "N")]
     pub amount: Amount,
@@ -109,7 +188,7 @@ pub struct AmountArgs {
 #[derive(Debug, ClapArgs)]
 pub struct IdArgs {
     #[command(flatten)]
-    pub common: CosignerArgs,
+    pub common: DecideArgs,
     /// The withdrawal id.
     #[arg(long)]
     pub id: String,
@@ -119,7 +198,7 @@ pub struct IdArgs {
 #[derive(Debug, ClapArgs)]
 pub struct SignedArgs {
     #[command(flatten)]
-    pub common: CosignerArgs,
+    pub common: DecideArgs,
     /// A file holding one signed action (JSON); repeat for a quorum.
     #[arg(long, value_name = "FILE", required = true)]
     pub signed: Vec<PathBuf>,
@@ -129,7 +208,7 @@ pub struct SignedArgs {
 #[derive(Debug, ClapArgs)]
 pub struct FreezeArgs {
     #[command(flatten)]
-    pub common: CosignerArgs,
+    pub common: DecideArgs,
     /// Who freezes.
     #[arg(long)]
     pub by: String,
@@ -233,16 +312,44 @@ pub fn load_setup(setup: &Path, sigs: Option<&Path>) -> CliResult<Setup> {
     })
 }
 
-fn open(a: &CosignerArgs) -> CliResult<Authority<XprvSigner>> {
-    let setup = load_setup(&a.setup, a.setup_sigs.as_deref())?;
+/// The cosigner a command asks.
+enum Cosigner {
+    /// Its authority, opened on its own host.
+    Local(Box<Authority<XprvSigner>>),
+    /// The service, through its client.
+    Service(Client),
+}
+
+/// The cosigner `a` names: the service when `--cosigner` is given, else
+/// the authority over the local files (clap requires one set or the other).
+fn connect(a: &CosignerArgs) -> CliResult<Cosigner> {
+    if let Some(url) = &a.cosigner {
+        let (Some(cert), Some(key), Some(ca)) = (&a.client_cert, &a.client_key, &a.cosigner_ca)
+        else {
+            return Err(CliError::Usage(
+                "--cosigner needs --client-cert, --client-key and --cosigner-ca".into(),
+            ));
+        };
+        let tls = TlsFiles::read(ca, cert, key).map_err(anyhow::Error::new)?;
+        return Ok(Cosigner::Service(
+            Client::connect(url, &tls).map_err(anyhow::Error::new)?,
+        ));
+    }
+    let (Some(setup), Some(keystore), Some(ledger)) = (&a.setup, &a.keystore, &a.ledger) else {
+        return Err(CliError::Usage(
+            "give --setup, --keystore and --ledger (on the cosigner's host) or --cosigner".into(),
+        ));
+    };
+    let setup = load_setup(setup, a.setup_sigs.as_deref())?;
     let network = setup.network();
     let pass = passphrase()?;
-    let (keys, audit) = kinko_cosigner::keys::open_keystore(&a.keystore, &pass, network)
+    let (keys, audit) = kinko_cosigner::keys::open_keystore(keystore, &pass, network)
         .map_err(|e| CliError::Other(anyhow::Error::new(e)))?;
-    Authority::open(setup, &a.ledger, keys, audit, Clock::System).map_err(|e| match e {
+    let auth = Authority::open(setup, ledger, keys, audit, Clock::System).map_err(|e| match e {
         OpenAuthorityError::Refused(inner) => refused(inner),
         other => CliError::Other(anyhow::Error::new(other)),
-    })
+    })?;
+    Ok(Cosigner::Local(Box::new(auth)))
 }
 
 fn refused(e: AuthorityError) -> CliError {
@@ -253,6 +360,44 @@ fn refused(e: AuthorityError) -> CliError {
         },
         other => CliError::Other(anyhow::Error::new(other)),
     }
+}
+
+/// The service's error as the local mode's: a refusal or a conflict names
+/// its rule (exit 3); anything else is an error that names the request id a
+/// retry must carry, if there is one.
+fn service_error(e: ClientError, request_id: Option<&str>) -> CliError {
+    match e {
+        ClientError::Api {
+            rule: Some(rule),
+            detail,
+            ..
+        } => CliError::Refused { rule, detail },
+        other => match request_id {
+            Some(id) => CliError::Other(anyhow::anyhow!(
+                "{other} (request id {id}: retry with --request-id {id})"
+            )),
+            None => CliError::Other(anyhow::Error::new(other)),
+        },
+    }
+}
+
+/// A fresh request id: `r-` and 16 random bytes in hex.
+fn fresh_request_id() -> CliResult<String> {
+    let mut b = [0u8; 16];
+    getrandom::getrandom(&mut b).map_err(|e| anyhow::anyhow!("no random request id: {e}"))?;
+    Ok(b.iter().fold(String::from("r-"), |mut s, x| {
+        s.push_str(&format!("{x:02x}"));
+        s
+    }))
+}
+
+/// A signed action as the service's JSON body carries it.
+fn signed_value(s: &SignedAction) -> CliResult<serde_json::Value> {
+    Ok(serde_json::from_str(&s.to_json())?)
+}
+
+fn signed_values(v: &[SignedAction]) -> CliResult<Vec<serde_json::Value>> {
+    v.iter().map(signed_value).collect()
 }
 
 fn read_signed(paths: &[PathBuf]) -> CliResult<Vec<SignedAction>> {
@@ -277,69 +422,246 @@ fn one(paths: &[PathBuf]) -> CliResult<SignedAction> {
     }
 }
 
+/// A decision as both modes print it.
+struct Answer<'a> {
+    asset: &'a str,
+    at: Timestamp,
+    decision: &'a Decision,
+    changes: &'a [Change],
+    proposals: &'a [Proposal],
+    audit_seq: u64,
+    audit_hash: &'a str,
+    /// The service's request id (none in local mode).
+    request_id: Option<&'a str>,
+}
+
+impl<'a> Answer<'a> {
+    fn local(asset: &'a str, c: &'a Committed) -> Self {
+        Answer {
+            asset,
+            at: c.at,
+            decision: &c.outcome.decision,
+            changes: &c.outcome.changes,
+            proposals: &c.outcome.proposals,
+            audit_seq: c.audit_seq,
+            audit_hash: &c.audit_hash,
+            request_id: None,
+        }
+    }
+
+    fn service(d: &'a Decided) -> Self {
+        Answer {
+            asset: &d.asset,
+            at: d.at,
+            decision: &d.decision,
+            changes: &d.changes,
+            proposals: &d.proposals,
+            audit_seq: d.audit_seq,
+            audit_hash: &d.audit_hash,
+            request_id: Some(&d.request_id),
+        }
+    }
+}
+
+/// Asks the cosigner for a decision: `local` on the cosigner's host,
+/// `remote` through the service with the request id (`--request-id`, else
+/// `default_id`, else a fresh one); prints the answer; the answer's
+/// audit record is returned for what a command prints after it.
+fn decide(
+    a: &DecideArgs,
+    default_id: Option<&str>,
+    local: impl FnOnce(&mut Authority<XprvSigner>) -> Result<Committed, AuthorityError>,
+    remote: impl FnOnce(&Client, String) -> Result<Decided, ClientError>,
+) -> CliResult<Decided> {
+    let json = a.cosigner.json;
+    match connect(&a.cosigner)? {
+        Cosigner::Local(mut auth) => {
+            let c = local(&mut auth).map_err(refused)?;
+            let asset = auth.setup().asset().to_owned();
+            let (outcome, rule) = Decided::outcome_of(&c.outcome.decision);
+            print(&Answer::local(&asset, &c), json)?;
+            Ok(Decided {
+                request_id: String::new(),
+                asset,
+                outcome: outcome.to_owned(),
+                rule,
+                at: c.at,
+                decision: c.outcome.decision,
+                changes: c.outcome.changes,
+                proposals: c.outcome.proposals,
+                audit_seq: c.audit_seq,
+                audit_hash: c.audit_hash,
+            })
+        }
+        Cosigner::Service(client) => {
+            let id = match (&a.request_id, default_id) {
+                (Some(id), _) => id.clone(),
+                (None, Some(id)) => id.to_owned(),
+                (None, None) => fresh_request_id()?,
+            };
+            let d = remote(&client, id.clone()).map_err(|e| service_error(e, Some(&id)))?;
+            print(&Answer::service(&d), json)?;
+            Ok(d)
+        }
+    }
+}
+
 /// Runs `kinko withdraw`.
 pub fn withdraw(a: WithdrawArgs) -> CliResult {
-    let mut auth = open(&a.common)?;
-    let c = auth
-        .request_withdrawal(&a.id, &a.user, &a.to, a.amount)
-        .map_err(refused)?;
-    print(auth.setup().asset(), &c, a.common.json)
+    decide(
+        &a.common,
+        Some(&a.id),
+        |auth| auth.request_withdrawal(&a.id, &a.user, &a.to, a.amount),
+        |c, request_id| {
+            c.request_withdrawal(&WithdrawalRequest {
+                request_id,
+                id: a.id.clone(),
+                user: a.user.clone(),
+                destination: a.to.clone(),
+                amount_sat: a.amount,
+            })
+        },
+    )
+    .map(drop)
 }
 
 /// Runs `kinko deposit`.
 pub fn deposit(a: DepositArgs) -> CliResult {
-    let mut auth = open(&a.common)?;
-    let wallet = match a.wallet {
-        WalletArg::Hot => Wallet::Hot,
-        WalletArg::Cold => Wallet::Cold,
+    let (wallet, name) = match a.wallet {
+        WalletArg::Hot => (Wallet::Hot, WalletName::Hot),
+        WalletArg::Cold => (Wallet::Cold, WalletName::Cold),
     };
-    let c = auth.report_deposit(wallet, a.amount).map_err(refused)?;
-    print(auth.setup().asset(), &c, a.common.json)
+    decide(
+        &a.common,
+        None,
+        |auth| auth.report_deposit(wallet, a.amount),
+        |c, request_id| {
+            c.report_deposit(&DepositRequest {
+                request_id,
+                wallet: name,
+                amount_sat: a.amount,
+            })
+        },
+    )
+    .map(drop)
 }
 
 /// Runs `kinko hot-balance`.
 pub fn hot_balance(a: AmountArgs) -> CliResult {
-    let mut auth = open(&a.common)?;
-    let c = auth.report_hot_balance(a.amount).map_err(refused)?;
-    print(auth.setup().asset(), &c, a.common.json)
+    decide(
+        &a.common,
+        None,
+        |auth| auth.report_hot_balance(a.amount),
+        |c, request_id| {
+            c.report_hot_balance(&AmountRequest {
+                request_id,
+                amount_sat: a.amount,
+            })
+        },
+    )
+    .map(drop)
 }
 
 /// Runs `kinko refill`.
 pub fn refill(a: AmountArgs) -> CliResult {
-    let mut auth = open(&a.common)?;
-    let c = auth.report_refill(a.amount).map_err(refused)?;
-    print(auth.setup().asset(), &c, a.common.json)
+    decide(
+        &a.common,
+        None,
+        |auth| auth.report_refill(a.amount),
+        |c, request_id| {
+            c.report_refill(&AmountRequest {
+                request_id,
+                amount_sat: a.amount,
+            })
+        },
+    )
+    .map(drop)
 }
 
 /// Runs `kinko approve`.
 pub fn approve(a: SignedArgs) -> CliResult {
     let signed = one(&a.signed)?;
-    let mut auth = open(&a.common)?;
-    let c = auth.approve(&signed).map_err(refused)?;
-    print(auth.setup().asset(), &c, a.common.json)
+    let id = match &signed.action {
+        kinko_auth::Action::Approval { withdrawal_id, .. } => withdrawal_id.clone(),
+        // The service takes an approval under the withdrawal it names; the
+        // authority refuses any other action by this rule.
+        _ if a.common.cosigner.cosigner.is_some() => {
+            return Err(CliError::Refused {
+                rule: "wrong-action".into(),
+                detail: format!("not an approval but a {}", signed.action.name()),
+            })
+        }
+        _ => String::new(),
+    };
+    let value = signed_value(&signed)?;
+    decide(
+        &a.common,
+        None,
+        |auth| auth.approve(&signed),
+        |c, request_id| {
+            c.approve(
+                &id,
+                &SignedRequest {
+                    request_id,
+                    signed: value,
+                },
+            )
+        },
+    )
+    .map(drop)
 }
 
 /// Runs `kinko unfreeze`.
 pub fn unfreeze(a: SignedArgs) -> CliResult {
     let signed = one(&a.signed)?;
-    let mut auth = open(&a.common)?;
-    let c = auth.unfreeze(&signed).map_err(refused)?;
-    print(auth.setup().asset(), &c, a.common.json)
+    let value = signed_value(&signed)?;
+    decide(
+        &a.common,
+        None,
+        |auth| auth.unfreeze(&signed),
+        |c, request_id| {
+            c.unfreeze(&SignedRequest {
+                request_id,
+                signed: value,
+            })
+        },
+    )
+    .map(drop)
 }
 
 /// Runs `kinko freeze`.
 pub fn freeze(a: FreezeArgs) -> CliResult {
-    let mut auth = open(&a.common)?;
-    let c = auth.freeze(&a.by, &a.reason).map_err(refused)?;
-    print(auth.setup().asset(), &c, a.common.json)
+    decide(
+        &a.common,
+        None,
+        |auth| auth.freeze(&a.by, &a.reason),
+        |c, request_id| {
+            c.freeze(&FreezeRequest {
+                request_id,
+                by: a.by.clone(),
+                reason: a.reason.clone(),
+            })
+        },
+    )
+    .map(drop)
 }
 
 /// Runs `kinko custody`.
 pub fn custody(a: SignedArgs) -> CliResult {
     let signed = read_signed(&a.signed)?;
-    let mut auth = open(&a.common)?;
-    let c = auth.custody_statement(&signed).map_err(refused)?;
-    print(auth.setup().asset(), &c, a.common.json)
+    let values = signed_values(&signed)?;
+    decide(
+        &a.common,
+        None,
+        |auth| auth.custody_statement(&signed),
+        |c, request_id| {
+            c.custody_statement(&QuorumRequest {
+                request_id,
+                signed: values,
+            })
+        },
+    )
+    .map(drop)
 }
 
 /// Runs `kinko allowlist`.
@@ -347,17 +669,54 @@ pub fn allowlist(a: AllowlistArgs) -> CliResult {
     match a.command {
         AllowlistCommand::Add(a) => {
             let signed = read_signed(&a.signed)?;
-            let mut auth = open(&a.common)?;
-            let c = auth.allowlist_add(&signed).map_err(refused)?;
-            print(auth.setup().asset(), &c, a.common.json)
+            let values = signed_values(&signed)?;
+            decide(
+                &a.common,
+                None,
+                |auth| auth.allowlist_add(&signed),
+                |c, request_id| {
+                    c.allowlist_add(&QuorumRequest {
+                        request_id,
+                        signed: values,
+                    })
+                },
+            )
         }
         AllowlistCommand::Cancel(a) => {
             let signed = one(&a.signed)?;
-            let mut auth = open(&a.common)?;
-            let c = auth.allowlist_cancel(&signed).map_err(refused)?;
-            print(auth.setup().asset(), &c, a.common.json)
+            let value = signed_value(&signed)?;
+            decide(
+                &a.common,
+                None,
+                |auth| auth.allowlist_cancel(&signed),
+                |c, request_id| {
+                    c.allowlist_cancel(&SignedRequest {
+                        request_id,
+                        signed: value,
+                    })
+                },
+            )
         }
     }
+    .map(drop)
+}
+
+/// When a policy change taken by audit record `seq` takes effect, read
+/// from the record (the service's audit export): `(sequence, active_at,
+/// loosening)`.
+fn policy_change_of(client: &Client, asset: &str, seq: u64) -> Option<(u64, Timestamp, bool)> {
+    let export = client.audit_export().ok()?;
+    let line = export.lines().find_map(|l| {
+        let v: serde_json::Value = serde_json::from_str(l).ok()?;
+        (v["asset"] == asset && v["seq"] == seq).then_some(v)
+    })?;
+    let payload: serde_json::Value = serde_json::from_str(line["payload"].as_str()?).ok()?;
+    let ch = payload.pointer("/evidence/policy_change")?;
+    Some((
+        ch["sequence"].as_u64()?,
+        Timestamp::from_unix(ch["active_at"].as_i64()?),
+        ch["loosening"].as_bool()?,
+    ))
 }
 
 /// Runs `kinko policy-change`.
@@ -368,127 +727,290 @@ pub fn policy_change(a: PolicyChangeArgs) -> CliResult {
             let text = read_capped_text(&p.policy, kinko_cosigner::setup::MAX_SETUP_LEN)
                 .with_context(|| format!("cannot read policy {}", p.policy.display()))?;
             let signed = read_signed(&p.signed.signed)?;
-            let mut auth = open(&p.signed.common)?;
-            let c = auth
-                .propose_policy_change(&text, &signed)
-                .map_err(refused)?;
-            print(auth.setup().asset(), &c, p.signed.common.json)?;
-            let now = auth.now();
-            if !p.signed.common.json {
-                match auth.replay().pending_change(now) {
-                    Some(ch) => println!(
-                        "policy change #{} loosens: it takes effect at {} unless an admin cancels it",
-                        ch.sequence, ch.active_at
-                    ),
-                    None => println!("policy change in force now (it only tightens)"),
+            let values = signed_values(&signed)?;
+            let common = &p.signed.common;
+            // Whether it waits: the local authority's replay knows; through
+            // the service, the change's audit record says.
+            let mut pending = None;
+            let d = decide(
+                common,
+                None,
+                |auth| {
+                    let c = auth.propose_policy_change(&text, &signed)?;
+                    let now = auth.now();
+                    pending = Some(
+                        auth.replay()
+                            .pending_change(now)
+                            .map(|ch| (ch.sequence, ch.active_at)),
+                    );
+                    Ok(c)
+                },
+                |c, request_id| {
+                    c.propose_policy_change(&PolicyChangeRequest {
+                        request_id,
+                        policy: text.clone(),
+                        signed: values,
+                    })
+                },
+            )?;
+            if common.cosigner.json {
+                return Ok(());
+            }
+            let pending = match pending {
+                Some(p) => p,
+                None => {
+                    let Cosigner::Service(client) = connect(&common.cosigner)? else {
+                        return Ok(());
+                    };
+                    match policy_change_of(&client, &d.asset, d.audit_seq) {
+                        Some((seq, at, true)) if at > d.at => Some((seq, at)),
+                        Some(_) => None,
+                        None => {
+                            println!("policy change recorded as audit record {}", d.audit_seq);
+                            return Ok(());
+                        }
+                    }
                 }
+            };
+            match pending {
+                Some((sequence, active_at)) => println!(
+                    "policy change #{sequence} loosens: it takes effect at {active_at} unless an admin cancels it"
+                ),
+                None => println!("policy change in force now (it only tightens)"),
             }
             Ok(())
         }
         PolicyChangeCommand::Cancel(a) => {
             let signed = one(&a.signed)?;
-            let mut auth = open(&a.common)?;
-            let c = auth.cancel_policy_change(&signed).map_err(refused)?;
-            print(auth.setup().asset(), &c, a.common.json)
+            let value = signed_value(&signed)?;
+            decide(
+                &a.common,
+                None,
+                |auth| auth.cancel_policy_change(&signed),
+                |c, request_id| {
+                    c.cancel_policy_change(&SignedRequest {
+                        request_id,
+                        signed: value,
+                    })
+                },
+            )
+            .map(drop)
         }
     }
 }
 
 /// Runs `kinko confirm`.
 pub fn confirm(a: IdArgs) -> CliResult {
-    let mut auth = open(&a.common)?;
-    let c = auth.confirm(&a.id).map_err(refused)?;
-    print(auth.setup().asset(), &c, a.common.json)
+    decide(
+        &a.common,
+        None,
+        |auth| auth.confirm(&a.id),
+        |c, request_id| c.confirm(&a.id, &IdRequest { request_id }),
+    )
+    .map(drop)
 }
 
 /// Runs `kinko fail`.
 pub fn fail(a: IdArgs) -> CliResult {
-    let mut auth = open(&a.common)?;
-    let c = auth.fail(&a.id).map_err(refused)?;
-    print(auth.setup().asset(), &c, a.common.json)
+    decide(
+        &a.common,
+        None,
+        |auth| auth.fail(&a.id),
+        |c, request_id| c.fail(&a.id, &IdRequest { request_id }),
+    )
+    .map(drop)
 }
 
 /// Runs `kinko sweep-address`: the cold index and address the next sweep
 /// must pay.
 pub fn sweep_address(a: CosignerArgs) -> CliResult {
-    let mut auth = open(&a)?;
-    let (index, address) = auth.next_sweep_address().map_err(refused)?;
+    let (index, address) = match connect(&a)? {
+        Cosigner::Local(mut auth) => {
+            let (i, addr) = auth.next_sweep_address().map_err(refused)?;
+            (i, addr.to_string())
+        }
+        Cosigner::Service(client) => {
+            let s = client.sweep_address().map_err(|e| service_error(e, None))?;
+            (s.cold_index, s.address)
+        }
+    };
     if a.json {
-        println!(
-            "{}",
-            json!({ "cold_index": index, "address": address.to_string() })
-        );
+        println!("{}", json!({ "cold_index": index, "address": address }));
     } else {
         println!("{address} (cold receive index {index})");
     }
     Ok(())
 }
 
+/// The state as `kinko state` prints it.
+struct Shown {
+    setup_id: String,
+    asset: String,
+    hot: u64,
+    cold: u64,
+    reserved: u64,
+    vouched: Option<u64>,
+    frozen: Option<Timestamp>,
+    /// Why it is frozen (the local mode knows; the service's state does not
+    /// say).
+    reason: Option<String>,
+    count: u64,
+    head: String,
+}
+
 /// Runs `kinko state`: replays the audit chain, checks the ledger's rows
-/// against it and prints the state the cosigner decides on.
+/// against it and prints the state the cosigner decides on (through the
+/// service, the service does the same before it answers).
 pub fn state(a: CosignerArgs) -> CliResult {
-    let auth = open(&a)?;
-    let s = auth.state();
-    let (count, head) = auth.replay().head();
+    let st = match connect(&a)? {
+        Cosigner::Local(auth) => {
+            let s = auth.state();
+            let (count, head) = auth.replay().head();
+            Shown {
+                setup_id: auth.setup().id().to_string(),
+                asset: auth.setup().asset().to_owned(),
+                hot: s.hot,
+                cold: s.cold,
+                reserved: s.reserved,
+                vouched: s.vouched,
+                frozen: s.freeze.as_ref().map(|f| f.at),
+                reason: s.freeze.as_ref().map(|f| f.reason.to_string()),
+                count,
+                head: head.to_owned(),
+            }
+        }
+        Cosigner::Service(client) => {
+            let s = client.state().map_err(|e| service_error(e, None))?;
+            Shown {
+                setup_id: s.setup_id,
+                asset: s.asset,
+                hot: s.hot_sat,
+                cold: s.cold_sat,
+                reserved: s.reserved_sat,
+                vouched: s.vouched_sat,
+                frozen: s.frozen_since,
+                reason: None,
+                count: s.audit_count,
+                head: s.audit_head,
+            }
+        }
+    };
     if a.json {
         println!(
             "{}",
             json!({
-                "setup_id": auth.setup().id().to_string(),
-                "asset": auth.setup().asset(),
-                "hot": s.hot, "cold": s.cold, "reserved": s.reserved,
-                "vouched": s.vouched,
-                "frozen": s.freeze.as_ref().map(|f| f.at),
-                "audit": { "count": count, "head": head },
+                "setup_id": st.setup_id,
+                "asset": st.asset,
+                "hot": st.hot, "cold": st.cold, "reserved": st.reserved,
+                "vouched": st.vouched,
+                "frozen": st.frozen,
+                "audit": { "count": st.count, "head": st.head },
             })
         );
     } else {
         println!(
-            "set-up {}\n{}: hot {} cold {} reserved {}{}\naudit chain: {count} records, head {head} (rows match the chain)",
-            auth.setup().id(),
-            auth.setup().asset(),
-            s.hot,
-            s.cold,
-            s.reserved,
-            match &s.freeze {
-                Some(f) => format!(", FROZEN since {} ({})", f.at, f.reason),
-                None => String::new(),
-            }
+            "set-up {}\n{}: hot {} cold {} reserved {}{}\naudit chain: {} records, head {} (rows match the chain)",
+            st.setup_id,
+            st.asset,
+            st.hot,
+            st.cold,
+            st.reserved,
+            match (&st.frozen, &st.reason) {
+                (Some(at), Some(r)) => format!(", FROZEN since {at} ({r})"),
+                (Some(at), None) => format!(", FROZEN since {at}"),
+                (None, _) => String::new(),
+            },
+            st.count,
+            st.head,
         );
     }
     Ok(())
+}
+
+/// The service's cosigned PSBT, which must be of the transaction sent.
+fn cosigned_psbt(b64: &str, sent: &bitcoin::psbt::Psbt) -> CliResult<bitcoin::psbt::Psbt> {
+    let (p, _) =
+        kinko_wallet::decode_psbt(b64.as_bytes()).context("the cosigner's PSBT does not read")?;
+    if p.unsigned_tx != sent.unsigned_tx {
+        return Err(CliError::Other(anyhow::anyhow!(
+            "the cosigner answered with a PSBT of another transaction"
+        )));
+    }
+    Ok(p)
 }
 
 /// Runs `kinko cosign`.
 pub fn cosign(a: CosignArgs) -> CliResult {
     let bytes = read_capped(&a.psbt, kinko_wallet::MAX_PSBT_FILE)?;
     let (mut psbt, form) = kinko_wallet::decode_psbt(&bytes).context("invalid PSBT")?;
-    let mut auth = open(&a.common)?;
-    let summary = match (&a.id, a.sweep) {
-        (Some(id), false) => {
-            let done = auth.cosign_withdrawal(id, &mut psbt).map_err(refused)?;
-            json!({
-                "cosigned": "withdrawal",
-                "id": done.id,
-                "asset": done.asset,
-                "txid": done.txid.to_string(),
-                "fee_sat": done.payment.fee.to_sat(),
-                "signatures": done.signatures,
-                "again": done.again,
-                "audit_seq": done.audit_seq,
-            })
+    let summary = match connect(&a.common)? {
+        Cosigner::Local(mut auth) => match (&a.id, a.sweep) {
+            (Some(id), false) => {
+                let done = auth.cosign_withdrawal(id, &mut psbt).map_err(refused)?;
+                json!({
+                    "cosigned": "withdrawal",
+                    "id": done.id,
+                    "asset": done.asset,
+                    "txid": done.txid.to_string(),
+                    "fee_sat": done.payment.fee.to_sat(),
+                    "signatures": done.signatures,
+                    "again": done.again,
+                    "audit_seq": done.audit_seq,
+                })
+            }
+            (None, true) => {
+                let done = auth.cosign_sweep(&mut psbt).map_err(refused)?;
+                json!({
+                    "cosigned": "sweep",
+                    "txid": done.txid.to_string(),
+                    "amount_sat": done.amount.to_sat(),
+                    "fee_sat": done.payment.fee.to_sat(),
+                    "signatures": done.signatures,
+                })
+            }
+            _ => return Err(CliError::Usage("give --id or --sweep".into())),
+        },
+        Cosigner::Service(client) => {
+            let req = CosignRequest {
+                psbt: String::from_utf8_lossy(&kinko_wallet::encode_psbt(
+                    &psbt,
+                    PsbtEncoding::Base64,
+                ))
+                .trim()
+                .to_owned(),
+            };
+            let err = |e| service_error(e, None);
+            match (&a.id, a.sweep) {
+                (Some(id), false) => {
+                    let done = client.cosign_withdrawal(id, &req).map_err(err)?;
+                    psbt = cosigned_psbt(&done.psbt, &psbt)?;
+                    // The answer does not name the asset: the cosigner's state does.
+                    let asset = client.state().map_err(err)?.asset;
+                    json!({
+                        "cosigned": "withdrawal",
+                        "id": done.id,
+                        "asset": asset,
+                        "txid": done.txid,
+                        "fee_sat": done.fee_sat,
+                        "signatures": done.signatures,
+                        "again": done.again,
+                        "audit_seq": done.audit_seq,
+                    })
+                }
+                (None, true) => {
+                    let done = client.cosign_sweep(&req).map_err(err)?;
+                    psbt = cosigned_psbt(&done.psbt, &psbt)?;
+                    json!({
+                        "cosigned": "sweep",
+                        "txid": done.txid,
+                        "amount_sat": done.amount_sat,
+                        "fee_sat": done.fee_sat,
+                        "signatures": done.signatures,
+                    })
+                }
+                _ => return Err(CliError::Usage("give --id or --sweep".into())),
+            }
         }
-        (None, true) => {
-            let done = auth.cosign_sweep(&mut psbt).map_err(refused)?;
-            json!({
-                "cosigned": "sweep",
-                "txid": done.txid.to_string(),
-                "amount_sat": done.amount.to_sat(),
-                "fee_sat": done.payment.fee.to_sat(),
-                "signatures": done.signatures,
-            })
-        }
-        _ => return Err(CliError::Usage("give --id or --sweep".into())),
     };
     std::fs::write(&a.out, kinko_wallet::encode_psbt(&psbt, form))
         .with_context(|| format!("cannot write {}", a.out.display()))?;
@@ -506,19 +1028,22 @@ pub fn cosign(a: CosignArgs) -> CliResult {
     Ok(())
 }
 
-fn print(asset: &str, c: &Committed, json: bool) -> CliResult {
+fn print(a: &Answer<'_>, json: bool) -> CliResult {
     if json {
-        let v = json!({
-            "asset": asset,
-            "at": c.at,
-            "decision": c.outcome.decision,
-            "changes": c.outcome.changes,
-            "proposals": c.outcome.proposals,
-            "audit": { "seq": c.audit_seq, "hash": c.audit_hash },
+        let mut v = json!({
+            "asset": a.asset,
+            "at": a.at,
+            "decision": a.decision,
+            "changes": a.changes,
+            "proposals": a.proposals,
+            "audit": { "seq": a.audit_seq, "hash": a.audit_hash },
         });
+        if let Some(id) = a.request_id {
+            v["request_id"] = json!(id);
+        }
         println!("{}", serde_json::to_string(&v)?);
     } else {
-        let line = match &c.outcome.decision {
+        let line = match a.decision {
             Decision::Approved { id } => format!("approved {id}: amount reserved"),
             Decision::Pending { id, missing } => format!(
                 "pending {id}: {} of {} approvals",
@@ -530,20 +1055,23 @@ fn print(asset: &str, c: &Committed, json: bool) -> CliResult {
             }
             _ => "recorded".to_owned(),
         };
-        println!("{line} [{} audit {asset}#{}]", c.at, c.audit_seq);
-        for p in &c.outcome.proposals {
+        println!("{line} [{} audit {}#{}]", a.at, a.asset, a.audit_seq);
+        for p in a.proposals {
             match p {
-                kinko_policy::Proposal::Sweep { asset, amount } => {
+                Proposal::Sweep { asset, amount } => {
                     println!("proposal: sweep {amount} of {asset} from hot to cold")
                 }
-                kinko_policy::Proposal::Refill { asset, amount } => {
+                Proposal::Refill { asset, amount } => {
                     println!("proposal: refill {amount} of {asset} from cold to hot")
                 }
                 _ => {}
             }
         }
+        if let Some(id) = a.request_id {
+            println!("request id {id} (a retry with --request-id {id} gets this answer)");
+        }
     }
-    if let Decision::Denied { rule, id } = &c.outcome.decision {
+    if let Decision::Denied { rule, id } = a.decision {
         return Err(CliError::Refused {
             rule: rule.name().into(),
             detail: format!("withdrawal {id} denied: {rule}"),
