@@ -338,6 +338,8 @@ pub struct State {
     pub vouched_sat: Option<u64>,
     /// Since when outflow is frozen, if it is.
     pub frozen_since: Option<Timestamp>,
+    /// Why it is frozen (the breaker's or a person's reason), if it is.
+    pub frozen_reason: Option<String>,
     /// Audit records in the chain.
     pub audit_count: u64,
     /// The chain's head hash.

@@ -475,6 +475,7 @@ async fn state<K: SigningKeys + Send + 'static>(
             reserved_sat: s.reserved,
             vouched_sat: s.vouched,
             frozen_since: s.freeze.as_ref().map(|f| f.at),
+            frozen_reason: s.freeze.as_ref().map(|f| f.reason.to_string()),
             audit_count: count,
             audit_head: head.to_owned(),
             now: a.now(),

@@ -495,15 +495,19 @@ fn every_endpoint_answers_and_every_decision_retries_byte_identically() {
         },
         "recorded",
     );
-    let frozen = svc.client.state().unwrap().frozen_since.expect("frozen");
+    let st = svc.client.state().unwrap();
+    let frozen = st.frozen_since.expect("frozen");
     assert_eq!(frozen, fr.at);
+    let why = st.frozen_reason.expect("a reason");
+    assert!(why.contains("drill"), "{why}");
     t.decide(
         "/v1/unfreeze",
         "/v1/unfreeze",
         &signed_req("r-10", &unfreeze_vote(&f, frozen.unix(), 0x11)),
         "recorded",
     );
-    assert_eq!(svc.client.state().unwrap().frozen_since, None);
+    let st = svc.client.state().unwrap();
+    assert_eq!((st.frozen_since, st.frozen_reason), (None, None));
 
     // The admins: a custody statement, an allowlist entry added and
     // cancelled, a policy change proposed and cancelled.

@@ -163,6 +163,7 @@ fn samples() -> Vec<(&'static str, Value)> {
                 reserved_sat: 0,
                 vouched_sat: None,
                 frozen_since: None,
+                frozen_reason: None,
                 audit_count: 0,
                 audit_head: "h".into(),
                 now: at,

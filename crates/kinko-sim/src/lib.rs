@@ -1776,9 +1776,13 @@ fn attack(
             }
         }
         if t.report.breaker_fired_at.is_none() {
-            if let Some(at) = t.backend.state()?.frozen_since {
+            let st = t.backend.state()?;
+            if let Some(at) = st.frozen_since {
                 t.report.breaker_fired_at = Some(at);
-                progress(&format!("  {at}: circuit breaker fired: outflow frozen"));
+                let why = st.frozen_reason.unwrap_or_default();
+                progress(&format!(
+                    "  {at}: circuit breaker fired: outflow frozen ({why})"
+                ));
             }
         }
     }

@@ -851,8 +851,7 @@ struct Shown {
     reserved: u64,
     vouched: Option<u64>,
     frozen: Option<Timestamp>,
-    /// Why it is frozen (the local mode knows; the service's state does not
-    /// say).
+    /// Why it is frozen.
     reason: Option<String>,
     count: u64,
     head: String,
@@ -889,7 +888,7 @@ pub fn state(a: CosignerArgs) -> CliResult {
                 reserved: s.reserved_sat,
                 vouched: s.vouched_sat,
                 frozen: s.frozen_since,
-                reason: None,
+                reason: s.frozen_reason,
                 count: s.audit_count,
                 head: s.audit_head,
             }
