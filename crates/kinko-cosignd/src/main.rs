@@ -90,8 +90,9 @@ struct ServeArgs {
     /// printed on stdout as `listening on https://ADDR`).
     #[arg(long, default_value = "127.0.0.1:8443")]
     listen: SocketAddr,
-    /// Seconds a request may take before it is answered `503 timeout`.
-    #[arg(long, default_value_t = 30)]
+    /// Seconds a request may take before it is answered `503 timeout`
+    /// (at least 1: 0 would time out every request).
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     request_timeout: u64,
     /// Seconds a shutdown (SIGTERM, SIGINT) waits for requests in flight.
     #[arg(long, default_value_t = 30)]

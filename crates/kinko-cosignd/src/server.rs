@@ -381,9 +381,9 @@ where
             Ok(c) => Ok(decided_from(&id, a.setup().asset(), &c)),
             Err(e) => {
                 // `f` may have refused before its sync: catch up before
-                // looking for an answer another service gave meanwhile.
-                a.sync().map_err(ApiError::from)?;
-                match earlier(a) {
+                // looking for an answer another service gave meanwhile. A
+                // catch-up that fails leaves the refusal as it was.
+                match a.sync().ok().and_then(|()| earlier(a)) {
                     Some(m) if m.sha256 == digest => answer_from_record(a, &id, m.audit_seq),
                     _ => Err(e),
                 }
@@ -392,23 +392,9 @@ where
     })
     .await?;
     let mut r = json_response(StatusCode::OK, &d);
-    r.extensions_mut()
-        .insert(Outcome(outcome_name(&d.outcome), d.rule.clone()));
+    let (outcome, rule) = Decided::outcome_of(&d.decision);
+    r.extensions_mut().insert(Outcome(outcome, rule));
     Ok(r)
-}
-
-fn outcome_name(o: &str) -> &'static str {
-    match o {
-        "approved" => "approved",
-        "pending" => "pending",
-        "denied" => "denied",
-        "duplicate" => "duplicate",
-        _ => "recorded",
-    }
-}
-
-fn auth_err(e: AuthorityError) -> ApiError {
-    ApiError::from(e)
 }
 
 /// The withdrawal id a path names (`{id}`), percent-decoded, and the
@@ -464,7 +450,7 @@ async fn state<K: SigningKeys + Send + 'static>(
     State(s): State<Arc<Shared<K>>>,
 ) -> ApiResult<Response> {
     let st = blocking(&s, |a| {
-        a.sync().map_err(auth_err)?;
+        a.sync().map_err(ApiError::from)?;
         let s = a.state();
         let (count, head) = a.replay().head();
         Ok(api::State {
@@ -495,7 +481,7 @@ async fn withdraw<K: SigningKeys + Send + 'static>(
         body,
         |a, t: &WithdrawalRequest| {
             a.request_withdrawal(&t.id, &t.user, &t.destination, t.amount_sat)
-                .map_err(auth_err)
+                .map_err(ApiError::from)
         },
     )
     .await
@@ -520,7 +506,7 @@ async fn approve<K: SigningKeys + Send + 'static>(
             }
             _ => {}
         }
-        a.approve(&sa).map_err(auth_err)
+        a.approve(&sa).map_err(ApiError::from)
     })
     .await
 }
@@ -531,7 +517,7 @@ async fn confirmed<K: SigningKeys + Send + 'static>(
 ) -> ApiResult<Response> {
     let ep = format!("/v1/withdrawals/{id}/confirmed");
     decide(s, ep, body, move |a, _t: &IdRequest| {
-        a.confirm(&id).map_err(auth_err)
+        a.confirm(&id).map_err(ApiError::from)
     })
     .await
 }
@@ -542,7 +528,7 @@ async fn failed<K: SigningKeys + Send + 'static>(
 ) -> ApiResult<Response> {
     let ep = format!("/v1/withdrawals/{id}/failed");
     decide(s, ep, body, move |a, _t: &IdRequest| {
-        a.fail(&id).map_err(auth_err)
+        a.fail(&id).map_err(ApiError::from)
     })
     .await
 }
@@ -556,7 +542,7 @@ async fn deposit<K: SigningKeys + Send + 'static>(
             WalletName::Hot => Wallet::Hot,
             WalletName::Cold => Wallet::Cold,
         };
-        a.report_deposit(w, t.amount_sat).map_err(auth_err)
+        a.report_deposit(w, t.amount_sat).map_err(ApiError::from)
     })
     .await
 }
@@ -566,7 +552,7 @@ async fn hot_balance<K: SigningKeys + Send + 'static>(
     body: Body,
 ) -> ApiResult<Response> {
     decide(s, "/v1/hot-balance".into(), body, |a, t: &AmountRequest| {
-        a.report_hot_balance(t.amount_sat).map_err(auth_err)
+        a.report_hot_balance(t.amount_sat).map_err(ApiError::from)
     })
     .await
 }
@@ -576,7 +562,7 @@ async fn refill<K: SigningKeys + Send + 'static>(
     body: Body,
 ) -> ApiResult<Response> {
     decide(s, "/v1/refills".into(), body, |a, t: &AmountRequest| {
-        a.report_refill(t.amount_sat).map_err(auth_err)
+        a.report_refill(t.amount_sat).map_err(ApiError::from)
     })
     .await
 }
@@ -586,7 +572,7 @@ async fn freeze<K: SigningKeys + Send + 'static>(
     body: Body,
 ) -> ApiResult<Response> {
     decide(s, "/v1/freeze".into(), body, |a, t: &FreezeRequest| {
-        a.freeze(&t.by, &t.reason).map_err(auth_err)
+        a.freeze(&t.by, &t.reason).map_err(ApiError::from)
     })
     .await
 }
@@ -596,7 +582,7 @@ async fn unfreeze<K: SigningKeys + Send + 'static>(
     body: Body,
 ) -> ApiResult<Response> {
     decide(s, "/v1/unfreeze".into(), body, |a, t: &SignedRequest| {
-        a.unfreeze(&signed(&t.signed)?).map_err(auth_err)
+        a.unfreeze(&signed(&t.signed)?).map_err(ApiError::from)
     })
     .await
 }
@@ -611,7 +597,7 @@ async fn custody<K: SigningKeys + Send + 'static>(
         body,
         |a, t: &QuorumRequest| {
             a.custody_statement(&signed_all(&t.signed)?)
-                .map_err(auth_err)
+                .map_err(ApiError::from)
         },
     )
     .await
@@ -622,7 +608,8 @@ async fn allowlist_add<K: SigningKeys + Send + 'static>(
     body: Body,
 ) -> ApiResult<Response> {
     decide(s, "/v1/allowlist".into(), body, |a, t: &QuorumRequest| {
-        a.allowlist_add(&signed_all(&t.signed)?).map_err(auth_err)
+        a.allowlist_add(&signed_all(&t.signed)?)
+            .map_err(ApiError::from)
     })
     .await
 }
@@ -635,7 +622,10 @@ async fn allowlist_cancel<K: SigningKeys + Send + 'static>(
         s,
         "/v1/allowlist/cancel".into(),
         body,
-        |a, t: &SignedRequest| a.allowlist_cancel(&signed(&t.signed)?).map_err(auth_err),
+        |a, t: &SignedRequest| {
+            a.allowlist_cancel(&signed(&t.signed)?)
+                .map_err(ApiError::from)
+        },
     )
     .await
 }
@@ -650,7 +640,7 @@ async fn policy_change<K: SigningKeys + Send + 'static>(
         body,
         |a, t: &PolicyChangeRequest| {
             a.propose_policy_change(&t.policy, &signed_all(&t.signed)?)
-                .map_err(auth_err)
+                .map_err(ApiError::from)
         },
     )
     .await
@@ -666,7 +656,7 @@ async fn policy_cancel<K: SigningKeys + Send + 'static>(
         body,
         |a, t: &SignedRequest| {
             a.cancel_policy_change(&signed(&t.signed)?)
-                .map_err(auth_err)
+                .map_err(ApiError::from)
         },
     )
     .await
@@ -691,7 +681,9 @@ async fn cosign_withdrawal<K: SigningKeys + Send + 'static>(
     let t: CosignRequest = read_json(body).await?;
     let mut psbt = decode_psbt(&t.psbt)?;
     let done = blocking(&s, move |a| {
-        let c = a.cosign_withdrawal(&id, &mut psbt).map_err(auth_err)?;
+        let c = a
+            .cosign_withdrawal(&id, &mut psbt)
+            .map_err(ApiError::from)?;
         Ok(CosignedWithdrawal {
             id: c.id,
             txid: c.txid.to_string(),
@@ -714,7 +706,7 @@ async fn sweep_address<K: SigningKeys + Send + 'static>(
 ) -> ApiResult<Response> {
     read_body(body).await?;
     let a = blocking(&s, |a| {
-        let (index, address) = a.next_sweep_address().map_err(auth_err)?;
+        let (index, address) = a.next_sweep_address().map_err(ApiError::from)?;
         Ok(api::SweepAddress {
             cold_index: index,
             address: address.to_string(),
@@ -731,7 +723,7 @@ async fn cosign_sweep<K: SigningKeys + Send + 'static>(
     let t: CosignRequest = read_json(body).await?;
     let mut psbt = decode_psbt(&t.psbt)?;
     let done = blocking(&s, move |a| {
-        let c = a.cosign_sweep(&mut psbt).map_err(auth_err)?;
+        let c = a.cosign_sweep(&mut psbt).map_err(ApiError::from)?;
         Ok(CosignedSweep {
             txid: c.txid.to_string(),
             amount_sat: c.amount.to_sat(),
