@@ -249,6 +249,10 @@ pub enum DecideError {
     /// An unfreeze vote while nothing is frozen.
     #[error("asset is not frozen")]
     NotFrozen,
+    /// A confirmed transaction names one withdrawal twice, or more than
+    /// [`crate::event::MAX_SETTLED_PER_TX`].
+    #[error("a transaction settles each withdrawal once, at most {max} of them", max = crate::event::MAX_SETTLED_PER_TX)]
+    BadSettlement,
     /// The state does not fit the planned changes: it was inconsistent before
     /// the event (never for a state only the engine changed). It may be
     /// partly changed: discard it (roll back the ledger transaction).
@@ -506,6 +510,61 @@ fn plan(
                     amount: w.amount,
                 }
             });
+            Decision::Recorded
+        }
+        EventKind::TxConfirmed {
+            tx,
+            withdrawals,
+            fee,
+            ..
+        } => {
+            check_name(tx, "tx")?;
+            if withdrawals.is_empty() && *fee == 0 {
+                return Err(DecideError::ZeroAmount);
+            }
+            if withdrawals.len() > crate::event::MAX_SETTLED_PER_TX {
+                return Err(DecideError::BadSettlement);
+            }
+            let mut seen = std::collections::HashSet::with_capacity(withdrawals.len());
+            let (mut hot, mut reserved) = (s.hot, s.reserved);
+            for id in withdrawals {
+                if !seen.insert(id.as_str()) {
+                    return Err(DecideError::BadSettlement);
+                }
+                let w = s
+                    .withdrawals
+                    .get(id.as_str())
+                    .ok_or(DecideError::UnknownWithdrawal)?;
+                if w.status != WithdrawalStatus::Reserved {
+                    return Err(DecideError::WrongStatus {
+                        expected: "reserved",
+                        found: w.status.name(),
+                    });
+                }
+                hot = hot
+                    .checked_sub(w.amount)
+                    .ok_or(DecideError::Corrupt(ApplyError::Overflow))?;
+                reserved = reserved
+                    .checked_sub(w.amount)
+                    .ok_or(DecideError::Corrupt(ApplyError::Overflow))?;
+                ch.push(Change::Settled {
+                    id: id.clone(),
+                    amount: w.amount,
+                });
+            }
+            // The fee comes out of what is free in the hot wallet after the
+            // payments: reserved amounts are other withdrawals' money.
+            let available = hot.saturating_sub(reserved);
+            if *fee > available {
+                return Err(DecideError::InsufficientFunds {
+                    from: Wallet::Hot,
+                    amount: *fee,
+                    available,
+                });
+            }
+            if *fee > 0 {
+                ch.push(Change::FeePaid { amount: *fee });
+            }
             Decision::Recorded
         }
         EventKind::HotBalance { balance, .. } => {

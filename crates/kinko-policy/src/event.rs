@@ -17,6 +17,11 @@ pub type WithdrawalId = String;
 /// never by prefix.
 pub type Destination = String;
 
+/// The most withdrawals one [`EventKind::TxConfirmed`] settles: a bound on
+/// the work one event can ask for (Bitcoin's standard transaction weight
+/// holds fewer outputs).
+pub const MAX_SETTLED_PER_TX: usize = 5_000;
+
 /// One of the two wallets of an asset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -157,6 +162,23 @@ pub enum EventKind {
         /// The custody counted, in base units.
         amount: Amount,
     },
+    /// A transaction the cosigner signed was confirmed on chain: it settles
+    /// every reservation it paid (none for a sweep or a consolidation) and
+    /// its fee leaves the hot wallet, so the hot books follow the chain to
+    /// the base unit. One event for the whole transaction: a batch settles
+    /// at once, with its one fee.
+    TxConfirmed {
+        /// The asset.
+        asset: AssetId,
+        /// The transaction's id (in the chain's own text form; the engine
+        /// only records it).
+        tx: String,
+        /// The reserved withdrawals it paid, each once (at most
+        /// [`MAX_SETTLED_PER_TX`]).
+        withdrawals: Vec<WithdrawalId>,
+        /// The fee it paid from the hot wallet, in base units.
+        fee: Amount,
+    },
     /// Time passes (lets windows age and proposals be made).
     Tick {
         /// The asset.
@@ -181,6 +203,7 @@ impl EventKind {
             | EventKind::Freeze { asset, .. }
             | EventKind::Unfreeze { asset, .. }
             | EventKind::CustodyStatement { asset, .. }
+            | EventKind::TxConfirmed { asset, .. }
             | EventKind::Tick { asset } => asset,
         }
     }
@@ -201,6 +224,7 @@ impl EventKind {
             EventKind::Freeze { .. } => "freeze",
             EventKind::Unfreeze { .. } => "unfreeze",
             EventKind::CustodyStatement { .. } => "custody_statement",
+            EventKind::TxConfirmed { .. } => "tx_confirmed",
             EventKind::Tick { .. } => "tick",
         }
     }
@@ -225,12 +249,14 @@ impl Event {
 
     /// The keys of [`crate::AssetState`] a decision on this event reads:
     /// always the asset's core (books, windows, freeze, clock), plus at most
-    /// one withdrawal, one allowlist entry and one user's windows. A ledger
-    /// may load just these, lock them, decide and persist the changes.
+    /// one withdrawal, one allowlist entry and one user's windows — or, for
+    /// [`EventKind::TxConfirmed`], the withdrawals it settles. A ledger may
+    /// load just these, lock them, decide and persist the changes.
     pub fn touches(&self) -> Touches<'_> {
         let mut t = Touches {
             asset: self.kind.asset(),
             withdrawal: self.kind.withdrawal_id(),
+            settles: &[],
             destination: None,
             user: None,
         };
@@ -243,6 +269,7 @@ impl Event {
             }
             EventKind::AllowlistAdd { destination, .. }
             | EventKind::AllowlistCancel { destination, .. } => t.destination = Some(destination),
+            EventKind::TxConfirmed { withdrawals, .. } => t.settles = withdrawals,
             _ => {}
         }
         t
@@ -259,6 +286,8 @@ pub struct Touches<'a> {
     pub asset: &'a str,
     /// The withdrawal record, if any.
     pub withdrawal: Option<&'a str>,
+    /// The withdrawal records a confirmed transaction settles.
+    pub settles: &'a [WithdrawalId],
     /// The allowlist entry, if any.
     pub destination: Option<&'a str>,
     /// The user's per-user windows, if any.

@@ -383,7 +383,20 @@ pub fn events(config: &Config, e: &mut impl Entropy, len: usize) -> Vec<Event> {
             },
             7 => {
                 let id = format!("w{}", next_id.saturating_sub(1 + e.below(4)));
-                if e.chance(3, 4) {
+                if e.chance(1, 3) {
+                    // A batch: one to three recent withdrawals (sometimes one
+                    // twice) and a fee.
+                    let n = 1 + e.below(3);
+                    let withdrawals = (0..n)
+                        .map(|_| format!("w{}", next_id.saturating_sub(1 + e.below(4))))
+                        .collect();
+                    EventKind::TxConfirmed {
+                        asset: asset(),
+                        tx: format!("t{}", e.below(1_000)),
+                        withdrawals,
+                        fee: e.below(1_000),
+                    }
+                } else if e.chance(3, 4) {
                     EventKind::Confirmed { asset: asset(), id }
                 } else {
                     EventKind::Failed { asset: asset(), id }

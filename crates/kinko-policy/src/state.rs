@@ -330,6 +330,12 @@ pub enum Change {
         /// Its amount.
         amount: Amount,
     },
+    /// A confirmed transaction's fee left the hot wallet: `hot` goes down by
+    /// `amount`.
+    FeePaid {
+        /// The fee.
+        amount: Amount,
+    },
     /// A reservation was released: `reserved` goes down by `amount`.
     Released {
         /// The withdrawal.
@@ -469,6 +475,10 @@ impl AssetState {
                 self.hot = hot;
                 self.reserved = reserved;
                 // What left custody is no longer vouched for.
+                self.vouched = self.vouched.map(|v| v.saturating_sub(*amount));
+            }
+            Change::FeePaid { amount } => {
+                self.hot = sub(self.hot, *amount)?;
                 self.vouched = self.vouched.map(|v| v.saturating_sub(*amount));
             }
             Change::Released { id, amount } => {

@@ -702,3 +702,47 @@ max_withdrawal_share = "10%"
     let custody = h.state.assets["A"].custody();
     assert_eq!(h.state.assets["A"].limit_custody(), custody);
 }
+
+#[test]
+fn a_confirmed_transaction_settles_its_withdrawals_at_once_and_books_its_fee() {
+    let mut h = H::new(BASIC);
+    h.deposit(0, Wallet::Hot, 100_000);
+    for (id, user) in [("b1", "a"), ("b2", "b"), ("b3", "c")] {
+        assert!(approved(&h.withdraw_to(0, id, user, "d", 2_000)));
+    }
+    let tx = |ids: &[&str], fee| EventKind::TxConfirmed {
+        asset: "A".into(),
+        tx: "t1".into(),
+        withdrawals: ids.iter().map(|s| (*s).to_owned()).collect(),
+        fee,
+    };
+    // Refused outright, nothing changed: an id twice, an unknown id, a fee
+    // above what is free (100,000 - 6,000 reserved), nothing at all.
+    let before = h.state.clone();
+    assert_eq!(h.ev(1, tx(&["b1", "b1"], 10)).unwrap_err(), DecideError::BadSettlement);
+    assert_eq!(h.ev(1, tx(&["b1", "zz"], 10)).unwrap_err(), DecideError::UnknownWithdrawal);
+    assert!(matches!(
+        h.ev(1, tx(&["b1"], 94_001)).unwrap_err(),
+        DecideError::InsufficientFunds { from: Wallet::Hot, amount: 94_001, available: 94_000 }
+    ));
+    assert_eq!(h.ev(1, tx(&[], 0)).unwrap_err(), DecideError::ZeroAmount);
+    assert_eq!(h.state, before);
+
+    let out = h.ev(1, tx(&["b1", "b2"], 345)).unwrap();
+    assert_eq!(out.decision, Decision::Recorded);
+    assert_eq!(
+        out.changes.iter().filter(|c| matches!(c, Change::Settled { .. })).count(),
+        2
+    );
+    assert!(out.changes.contains(&Change::FeePaid { amount: 345 }));
+    assert_eq!((h.a().hot, h.a().reserved), (100_000 - 4_000 - 345, 2_000));
+    assert_eq!(h.a().withdrawals["b2"].status, WithdrawalStatus::Settled);
+    // Settled once: the same transaction again is refused.
+    assert!(matches!(
+        h.ev(2, tx(&["b1"], 345)).unwrap_err(),
+        DecideError::WrongStatus { found: "settled", .. }
+    ));
+    // A sweep's or consolidation's fee alone.
+    h.ev(2, tx(&[], 100)).unwrap();
+    assert_eq!(h.a().hot, 100_000 - 4_000 - 345 - 100);
+}
