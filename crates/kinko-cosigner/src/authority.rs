@@ -25,6 +25,7 @@
 //!   gap, fees within the set-up's limits; sweeps pay only the pinned cold
 //!   wallet, at the next cold index the cosigner hands out.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use bitcoin::hex::DisplayHex;
@@ -37,10 +38,15 @@ use kinko_policy::{Decision, EventKind, Timestamp, Wallet, WithdrawalStatus};
 use kinko_wallet::{Keychain, OutputKind, PsbtAnalysis, SigningKeys};
 use serde_json::{json, Value};
 
-use crate::check::{check_payment, check_sweep, check_transaction, destination_script, TxRules};
+use crate::check::{
+    check_consolidation, check_payout, check_sweep, check_transaction, destination_script, TxRules,
+};
 use crate::replay::{Mismatch, Replay};
 use crate::setup::Setup;
-use crate::{CosignError, CosignRule, Cosigned, Cosigner, Refusal, SweepCosigned};
+use crate::{
+    ConsolidationCosigned, CosignError, CosignRule, Cosigned, Cosigner, PayoutCosigned, Refusal,
+    SweepCosigned,
+};
 
 /// Where the cosigner's time comes from: its own host's clock, never a
 /// request. `Custom` is for simulations and tests run by the cosigner's own
@@ -104,6 +110,16 @@ pub enum AuthorityRule {
     ReservationCosigned,
     /// The engine refused the event outright (`invalid-event`).
     InvalidEvent,
+    /// A confirmation of a transaction the cosigner never signed
+    /// (`unknown-transaction`).
+    UnknownTransaction,
+    /// A confirmation of a payout family one of whose transactions is
+    /// already recorded as confirmed (`already-confirmed`).
+    AlreadyConfirmed,
+    /// A release of a cosigned reservation whose evidence is not a confirmed
+    /// transaction conflicting with every transaction of its family
+    /// (`conflict-not-proven`).
+    ConflictNotProven,
     /// A policy change that does not read, names another asset or an
     /// approver without a key, or moves a window (`invalid-policy`).
     InvalidPolicy,
@@ -120,6 +136,9 @@ impl AuthorityRule {
             AuthorityRule::ClockWentBackwards => "clock-went-backwards",
             AuthorityRule::ReservationCosigned => "reservation-cosigned",
             AuthorityRule::InvalidEvent => "invalid-event",
+            AuthorityRule::UnknownTransaction => "unknown-transaction",
+            AuthorityRule::AlreadyConfirmed => "already-confirmed",
+            AuthorityRule::ConflictNotProven => "conflict-not-proven",
             AuthorityRule::InvalidPolicy => "invalid-policy",
         }
     }
@@ -517,14 +536,21 @@ impl<K: SigningKeys> Authority<K> {
     fn check_cosign_mark(&mut self, id: &str) -> Result<(), AuthorityError> {
         let mark = self
             .ledger
-            .cosign_mark(id)
+            .cosign_family(id)
             .map_err(AuthorityError::ledger)?;
-        let chain = self.replay.cosigned(id);
-        if mark.as_deref() != chain {
+        let chain = self.replay.family(id);
+        if mark != chain {
+            let say = |f: &[String]| {
+                if f.is_empty() {
+                    "not cosigned".to_owned()
+                } else {
+                    f.join(" ")
+                }
+            };
             return Err(Mismatch(format!(
                 "the cosign mark row of withdrawal {id:?} says {}, the chain says {}",
-                mark.as_deref().unwrap_or("not cosigned"),
-                chain.unwrap_or("not cosigned")
+                say(&mark),
+                say(chain)
             ))
             .into());
         }
@@ -1247,11 +1273,33 @@ impl<K: SigningKeys> Authority<K> {
         )
     }
 
-    /// The backend reports a reserved withdrawal confirmed on chain.
+    /// The backend reports a reserved withdrawal confirmed on chain. When
+    /// the cosigner signed one transaction for it, this is
+    /// [`Authority::confirm_tx`] of that transaction (which settles every
+    /// reservation it pays and books its fee); after a fee bump the
+    /// transaction must be named (`unknown-transaction`).
     ///
     /// # Errors
     /// [`AuthorityError`].
     pub fn confirm(&mut self, id: &str) -> Result<Committed, AuthorityError> {
+        self.sync()?;
+        match self.replay.family(id) {
+            [] => {}
+            [only] => {
+                let only = only.clone();
+                return self.confirm_tx(&only);
+            }
+            family => {
+                return Err(AuthorityError::refused(
+                    AuthorityRule::UnknownTransaction,
+                    format!(
+                        "withdrawal {id:?} was cosigned in {} transactions ({}); confirm the one that confirmed by its txid",
+                        family.len(),
+                        family.join(", ")
+                    ),
+                ))
+            }
+        }
         self.decide(
             EventKind::Confirmed {
                 asset: self.asset(),
@@ -1360,7 +1408,13 @@ impl<K: SigningKeys> Authority<K> {
         check_transaction(psbt, &analysis, &self.tx_rules())?;
         let amount = analysis.outputs[payment.payment_output].amount;
         if retry.is_none() {
-            let evidence = json!({ "tx": tx_evidence(&analysis, &payment, Some(index)) });
+            let mut tx = tx_evidence(&analysis, payment.fee, Some(index));
+            tx["inputs"] = json!(analysis
+                .inputs
+                .iter()
+                .map(|i| i.outpoint.to_string())
+                .collect::<Vec<_>>());
+            let evidence = json!({ "tx": tx });
             self.decide(
                 EventKind::Sweep {
                     asset: self.asset(),
@@ -1387,6 +1441,7 @@ impl<K: SigningKeys> Authority<K> {
     /// but verified change, within the fee and transaction rules. The
     /// decision is committed (and the reservation marked) before the
     /// signature is given; a refusal of a known reservation is recorded.
+    /// [`Authority::cosign_payout`] of one reservation.
     ///
     /// # Errors
     /// The cosign rules; [`AuthorityError`].
@@ -1395,79 +1450,179 @@ impl<K: SigningKeys> Authority<K> {
         id: &str,
         psbt: &mut Psbt,
     ) -> Result<Cosigned, AuthorityError> {
+        let p = self.cosign_payout(&[id.to_owned()], psbt)?;
+        Ok(Cosigned {
+            id: id.to_owned(),
+            asset: p.asset,
+            txid: p.txid,
+            payment: crate::CheckedPayment {
+                payment_output: p.payout.payment_outputs[0],
+                change: p.payout.change,
+                fee: p.payout.fee,
+            },
+            signatures: p.signatures,
+            again: p.again,
+            audit_seq: p.audit_seqs.1,
+        })
+    }
+
+    /// Cosigns one transaction that pays the reservations `ids` (one, or a
+    /// batch of at most the set-up's `max_batch_payouts`): every output but
+    /// verified change pays exactly one of them (destination and amount
+    /// exact), none twice, all of them reserved by the chain and of the
+    /// set-up's asset, within the fee limit of a payout of that size and the
+    /// transaction rules. All are marked in one ledger transaction (one audit
+    /// record each) before the signature is given, or none are.
+    ///
+    /// A reservation already cosigned is paid again only by a fee bump
+    /// (BIP125) of its payout family: the same reservations exactly, a
+    /// transaction that spends an input of every transaction of the family
+    /// (so at most one of them can confirm) and a fee above each of theirs.
+    /// A retry of a transaction already cosigned is signed again.
+    ///
+    /// # Errors
+    /// The cosign rules (`reservation-spent`, `reservation-paid-twice`,
+    /// `batch-too-large`, `replacement-not-conflicting`,
+    /// `replacement-fee-not-higher`, …); [`AuthorityError`].
+    pub fn cosign_payout(
+        &mut self,
+        ids: &[String],
+        psbt: &mut Psbt,
+    ) -> Result<PayoutCosigned, AuthorityError> {
         let asset = self.asset();
-        let found = self.ledger.withdrawal(id).map_err(AuthorityError::ledger)?;
-        match found {
-            None => {
-                return Err(Refusal::new(
-                    CosignRule::UnknownWithdrawal,
-                    "the ledger has no withdrawal with this id",
-                )
-                .into())
-            }
-            Some((a, _)) if a != asset => {
-                return Err(Refusal::new(
-                    CosignRule::WrongAsset,
-                    format!("withdrawal {id:?} is of asset {a:?}; this cosigner guards {asset:?}"),
-                )
-                .into())
-            }
-            Some(_) => {}
+        let limits = self.setup.batch_limits();
+        if ids.is_empty() {
+            return Err(Refusal::new(
+                CosignRule::UnknownWithdrawal,
+                "a payout names no withdrawal",
+            )
+            .into());
         }
-        let analysis = self.cosigner.analyze(psbt);
+        if ids.len() > limits.max_payouts {
+            return Err(Refusal::new(
+                CosignRule::BatchTooLarge,
+                format!(
+                    "{} reservations in one payout; the set-up allows {}",
+                    ids.len(),
+                    limits.max_payouts
+                ),
+            )
+            .into());
+        }
+        let mut seen = HashSet::with_capacity(ids.len());
+        if let Some(twice) = ids.iter().find(|i| !seen.insert(i.as_str())) {
+            return Err(Refusal::new(
+                CosignRule::ReservationPaidTwice,
+                format!("the payout names withdrawal {twice:?} twice"),
+            )
+            .into());
+        }
+        for id in ids {
+            match self.ledger.withdrawal(id).map_err(AuthorityError::ledger)? {
+                None => {
+                    return Err(Refusal::new(
+                        CosignRule::UnknownWithdrawal,
+                        format!("the ledger has no withdrawal {id:?}"),
+                    )
+                    .into())
+                }
+                Some((a, _)) if a != asset => {
+                    return Err(Refusal::new(
+                        CosignRule::WrongAsset,
+                        format!(
+                            "withdrawal {id:?} is of asset {a:?}; this cosigner guards {asset:?}"
+                        ),
+                    )
+                    .into())
+                }
+                Some(_) => {}
+            }
+        }
+        let max_fee = limits.fee_limit(self.setup.fee_limits().0, ids.len());
+        let analysis = self.cosigner.analyze_with_max_fee(psbt, max_fee);
         let txid = analysis.txid;
+        let inputs: Vec<String> = analysis
+            .inputs
+            .iter()
+            .map(|i| i.outpoint.to_string())
+            .collect();
         let network = self.setup.network();
         let mut tries = 0;
         let (record, checked, refused) = loop {
-            self.sync_and(|a| a.check_cosign_mark(id))?;
-            let Some(chain_w) = self.replay.state().withdrawals.get(id).cloned() else {
-                return Err(Mismatch(format!("withdrawal {id:?} has no decision record")).into());
-            };
+            self.sync()?;
+            let mut chain_ws = Vec::with_capacity(ids.len());
+            let mut chain_families = Vec::with_capacity(ids.len());
+            for id in ids {
+                let Some(w) = self.replay.state().withdrawals.get(id).cloned() else {
+                    return Err(
+                        Mismatch(format!("withdrawal {id:?} has no decision record")).into(),
+                    );
+                };
+                chain_ws.push(w);
+                chain_families.push(self.replay.family(id).to_vec());
+            }
+            let bump = self.bump_check(ids, &chain_families, &analysis, &inputs);
             let rules = self.tx_rules();
             let now = self.now();
             let tag = self.tagged(None);
             let mut checked = None;
             let mut refused: Option<Refusal> = None;
             self.expect_head();
-            let res = self
-                .ledger
-                .cosign_with_evidence(id, Some(now), |_asset, w| {
-                    let res = if *w != chain_w {
-                        Err(Refusal::new(
-                            CosignRule::StateMismatch,
-                            format!("withdrawal {id:?} row differs from its audit records"),
-                        ))
-                    } else {
-                        destination_script(&w.destination, network)
-                            .and_then(|script| {
-                                check_payment(&analysis, &script, Amount::from_sat(w.amount))
-                            })
-                            .and_then(|p| check_transaction(psbt, &analysis, &rules).map(|()| p))
-                    };
-                    match res {
-                        Ok(p) => {
-                            let mut ev = json!({ "tx": tx_evidence(&analysis, &p, None) });
-                            if let Some(t) = &tag {
-                                ev["request"] = t["request"].clone();
-                            }
-                            checked = Some(p);
-                            (
-                                CosignVerdict::Sign {
-                                    txid: txid.to_string(),
-                                },
-                                Some(ev),
-                            )
+            let res = self.ledger.cosign_payout(ids, Some(now), |_asset, ws, families| {
+                let res = if ws != chain_ws.as_slice() {
+                    Err(Refusal::new(
+                        CosignRule::StateMismatch,
+                        "a withdrawal row differs from its audit records",
+                    ))
+                } else if families != chain_families.as_slice() {
+                    Err(Refusal::new(
+                        CosignRule::StateMismatch,
+                        "a cosign mark row differs from the audit records",
+                    ))
+                } else {
+                    ws.iter()
+                        .map(|w| {
+                            destination_script(&w.destination, network)
+                                .map(|s| (s, Amount::from_sat(w.amount)))
+                        })
+                        .collect::<Result<Vec<_>, _>>()
+                        .and_then(|payouts| check_payout(&analysis, &payouts))
+                        .and_then(|p| check_transaction(psbt, &analysis, &rules).map(|()| p))
+                        .and_then(|p| bump.clone().map(|of| (p, of)))
+                };
+                match res {
+                    Ok((p, of)) => {
+                        let mut first = json!({
+                            "tx": tx_evidence(&analysis, p.fee, None),
+                        });
+                        first["tx"]["inputs"] = json!(inputs);
+                        if ids.len() > 1 {
+                            first["tx"]["payouts"] = json!(ids.len());
                         }
-                        Err(r) => {
-                            let v = CosignVerdict::Refuse {
-                                rule: r.rule.as_str().to_owned(),
-                                detail: r.detail.clone(),
-                            };
-                            refused = Some(r);
-                            (v, None)
+                        if let Some(t) = &tag {
+                            first["request"] = t["request"].clone();
                         }
+                        let rest = json!({ "tx": { "txid": txid.to_string(), "fee_sat": p.fee.to_sat() } });
+                        let mut evidence = vec![Some(first)];
+                        evidence.extend((1..ids.len()).map(|_| Some(rest.clone())));
+                        checked = Some(p);
+                        let txid = txid.to_string();
+                        let verdict = match of {
+                            Some(of) => CosignVerdict::Replace { txid, of },
+                            None => CosignVerdict::Sign { txid },
+                        };
+                        (verdict, evidence)
                     }
-                });
+                    Err(r) => {
+                        let v = CosignVerdict::Refuse {
+                            rule: r.rule.as_str().to_owned(),
+                            detail: r.detail.clone(),
+                        };
+                        refused = Some(r);
+                        (v, Vec::new())
+                    }
+                }
+            });
             match res {
                 Err(kinko_ledger::CosignError::HeadMoved { .. }) if tries < MOVED_TRIES => {
                     self.moved_again(&mut tries)
@@ -1480,8 +1635,10 @@ impl<K: SigningKeys> Authority<K> {
             }
         };
         self.catch_up()?;
-        let again = match record.result {
-            CosignResult::Signed { again, .. } => again,
+        let (again, replaces) = match record.result {
+            CosignResult::Signed {
+                again, replaces, ..
+            } => (again, replaces),
             CosignResult::Refused { rule, detail } => {
                 let r = refused.unwrap_or_else(|| {
                     let rule = match rule.as_str() {
@@ -1500,22 +1657,217 @@ impl<K: SigningKeys> Authority<K> {
                 .into())
             }
         };
-        let Some(payment) = checked else {
+        let Some(payout) = checked else {
             return Err(Refusal::new(CosignRule::NotReserved, "the check did not run").into());
         };
         let signatures = self
             .cosigner
             .sign_checked(psbt)
             .map_err(AuthorityError::Sign)?;
-        Ok(Cosigned {
-            id: id.to_owned(),
+        Ok(PayoutCosigned {
             asset: record.asset,
             txid,
-            payment,
+            ids: ids.to_vec(),
+            payout,
+            replaces,
             signatures,
             again,
-            audit_seq: record.audit_seq,
+            audit_seqs: (*record.audit_seqs.start(), *record.audit_seqs.end()),
         })
+    }
+
+    /// Whether a payout of `ids` is new (`Ok(None)`), a retry or fee bump of
+    /// their one payout family (`Ok(Some(the family's last txid))`, a retry
+    /// when the family holds the transaction already), or refused.
+    fn bump_check(
+        &self,
+        ids: &[String],
+        families: &[Vec<String>],
+        analysis: &PsbtAnalysis,
+        inputs: &[String],
+    ) -> Result<Option<String>, Refusal> {
+        let txid = analysis.txid.to_string();
+        if families.iter().all(Vec::is_empty) {
+            return Ok(None);
+        }
+        let family = &families[0];
+        let spent = |detail: String| Refusal::new(CosignRule::ReservationSpent, detail);
+        if families.iter().any(|f| f != family) || family.is_empty() {
+            return Err(spent(
+                "a reservation of the payout is already in another cosigned payout".into(),
+            ));
+        }
+        let last = family.last().cloned().unwrap_or_default();
+        if family.contains(&txid) {
+            return Ok(Some(last));
+        }
+        // A replacement pays exactly the family's reservations.
+        let first = family[0].as_str();
+        let paid: HashSet<&str> = self
+            .replay
+            .tx(first)
+            .map(|t| t.withdrawals.iter().map(String::as_str).collect())
+            .unwrap_or_default();
+        let asked: HashSet<&str> = ids.iter().map(String::as_str).collect();
+        if paid != asked {
+            return Err(spent(format!(
+                "the reservations were cosigned in {first} with {} others; a fee bump pays exactly them",
+                paid.len().saturating_sub(1)
+            )));
+        }
+        let fee = analysis.fee.map_or(0, |f| f.to_sat());
+        for t in family {
+            let Some(member) = self.replay.tx(t) else {
+                return Err(spent(format!("{t} is not in the chain's records")));
+            };
+            if !member.inputs.iter().any(|i| inputs.contains(i)) {
+                return Err(Refusal::new(
+                    CosignRule::ReplacementNotConflicting,
+                    format!(
+                        "the transaction spends none of the inputs of {t}, so both could confirm"
+                    ),
+                ));
+            }
+            if fee <= member.fee {
+                return Err(Refusal::new(
+                    CosignRule::ReplacementFeeNotHigher,
+                    format!("fee {fee} sat is not above the {} sat of {t}", member.fee),
+                ));
+            }
+        }
+        Ok(Some(last))
+    }
+
+    /// Cosigns a consolidation of the hot wallet's coins, or a child that
+    /// pays for a stuck parent from its change: every output is verified
+    /// change, within the fee limit of a transaction of that many inputs
+    /// (the payout scaling of the set-up's `[fees]`) and the transaction
+    /// rules. Recorded (a `tick` with the transaction as evidence) before
+    /// the signature is given; its fee leaves the books when it confirms
+    /// ([`Authority::confirm_tx`]).
+    ///
+    /// # Errors
+    /// `not-consolidation`, the analysis' and transaction rules;
+    /// [`AuthorityError`].
+    pub fn cosign_consolidation(
+        &mut self,
+        psbt: &mut Psbt,
+    ) -> Result<ConsolidationCosigned, AuthorityError> {
+        self.sync()?;
+        let limits = self.setup.batch_limits();
+        let n = psbt.unsigned_tx.input.len();
+        let max_fee = limits.fee_limit(self.setup.fee_limits().0, n);
+        let analysis = self.cosigner.analyze_with_max_fee(psbt, max_fee);
+        let fee = check_consolidation(&analysis)?;
+        check_transaction(psbt, &analysis, &self.tx_rules())?;
+        let txid = analysis.txid;
+        if self.replay.tx(&txid.to_string()).is_none() {
+            let mut tx = tx_evidence(&analysis, fee, None);
+            tx["consolidation"] = json!(true);
+            tx["inputs"] = json!(analysis
+                .inputs
+                .iter()
+                .map(|i| i.outpoint.to_string())
+                .collect::<Vec<_>>());
+            self.decide(
+                EventKind::Tick {
+                    asset: self.asset(),
+                },
+                Some(json!({ "tx": tx })),
+            )?;
+        }
+        let signatures = self
+            .cosigner
+            .sign_checked(psbt)
+            .map_err(AuthorityError::Sign)?;
+        Ok(ConsolidationCosigned {
+            txid,
+            fee,
+            signatures,
+        })
+    }
+
+    /// The backend reports a transaction the cosigner signed confirmed on
+    /// chain: one `tx_confirmed` event settles every reservation it pays and
+    /// books its fee, as the cosigner's own records of that transaction say
+    /// (the caller names only the txid). A payout family settles once: the
+    /// other transactions of the family are recorded as replaced (evidence
+    /// `replaced`).
+    ///
+    /// # Errors
+    /// `unknown-transaction`, `already-confirmed`; [`AuthorityError`].
+    pub fn confirm_tx(&mut self, txid: &str) -> Result<Committed, AuthorityError> {
+        self.sync()?;
+        let Some(rec) = self.replay.tx(txid).cloned() else {
+            return Err(AuthorityError::refused(
+                AuthorityRule::UnknownTransaction,
+                format!(
+                    "the cosigner signed no transaction {}",
+                    txid.chars().take(64).collect::<String>()
+                ),
+            ));
+        };
+        let family: Vec<String> = rec
+            .withdrawals
+            .first()
+            .map(|id| self.replay.family(id).to_vec())
+            .unwrap_or_else(|| vec![txid.to_owned()]);
+        let done = family
+            .iter()
+            .find(|t| self.replay.tx(t).is_some_and(|r| r.confirmed));
+        if let Some(done) = done {
+            return Err(AuthorityError::refused(
+                AuthorityRule::AlreadyConfirmed,
+                format!("{done} of this payout family is already recorded as confirmed"),
+            ));
+        }
+        let replaced: Vec<&String> = family.iter().filter(|t| *t != txid).collect();
+        let evidence = (!replaced.is_empty()).then(|| json!({ "replaced": replaced }));
+        self.decide(
+            EventKind::TxConfirmed {
+                asset: self.asset(),
+                tx: txid.to_owned(),
+                withdrawals: rec.withdrawals,
+                fee: rec.fee,
+            },
+            evidence,
+        )
+    }
+
+    /// Releases a cosigned reservation whose transactions can no longer
+    /// confirm: `conflict` must be a transaction the cosigner signed, recorded
+    /// as confirmed, outside the reservation's payout family, that spends an
+    /// input of every transaction of the family.
+    ///
+    /// # Errors
+    /// `conflict-not-proven`; [`AuthorityError`].
+    pub fn fail_with_conflict(
+        &mut self,
+        id: &str,
+        conflict: &str,
+    ) -> Result<Committed, AuthorityError> {
+        self.sync()?;
+        let family = self.replay.family(id).to_vec();
+        if family.is_empty() {
+            return self.fail(id);
+        }
+        if !crate::replay::conflicts_with_family(self.replay.txs(), &family, conflict) {
+            return Err(AuthorityError::refused(
+                AuthorityRule::ConflictNotProven,
+                format!(
+                    "{} is not a confirmed transaction of this cosigner spending an input of each of {}",
+                    conflict.chars().take(64).collect::<String>(),
+                    family.join(", ")
+                ),
+            ));
+        }
+        self.decide(
+            EventKind::Failed {
+                asset: self.asset(),
+                id: id.to_owned(),
+            },
+            Some(json!({ "conflict": conflict })),
+        )
     }
 
     /// Whether a decision approved, for callers that only need that.
@@ -1531,14 +1883,14 @@ fn clock_went_backwards(last: Timestamp, at: Timestamp) -> AuthorityError {
     )
 }
 
-fn tx_evidence(a: &PsbtAnalysis, p: &crate::CheckedPayment, cold_index: Option<u32>) -> Value {
+fn tx_evidence(a: &PsbtAnalysis, fee: Amount, cold_index: Option<u32>) -> Value {
     let change_index = a.outputs.iter().find_map(|o| match o.kind {
         OutputKind::Change { index, .. } => Some(index),
         _ => None,
     });
     let mut v = json!({
         "txid": a.txid.to_string(),
-        "fee_sat": p.fee.to_sat(),
+        "fee_sat": fee.to_sat(),
     });
     if let Some(c) = change_index {
         v["change_index"] = json!(c);

@@ -1,6 +1,7 @@
 //! The pure part of the cosigner: does a PSBT's analysis pay exactly what was
 //! approved? No I/O, no keys; every rule here has a stable name.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use bitcoin::absolute::{LockTime, LOCK_TIME_THRESHOLD};
@@ -64,6 +65,23 @@ pub enum CosignRule {
     /// it recorded) does not agree with the state it was asked to act on
     /// (`state-mismatch`).
     StateMismatch,
+    /// A payout names one reservation twice, or pays one twice: more outputs
+    /// of its destination and amount than reservations
+    /// (`reservation-paid-twice`).
+    ReservationPaidTwice,
+    /// More reservations in one payout than the set-up allows
+    /// (`batch-too-large`).
+    BatchTooLarge,
+    /// A fee bump that spends none of the inputs of a transaction of the
+    /// family it replaces, so both could confirm
+    /// (`replacement-not-conflicting`).
+    ReplacementNotConflicting,
+    /// A fee bump whose fee is not above every fee of the family it
+    /// replaces (`replacement-fee-not-higher`).
+    ReplacementFeeNotHigher,
+    /// A consolidation (or child-pays-for-parent) that pays anything but the
+    /// hot wallet's own change (`not-consolidation`).
+    NotConsolidation,
 }
 
 impl CosignRule {
@@ -87,6 +105,11 @@ impl CosignRule {
             CosignRule::ChangeBeyondGap => "change-beyond-gap",
             CosignRule::WrongAsset => "wrong-asset",
             CosignRule::StateMismatch => "state-mismatch",
+            CosignRule::ReservationPaidTwice => "reservation-paid-twice",
+            CosignRule::BatchTooLarge => "batch-too-large",
+            CosignRule::ReplacementNotConflicting => "replacement-not-conflicting",
+            CosignRule::ReplacementFeeNotHigher => "replacement-fee-not-higher",
+            CosignRule::NotConsolidation => "not-consolidation",
         }
     }
 }
@@ -208,6 +231,158 @@ pub fn check_payment(
         change,
         fee,
     })
+}
+
+/// What a checked payout of many reservations looks like.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckedPayout {
+    /// The output index paying each reservation, in the order given.
+    pub payment_outputs: Vec<usize>,
+    /// The change output, if any: (output index, change index, amount).
+    pub change: Option<(usize, u32, Amount)>,
+    /// The fee.
+    pub fee: Amount,
+}
+
+/// Checks that `a` pays every reservation of `payouts` — `(script, amount)`
+/// each — exactly once, and nothing else but at most one verified change
+/// output. Outputs are matched to reservations by script and amount, so the
+/// order of either does not matter; two reservations to one destination
+/// need two outputs.
+///
+/// Order of the checks: the analysis' own refusals, then per destination:
+/// a reservation whose destination no output pays (`destination-mismatch`),
+/// an output to a destination no reservation names (`extra-output`), an
+/// output that repeats a reservation's payment (`reservation-paid-twice`),
+/// an amount that matches no reservation of its destination
+/// (`amount-mismatch`), a second change output (`extra-output`). With one
+/// reservation the rules and their order are [`check_payment`]'s.
+///
+/// # Errors
+///
+/// The [`Refusal`] naming the first rule broken.
+pub fn check_payout(
+    a: &PsbtAnalysis,
+    payouts: &[(ScriptBuf, Amount)],
+) -> Result<CheckedPayout, Refusal> {
+    if let [(script, amount)] = payouts {
+        let p = check_payment(a, script, *amount)?;
+        return Ok(CheckedPayout {
+            payment_outputs: vec![p.payment_output],
+            change: p.change,
+            fee: p.fee,
+        });
+    }
+    analysis_refusal(a)?;
+    let fee = a
+        .fee
+        .ok_or_else(|| Refusal::new(CosignRule::FeeUnknown, "the fee cannot be computed"))?;
+    // Reservations by destination: (amount, position in `payouts`), and the
+    // outputs paying each destination.
+    let mut wanted: BTreeMap<&ScriptBuf, Vec<(Amount, usize)>> = BTreeMap::new();
+    for (i, (script, amount)) in payouts.iter().enumerate() {
+        wanted.entry(script).or_default().push((*amount, i));
+    }
+    let mut change = None;
+    let mut paid: BTreeMap<&ScriptBuf, Vec<usize>> = BTreeMap::new();
+    for (i, o) in a.outputs.iter().enumerate() {
+        match o.kind {
+            OutputKind::Change { index, .. } if change.is_none() => {
+                change = Some((i, index, o.amount));
+            }
+            OutputKind::Change { .. } => {
+                return Err(Refusal::new(
+                    CosignRule::ExtraOutput,
+                    format!("output {i} is a second change output"),
+                ))
+            }
+            OutputKind::External if wanted.contains_key(&o.script_pubkey) => {
+                paid.entry(&o.script_pubkey).or_default().push(i);
+            }
+            _ => {
+                return Err(Refusal::new(
+                    CosignRule::ExtraOutput,
+                    format!(
+                        "output {i} ({}) pays a destination no reservation of the payout names",
+                        o.amount
+                    ),
+                ))
+            }
+        }
+    }
+    let mut payment_outputs = vec![usize::MAX; payouts.len()];
+    for (script, reservations) in &wanted {
+        let outputs = paid.get(script).map_or(&[][..], Vec::as_slice);
+        if outputs.is_empty() {
+            let (_, r) = reservations[0];
+            return Err(Refusal::new(
+                CosignRule::DestinationMismatch,
+                format!("no output pays the destination of reservation {r} of the payout"),
+            ));
+        }
+        let mut open: Vec<(Amount, usize)> = reservations.clone();
+        for &o in outputs {
+            let amount = a.outputs[o].amount;
+            match open.iter().position(|(x, _)| *x == amount) {
+                Some(k) => {
+                    let (_, r) = open.swap_remove(k);
+                    payment_outputs[r] = o;
+                }
+                None if reservations.iter().any(|(x, _)| *x == amount) => {
+                    return Err(Refusal::new(
+                        CosignRule::ReservationPaidTwice,
+                        format!("output {o} pays a reservation ({amount}) another output already pays"),
+                    ))
+                }
+                None => {
+                    return Err(Refusal::new(
+                        CosignRule::AmountMismatch,
+                        format!(
+                            "output {o} pays {amount}, which no reservation to its destination approved"
+                        ),
+                    ))
+                }
+            }
+        }
+        if let Some((amount, r)) = open.first() {
+            return Err(Refusal::new(
+                CosignRule::AmountMismatch,
+                format!("reservation {r} of the payout ({amount}) is not paid"),
+            ));
+        }
+    }
+    Ok(CheckedPayout {
+        payment_outputs,
+        change,
+        fee,
+    })
+}
+
+/// Checks a consolidation (or a child paying for a stuck parent): every
+/// output is the hot wallet's verified change.
+///
+/// # Errors
+///
+/// The analysis' refusals, `not-consolidation`.
+pub fn check_consolidation(a: &PsbtAnalysis) -> Result<Amount, Refusal> {
+    analysis_refusal(a)?;
+    let fee = a
+        .fee
+        .ok_or_else(|| Refusal::new(CosignRule::FeeUnknown, "the fee cannot be computed"))?;
+    if a.outputs.is_empty() {
+        return Err(Refusal::new(CosignRule::NotConsolidation, "no output"));
+    }
+    if let Some(i) = a
+        .outputs
+        .iter()
+        .position(|o| !matches!(o.kind, OutputKind::Change { .. }))
+    {
+        return Err(Refusal::new(
+            CosignRule::NotConsolidation,
+            format!("output {i} is not the hot wallet's verified change"),
+        ));
+    }
+    Ok(fee)
 }
 
 /// The script of an approved destination on `network`.

@@ -34,11 +34,12 @@ use kinko_wallet::{
 
 pub use authority::{Authority, AuthorityError, AuthorityRule, Clock, OpenAuthorityError};
 pub use check::{
-    check_payment, check_sweep, check_transaction, destination_script, max_height_estimate,
-    CheckedPayment, CosignRule, Refusal, TxRules, ESTIMATE_BLOCK_SECS, ESTIMATE_MARGIN_BLOCKS,
-    MAX_LOCK_TIME_AHEAD,
+    check_consolidation, check_payment, check_payout, check_sweep, check_transaction,
+    destination_script, max_height_estimate, CheckedPayment, CheckedPayout, CosignRule, Refusal,
+    TxRules, ESTIMATE_BLOCK_SECS, ESTIMATE_MARGIN_BLOCKS, MAX_LOCK_TIME_AHEAD,
 };
-pub use setup::{Setup, SetupError};
+pub use replay::{TxPurpose, TxRecord};
+pub use setup::{BatchLimits, Setup, SetupError};
 
 /// The cosigner's default fee limit: 0.001 BTC (a tenth of a signer's).
 pub const DEFAULT_MAX_FEE: Amount = Amount::from_sat(100_000);
@@ -108,6 +109,39 @@ pub struct Cosigned {
     pub again: bool,
     /// The audit record of the decision.
     pub audit_seq: u64,
+}
+
+/// A payout (one or many reservations in one transaction) the cosigner
+/// signed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PayoutCosigned {
+    /// The asset.
+    pub asset: String,
+    /// The transaction's txid.
+    pub txid: Txid,
+    /// The reservations it pays, as asked.
+    pub ids: Vec<String>,
+    /// What was checked (the output paying each reservation, in order).
+    pub payout: CheckedPayout,
+    /// The transaction of the payout family it replaces (a fee bump).
+    pub replaces: Option<String>,
+    /// Signatures the cosigner added.
+    pub signatures: usize,
+    /// The same transaction was cosigned before (an idempotent retry).
+    pub again: bool,
+    /// The audit records of the decision (first, last).
+    pub audit_seqs: (u64, u64),
+}
+
+/// A consolidation (or child-pays-for-parent) the cosigner signed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsolidationCosigned {
+    /// The transaction's txid.
+    pub txid: Txid,
+    /// Its fee.
+    pub fee: Amount,
+    /// Signatures the cosigner added.
+    pub signatures: usize,
 }
 
 /// A sweep the cosigner signed.
@@ -199,6 +233,16 @@ impl<K: SigningKeys> Cosigner<K> {
     /// The analysis of `psbt` against the hot wallet with the cosigner's limits.
     pub fn analyze(&self, psbt: &Psbt) -> PsbtAnalysis {
         self.hot.analyze(psbt, &self.options)
+    }
+
+    /// The analysis of `psbt` with another fee limit (a payout's, scaled by
+    /// its number of reservations); the fee rate limit stays.
+    pub fn analyze_with_max_fee(&self, psbt: &Psbt, max_fee: Amount) -> PsbtAnalysis {
+        let options = AnalysisOptions {
+            max_fee,
+            ..self.options.clone()
+        };
+        self.hot.analyze(psbt, &options)
     }
 
     /// Signs after the caller's checks (the authority's).

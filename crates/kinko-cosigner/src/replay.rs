@@ -51,6 +51,10 @@ struct CosignPayload {
     #[serde(default)]
     txid: Option<String>,
     #[serde(default)]
+    again: bool,
+    #[serde(default)]
+    replaces: Option<String>,
+    #[serde(default)]
     evidence: Option<serde_json::Value>,
 }
 
@@ -60,9 +64,47 @@ struct TxEvidence {
     #[serde(default)]
     txid: Option<String>,
     #[serde(default)]
+    fee_sat: Option<u64>,
+    #[serde(default)]
     change_index: Option<u32>,
     #[serde(default)]
     cold_index: Option<u32>,
+    #[serde(default)]
+    inputs: Option<Vec<String>>,
+    #[serde(default)]
+    consolidation: bool,
+}
+
+/// What a transaction the cosigner signed is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TxPurpose {
+    /// It pays reservations (one, or a batch).
+    Payout,
+    /// It sweeps to the cold wallet.
+    Sweep,
+    /// It pays only the hot wallet's own change (a consolidation, or a
+    /// child paying for a stuck parent).
+    Consolidation,
+}
+
+/// A transaction the cosigner signed, as its chain records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TxRecord {
+    /// What it is for.
+    pub purpose: TxPurpose,
+    /// The reservations it pays, in the order recorded.
+    pub withdrawals: Vec<String>,
+    /// The fee it pays (base units).
+    pub fee: u64,
+    /// The outpoints it spends (`txid:vout`).
+    pub inputs: Vec<String>,
+    /// The transaction of its payout family it replaced, if any.
+    pub replaces: Option<String>,
+    /// Recorded as confirmed (`tx_confirmed`).
+    pub confirmed: bool,
+    /// The audit record of its first signature.
+    pub audit_seq: u64,
 }
 
 /// A sweep the cosigner cosigned, as the chain records it.
@@ -115,7 +157,8 @@ pub struct Replay {
     state: AssetState,
     seq: u64,
     hash: String,
-    cosigned: HashMap<String, String>,
+    cosigned: HashMap<String, Vec<String>>,
+    txs: HashMap<String, TxRecord>,
     sweeps: Vec<SweepRecord>,
     max_change: Option<u32>,
     signed_actions: BTreeMap<String, u64>,
@@ -150,6 +193,7 @@ impl Replay {
             seq: 0,
             hash: GENESIS.to_owned(),
             cosigned: HashMap::new(),
+            txs: HashMap::new(),
             sweeps: Vec::new(),
             max_change: None,
             signed_actions: BTreeMap::new(),
@@ -211,9 +255,25 @@ impl Replay {
         (self.seq, &self.hash)
     }
 
-    /// The txid a reservation was cosigned for, per the chain.
+    /// The txid a reservation was first cosigned for, per the chain.
     pub fn cosigned(&self, id: &str) -> Option<&str> {
-        self.cosigned.get(id).map(String::as_str)
+        self.family(id).first().map(String::as_str)
+    }
+
+    /// Every transaction a reservation was cosigned for (its payout family:
+    /// the first, then its replacements), per the chain.
+    pub fn family(&self, id: &str) -> &[String] {
+        self.cosigned.get(id).map_or(&[], Vec::as_slice)
+    }
+
+    /// A transaction the cosigner signed, per the chain.
+    pub fn tx(&self, txid: &str) -> Option<&TxRecord> {
+        self.txs.get(txid)
+    }
+
+    /// Every transaction the cosigner signed, by txid.
+    pub fn txs(&self) -> &HashMap<String, TxRecord> {
+        &self.txs
     }
 
     /// The sweeps cosigned, in order.
@@ -337,30 +397,106 @@ impl Replay {
         // The ledger's cosign step moves the clock to max(last, at).
         let last = self.state.last_at;
         self.state.last_at = Some(last.map_or(r.at, |l| l.max(r.at)));
-        if p.result == "signed" {
-            let w = self.state.withdrawals.get(&p.id);
-            if !w.is_some_and(|w| w.status == WithdrawalStatus::Reserved) {
+        if p.result != "signed" || p.again {
+            return Ok(());
+        }
+        let w = self.state.withdrawals.get(&p.id);
+        if !w.is_some_and(|w| w.status == WithdrawalStatus::Reserved) {
+            return Err(mismatch(format!(
+                "{at_rec} cosigned {:?}, which the chain never reserved",
+                p.id
+            )));
+        }
+        let txid = p.txid.unwrap_or_default();
+        let family = self.cosigned.entry(p.id.clone()).or_default();
+        match (&p.replaces, family.last()) {
+            (None, None) => {}
+            (Some(of), Some(_)) if family.contains(of) && !family.contains(&txid) => {}
+            (_, Some(t)) if *t == txid => return Ok(()),
+            (None, Some(t)) => {
                 return Err(mismatch(format!(
-                    "{at_rec} cosigned {:?}, which the chain never reserved",
+                    "{at_rec} cosigned {:?} twice, for {t} and {txid}",
                     p.id
-                )));
+                )))
             }
-            let txid = p.txid.unwrap_or_default();
-            match self.cosigned.get(&p.id) {
-                Some(t) if *t != txid => {
-                    return Err(mismatch(format!(
-                        "{at_rec} cosigned {:?} twice, for {t} and {txid}",
-                        p.id
-                    )))
-                }
-                _ => {}
-            }
-            self.cosigned.insert(p.id, txid);
-            if let Some(ev) = p.evidence {
-                self.note_evidence(&ev, r.seq, false);
+            (Some(of), _) => {
+                return Err(mismatch(format!(
+                    "{at_rec} replaces {of} for {:?}, which is not in its family",
+                    p.id
+                )))
             }
         }
+        family.push(txid.clone());
+        let ev: TxEvidence = p
+            .evidence
+            .as_ref()
+            .and_then(|e| e.get("tx"))
+            .and_then(|t| serde_json::from_value(t.clone()).ok())
+            .unwrap_or_default();
+        let rec = self.txs.entry(txid).or_insert_with(|| TxRecord {
+            purpose: TxPurpose::Payout,
+            withdrawals: Vec::new(),
+            fee: ev.fee_sat.unwrap_or(0),
+            inputs: Vec::new(),
+            replaces: p.replaces.clone(),
+            confirmed: false,
+            audit_seq: r.seq,
+        });
+        rec.withdrawals.push(p.id);
+        if let Some(inputs) = ev.inputs {
+            rec.inputs = inputs;
+        }
+        if let Some(ev) = p.evidence {
+            self.note_evidence(&ev, r.seq, false);
+        }
         Ok(())
+    }
+
+    /// Checks a `tx_confirmed` against the transaction the chain recorded:
+    /// the same reservations and fee, no member of its family confirmed.
+    fn check_confirmed(&self, ev: &Event, at_rec: &str) -> Result<(), Mismatch> {
+        let EventKind::TxConfirmed {
+            tx,
+            withdrawals,
+            fee,
+            ..
+        } = &ev.kind
+        else {
+            return Ok(());
+        };
+        let Some(rec) = self.txs.get(tx) else {
+            return Err(mismatch(format!(
+                "{at_rec} confirms {tx}, which the cosigner never signed"
+            )));
+        };
+        if rec.withdrawals != *withdrawals || rec.fee != *fee {
+            return Err(mismatch(format!(
+                "{at_rec} confirms {tx} with other payments or another fee than it was signed with"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Checks a release of a cosigned reservation: its evidence must name a
+    /// confirmed transaction, outside the reservation's family, that spends
+    /// an input of every transaction of the family.
+    fn check_release(&self, id: &str, ev: Option<&serde_json::Value>) -> Result<(), String> {
+        let family = self.family(id);
+        let Some(first) = family.first() else {
+            return Ok(());
+        };
+        let conflict = ev
+            .and_then(|e| e.get("conflict"))
+            .and_then(|c| c.as_str())
+            .ok_or_else(|| format!("it was cosigned for {first}"))?;
+        if conflicts_with_family(&self.txs, family, conflict) {
+            Ok(())
+        } else {
+            Err(format!(
+                "its evidence {conflict} is not a confirmed transaction spending an input of each of {}",
+                family.join(", ")
+            ))
+        }
     }
 
     fn feed_decision(&mut self, r: &AuditRecord, at_rec: &str) -> Result<(), Mismatch> {
@@ -380,19 +516,21 @@ impl Replay {
             )));
         }
         // A cosigned transaction may still be broadcast: only its
-        // confirmation releases the reservation.
+        // confirmation releases the reservation, or the confirmation of one
+        // that conflicts with every transaction of its family.
         if let EventKind::Failed { id, .. } = &p.event.kind {
             let reserved = self
                 .state
                 .withdrawals
                 .get(id)
                 .is_some_and(|w| w.status == WithdrawalStatus::Reserved);
-            if let (true, Some(txid)) = (reserved, self.cosigned.get(id)) {
-                return Err(mismatch(format!(
-                    "{at_rec} releases withdrawal {id:?}, which was cosigned for {txid}"
-                )));
+            if reserved {
+                self.check_release(id, p.evidence.as_ref()).map_err(|why| {
+                    mismatch(format!("{at_rec} releases withdrawal {id:?}: {why}"))
+                })?;
             }
         }
+        self.check_confirmed(&p.event, at_rec)?;
         let out = decide_asset(&self.policy, &mut self.state, &p.event).map_err(|e| {
             mismatch(format!(
                 "{at_rec}: the engine refuses its event on the chain's state ({e})"
@@ -409,6 +547,11 @@ impl Replay {
             return Err(mismatch(format!(
                 "{at_rec}: its changes are not the ones the chain's state makes"
             )));
+        }
+        if let EventKind::TxConfirmed { tx, .. } = &p.event.kind {
+            if let Some(rec) = self.txs.get_mut(tx) {
+                rec.confirmed = true;
+            }
         }
         if let Some(ev) = p.evidence {
             self.note_evidence(&ev, r.seq, true);
@@ -497,6 +640,22 @@ impl Replay {
             if let Some(c) = tx.change_index {
                 self.max_change = Some(self.max_change.map_or(c, |m| m.max(c)));
             }
+            let purpose = match (tx.cold_index, tx.consolidation) {
+                (Some(_), _) => Some(TxPurpose::Sweep),
+                (None, true) => Some(TxPurpose::Consolidation),
+                (None, false) => None,
+            };
+            if let (true, Some(purpose), Some(txid)) = (decision, purpose, &tx.txid) {
+                self.txs.entry(txid.clone()).or_insert_with(|| TxRecord {
+                    purpose,
+                    withdrawals: Vec::new(),
+                    fee: tx.fee_sat.unwrap_or(0),
+                    inputs: tx.inputs.clone().unwrap_or_default(),
+                    replaces: None,
+                    confirmed: false,
+                    audit_seq: seq,
+                });
+            }
             if let (true, Some(i), Some(txid)) = (decision, tx.cold_index, tx.txid) {
                 self.sweeps.push(SweepRecord {
                     txid,
@@ -561,6 +720,24 @@ fn compare_core(a: &str, m: &AssetState, t: &AssetState) -> Result<(), Mismatch>
         }
         Ok(())
     }
+}
+
+/// Whether `conflict` is a confirmed transaction outside `family` that
+/// spends an input of every transaction of it: then none of them can confirm.
+pub(crate) fn conflicts_with_family(
+    txs: &HashMap<String, TxRecord>,
+    family: &[String],
+    conflict: &str,
+) -> bool {
+    let Some(c) = txs.get(conflict) else {
+        return false;
+    };
+    c.confirmed
+        && !family.iter().any(|t| t == conflict)
+        && family.iter().all(|t| {
+            txs.get(t)
+                .is_some_and(|m| m.inputs.iter().any(|i| c.inputs.contains(i)))
+        })
 }
 
 fn freeze_word(s: &AssetState) -> String {

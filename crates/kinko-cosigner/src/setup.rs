@@ -203,10 +203,12 @@ pub enum SetupError {
         /// The number of admins.
         admins: usize,
     },
-    /// A fee limit is 0 or out of range.
+    /// A fee limit is 0 or out of range (`batch_max_fee_sat` also below
+    /// `max_fee_sat`).
     #[error("fees.{field} = {value} must be between 1 and {max}")]
     FeeLimit {
-        /// `max_fee_sat` or `max_fee_rate_sat_vb`.
+        /// `max_fee_sat`, `max_fee_rate_sat_vb`, `batch_fee_per_payout_sat`,
+        /// `batch_max_fee_sat` or `max_batch_payouts`.
         field: &'static str,
         /// The value.
         value: u64,
@@ -315,6 +317,12 @@ struct RawSetup {
 struct RawFees {
     max_fee_sat: u64,
     max_fee_rate_sat_vb: u64,
+    #[serde(default)]
+    batch_fee_per_payout_sat: Option<u64>,
+    #[serde(default)]
+    batch_max_fee_sat: Option<u64>,
+    #[serde(default)]
+    max_batch_payouts: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -350,6 +358,7 @@ pub struct Setup {
     policy_text: String,
     max_fee: Amount,
     max_fee_rate: FeeRate,
+    batch: BatchLimits,
     change_gap: u32,
     policy_delay: kinko_policy::Duration,
     chain: Option<(u32, i64)>,
@@ -525,6 +534,7 @@ impl Setup {
         }
 
         let (max_fee, max_fee_rate) = fee_limits(&raw.fees)?;
+        let batch = batch_limits(&raw.fees, max_fee)?;
         if raw.change_gap == 0 || raw.change_gap > MAX_CHANGE_GAP {
             return Err(SetupError::ChangeGap {
                 gap: raw.change_gap,
@@ -569,6 +579,7 @@ impl Setup {
             policy_text: raw.policy,
             max_fee,
             max_fee_rate,
+            batch,
             change_gap: raw.change_gap,
             policy_delay,
             chain,
@@ -708,6 +719,12 @@ impl Setup {
         (self.max_fee, self.max_fee_rate)
     }
 
+    /// The limits of a payout of many reservations (`[fees]`
+    /// `batch_fee_per_payout_sat`, `batch_max_fee_sat`, `max_batch_payouts`).
+    pub fn batch_limits(&self) -> BatchLimits {
+        self.batch
+    }
+
     /// How long a policy change that loosens anything waits on the
     /// cosigner's clock (`policy_delay`, default 48 h).
     pub fn policy_delay(&self) -> kinko_policy::Duration {
@@ -817,6 +834,84 @@ fn check_distinct_keys(
     Ok(())
 }
 
+/// The limits of payouts of many reservations (and of consolidations of
+/// many inputs), from the set-up's `[fees]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchLimits {
+    /// The fee a payout may add per reservation beyond the first.
+    pub fee_per_payout: Amount,
+    /// The ceiling of any payout's fee.
+    pub max_fee: Amount,
+    /// The most reservations one payout pays.
+    pub max_payouts: usize,
+}
+
+/// `batch_fee_per_payout_sat` when the set-up does not say.
+pub const DEFAULT_BATCH_FEE_PER_PAYOUT_SAT: u64 = 10_000;
+/// `batch_max_fee_sat` when the set-up does not say: 50 × `max_fee_sat`
+/// (capped at 21 million BTC).
+pub const DEFAULT_BATCH_MAX_FEE_FACTOR: u64 = 50;
+/// `max_batch_payouts` when the set-up does not say.
+pub const DEFAULT_MAX_BATCH_PAYOUTS: usize = 500;
+/// The largest `max_batch_payouts`: about the most P2WSH outputs Bitcoin's
+/// standard transaction weight (400,000) holds with a few inputs.
+pub const MAX_BATCH_PAYOUTS: usize = 2_000;
+
+impl BatchLimits {
+    /// The largest fee of a payout of `n` reservations (or a consolidation
+    /// of `n` inputs): `max_fee_sat + (n - 1) * batch_fee_per_payout_sat`,
+    /// at most `batch_max_fee_sat`, and never below `max_fee_sat`.
+    pub fn fee_limit(&self, single: Amount, n: usize) -> Amount {
+        let extra = u64::try_from(n.saturating_sub(1)).unwrap_or(u64::MAX);
+        let scaled = single
+            .to_sat()
+            .saturating_add(self.fee_per_payout.to_sat().saturating_mul(extra));
+        Amount::from_sat(scaled.min(self.max_fee.to_sat()).max(single.to_sat()))
+    }
+}
+
+fn batch_limits(f: &RawFees, max_fee: Amount) -> Result<BatchLimits, SetupError> {
+    let max_sat = Amount::MAX_MONEY.to_sat();
+    let per = f
+        .batch_fee_per_payout_sat
+        .unwrap_or(DEFAULT_BATCH_FEE_PER_PAYOUT_SAT);
+    if per > max_sat {
+        return Err(SetupError::FeeLimit {
+            field: "batch_fee_per_payout_sat",
+            value: per,
+            max: max_sat,
+        });
+    }
+    let ceiling = f.batch_max_fee_sat.unwrap_or_else(|| {
+        max_fee
+            .to_sat()
+            .saturating_mul(DEFAULT_BATCH_MAX_FEE_FACTOR)
+            .min(max_sat)
+    });
+    if ceiling < max_fee.to_sat() || ceiling > max_sat {
+        return Err(SetupError::FeeLimit {
+            field: "batch_max_fee_sat",
+            value: ceiling,
+            max: max_sat,
+        });
+    }
+    let n = f
+        .max_batch_payouts
+        .unwrap_or(DEFAULT_MAX_BATCH_PAYOUTS as u64);
+    if n == 0 || n > MAX_BATCH_PAYOUTS as u64 {
+        return Err(SetupError::FeeLimit {
+            field: "max_batch_payouts",
+            value: n,
+            max: MAX_BATCH_PAYOUTS as u64,
+        });
+    }
+    Ok(BatchLimits {
+        fee_per_payout: Amount::from_sat(per),
+        max_fee: Amount::from_sat(ceiling),
+        max_payouts: usize::try_from(n).unwrap_or(MAX_BATCH_PAYOUTS),
+    })
+}
+
 fn fee_limits(f: &RawFees) -> Result<(Amount, FeeRate), SetupError> {
     let max_sat = Amount::MAX_MONEY.to_sat();
     if f.max_fee_sat == 0 || f.max_fee_sat > max_sat {
@@ -875,11 +970,38 @@ mod tests {
     }
 
     #[test]
+    fn batch_limits_scale_per_payout_up_to_the_ceiling() {
+        let raw = |per, ceiling, n| RawFees {
+            max_fee_sat: 50_000,
+            max_fee_rate_sat_vb: 100,
+            batch_fee_per_payout_sat: per,
+            batch_max_fee_sat: ceiling,
+            max_batch_payouts: n,
+        };
+        let single = Amount::from_sat(50_000);
+        let d = batch_limits(&raw(None, None, None), single).unwrap();
+        assert_eq!(d.max_payouts, 500);
+        assert_eq!(d.fee_limit(single, 1), single);
+        assert_eq!(d.fee_limit(single, 11).to_sat(), 150_000);
+        assert_eq!(d.fee_limit(single, 500).to_sat(), 2_500_000);
+        assert_eq!(d.fee_limit(single, 5_000).to_sat(), 2_500_000);
+        let l = batch_limits(&raw(Some(1_000), Some(60_000), Some(2_000)), single).unwrap();
+        assert_eq!(l.fee_limit(single, 5).to_sat(), 54_000);
+        assert_eq!(l.fee_limit(single, 100).to_sat(), 60_000);
+        assert!(batch_limits(&raw(None, Some(49_999), None), single).is_err());
+        assert!(batch_limits(&raw(None, None, Some(0)), single).is_err());
+        assert!(batch_limits(&raw(None, None, Some(2_001)), single).is_err());
+    }
+
+    #[test]
     fn fee_limit_bounds() {
         let f = |a, b| {
             fee_limits(&RawFees {
                 max_fee_sat: a,
                 max_fee_rate_sat_vb: b,
+                batch_fee_per_payout_sat: None,
+                batch_max_fee_sat: None,
+                max_batch_payouts: None,
             })
         };
         assert!(f(1, 1).is_ok());

@@ -13,10 +13,20 @@ use crate::{Core, Ledger, ReadError, TimeSource};
 /// The cosigner's verdict on the transaction it was asked to sign.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CosignVerdict {
-    /// The transaction pays exactly what was approved: sign it.
+    /// The transaction pays exactly what was approved: sign it (the
+    /// reservations must not be marked yet, or marked for this very txid).
     Sign {
         /// Its txid.
         txid: String,
+    },
+    /// The transaction replaces (BIP125) the payout family that holds `of`:
+    /// every reservation must be marked for a family holding `of`; `txid`
+    /// joins each family.
+    Replace {
+        /// Its txid.
+        txid: String,
+        /// A transaction of the family it replaces.
+        of: String,
     },
     /// Do not sign.
     Refuse {
@@ -39,6 +49,9 @@ pub enum CosignResult {
         txid: String,
         /// A retry of an earlier signature of the same transaction.
         again: bool,
+        /// The transaction of the family this one replaces (fee bumping).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        replaces: Option<String>,
     },
     /// Refused (`not-reserved`, `reservation-spent`, or the check's rule).
     Refused {
@@ -62,6 +75,20 @@ pub struct CosignRecord {
     pub audit_seq: u64,
 }
 
+/// A committed cosign decision on a payout of one or more reservations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PayoutRecord {
+    /// The withdrawals' asset.
+    pub asset: String,
+    /// The withdrawals, as read under the lock, in the order asked.
+    pub withdrawals: Vec<Withdrawal>,
+    /// What was decided.
+    pub result: CosignResult,
+    /// The audit records written: one per reservation when it was signed
+    /// for the first time, else one.
+    pub audit_seqs: std::ops::RangeInclusive<u64>,
+}
+
 /// Why nothing was recorded.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -69,6 +96,9 @@ pub enum CosignError {
     /// No withdrawal with this id.
     #[error("unknown withdrawal")]
     UnknownWithdrawal,
+    /// A payout names no withdrawal, one twice, or withdrawals of two assets.
+    #[error("a payout names one or more distinct withdrawals of one asset")]
+    BadPayout,
     /// The asset's chain does not end where the caller expected
     /// ([`Ledger::expect_head`]): nothing was written.
     #[error("the {asset} audit chain has {found} records, {expected} were expected; nothing was written")]
@@ -105,10 +135,20 @@ impl From<StorageError> for CosignError {
 #[derive(Serialize)]
 struct Payload<'a> {
     id: &'a str,
+    /// Every reservation of the payout, in a record that speaks for all of
+    /// them (a refusal, a retry); absent for a single reservation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ids: Option<&'a [String]>,
     #[serde(flatten)]
     result: &'a CosignResult,
     #[serde(skip_serializing_if = "Option::is_none")]
     evidence: Option<&'a serde_json::Value>,
+}
+
+/// The transactions of a mark (`txid` column): the first, then its
+/// replacements.
+pub fn mark_family(mark: &str) -> impl Iterator<Item = &str> {
+    mark.split(' ').filter(|t| !t.is_empty())
 }
 
 impl Ledger {
@@ -144,6 +184,55 @@ impl Ledger {
         at: Option<Timestamp>,
         check: impl FnOnce(&str, &Withdrawal) -> (CosignVerdict, Option<serde_json::Value>),
     ) -> Result<CosignRecord, CosignError> {
+        let ids = [id.to_owned()];
+        let rec = self.cosign_payout(&ids, at, |asset, ws, _| {
+            let (v, ev) = check(asset, &ws[0]);
+            (v, vec![ev])
+        })?;
+        Ok(CosignRecord {
+            asset: rec.asset,
+            withdrawal: rec
+                .withdrawals
+                .into_iter()
+                .next()
+                .ok_or(CosignError::BadPayout)?,
+            result: rec.result,
+            audit_seq: *rec.audit_seqs.end(),
+        })
+    }
+
+    /// Checks and marks the reservations one transaction pays, in one ledger
+    /// transaction: finds every withdrawal of `ids` (distinct, one asset),
+    /// locks the asset, re-reads them; unless all are reserved, refuses
+    /// (`not-reserved`) without calling `check`. Otherwise calls
+    /// `check(asset, withdrawals, families)` (each reservation's cosigned
+    /// transactions, first to last, empty when none) and records its
+    /// verdict:
+    ///
+    /// - `Sign { txid }`: marks every reservation (none may be marked
+    ///   already), one audit record per reservation with its evidence; if
+    ///   every family already holds `txid`, a retry (`again`, one record);
+    ///   else refused `reservation-spent`.
+    /// - `Replace { txid, of }`: every family must hold `of` (else
+    ///   `reservation-spent`); adds `txid` to each (one record per
+    ///   reservation), or is a retry when each holds it already.
+    /// - `Refuse`: one record naming every reservation.
+    ///
+    /// All marks and records commit together, or none.
+    ///
+    /// # Errors
+    /// [`CosignError`]: nothing was recorded.
+    #[allow(clippy::type_complexity)]
+    pub fn cosign_payout(
+        &mut self,
+        ids: &[String],
+        at: Option<Timestamp>,
+        check: impl FnOnce(
+            &str,
+            &[Withdrawal],
+            &[Vec<String>],
+        ) -> (CosignVerdict, Vec<Option<serde_json::Value>>),
+    ) -> Result<PayoutRecord, CosignError> {
         let expect = self.expect.take();
         let Ledger {
             backend,
@@ -153,8 +242,15 @@ impl Ledger {
             ..
         } = self;
         let damaged = |what| move |_| CosignError::Damaged(what);
+        let Some(first) = ids.first() else {
+            return Err(CosignError::BadPayout);
+        };
+        let mut distinct = std::collections::HashSet::with_capacity(ids.len());
+        if !ids.iter().all(|i| distinct.insert(i.as_str())) {
+            return Err(CosignError::BadPayout);
+        }
         let mut tx = backend.begin()?;
-        let Some((asset, _)) = tx.withdrawal(id)? else {
+        let Some((asset, _)) = tx.withdrawal(first)? else {
             return Err(CosignError::UnknownWithdrawal);
         };
         let cached = cache.get(&asset);
@@ -172,9 +268,16 @@ impl Ledger {
             (None, Some((_, core))) => core.clone(),
             (None, None) => return Err(CosignError::Damaged("asset state")),
         };
-        // Re-read under the lock: the status may have changed since.
-        let (_, rec) = tx.withdrawal(id)?.ok_or(CosignError::UnknownWithdrawal)?;
-        let withdrawal: Withdrawal = serde_json::from_str(&rec).map_err(damaged("withdrawal"))?;
+        // Read under the lock: the status may have changed since.
+        let mut withdrawals = Vec::with_capacity(ids.len());
+        for id in ids {
+            let (a, rec) = tx.withdrawal(id)?.ok_or(CosignError::UnknownWithdrawal)?;
+            if a != asset {
+                return Err(CosignError::BadPayout);
+            }
+            let w: Withdrawal = serde_json::from_str(&rec).map_err(damaged("withdrawal"))?;
+            withdrawals.push(w);
+        }
         let at = match (at, time) {
             (Some(t), _) => t,
             (None, TimeSource::Store) => tx.now()?,
@@ -186,71 +289,165 @@ impl Ledger {
             }
         }
 
-        let mut evidence = None;
-        let result = if withdrawal.status != WithdrawalStatus::Reserved {
-            CosignResult::Refused {
-                rule: "not-reserved".into(),
-                detail: format!("withdrawal is {}", withdrawal.status.name()),
-            }
-        } else {
-            let mark = tx.cosign_mark(id)?;
-            let (verdict, ev) = check(&asset, &withdrawal);
-            match (verdict, mark) {
-                (CosignVerdict::Refuse { rule, detail }, _) => {
-                    CosignResult::Refused { rule, detail }
-                }
-                (CosignVerdict::Sign { txid }, Some(marked)) if marked == txid => {
-                    CosignResult::Signed { txid, again: true }
-                }
-                (CosignVerdict::Sign { txid }, Some(marked)) => CosignResult::Refused {
-                    rule: "reservation-spent".into(),
-                    detail: format!("reservation already spent by {marked}, not {txid}"),
-                },
-                (CosignVerdict::Sign { txid }, None) => {
-                    tx.put_cosign_mark(id, &asset, &txid, at.unix())?;
-                    evidence = ev;
-                    CosignResult::Signed { txid, again: false }
-                }
-            }
+        let refused = |rule: &str, detail: String| CosignResult::Refused {
+            rule: rule.into(),
+            detail,
         };
+        // (result, evidence per reservation when each gets its own record)
+        let (result, per_id): (CosignResult, Option<Vec<Option<serde_json::Value>>>) =
+            match withdrawals
+                .iter()
+                .zip(ids)
+                .find(|(w, _)| w.status != WithdrawalStatus::Reserved)
+            {
+                Some((w, id)) => (
+                    refused(
+                        "not-reserved",
+                        format!("withdrawal {id} is {}", w.status.name()),
+                    ),
+                    None,
+                ),
+                None => {
+                    let mut marks = Vec::with_capacity(ids.len());
+                    for id in ids {
+                        marks.push(tx.cosign_mark(id)?.unwrap_or_default());
+                    }
+                    let families: Vec<Vec<String>> = marks
+                        .iter()
+                        .map(|m| mark_family(m).map(str::to_owned).collect())
+                        .collect();
+                    let (verdict, evidence) = check(&asset, &withdrawals, &families);
+                    let holds = |t: &str| families.iter().all(|f| f.iter().any(|x| x == t));
+                    let spent = |txid: &str| {
+                        let other = families
+                            .iter()
+                            .zip(ids)
+                            .find_map(|(f, id)| f.last().map(|l| (id, l)));
+                        let (id, by) = other.map_or(("?", "?"), |(i, l)| (i.as_str(), l.as_str()));
+                        refused(
+                            "reservation-spent",
+                            format!("reservation {id} already spent by {by}, not {txid}"),
+                        )
+                    };
+                    match verdict {
+                        CosignVerdict::Refuse { rule, detail } => (refused(&rule, detail), None),
+                        CosignVerdict::Sign { txid } | CosignVerdict::Replace { txid, .. }
+                            if holds(&txid) =>
+                        {
+                            (
+                                CosignResult::Signed {
+                                    txid,
+                                    again: true,
+                                    replaces: None,
+                                },
+                                None,
+                            )
+                        }
+                        CosignVerdict::Sign { txid } => {
+                            if families.iter().any(|f| !f.is_empty()) {
+                                (spent(&txid), None)
+                            } else {
+                                for id in ids {
+                                    tx.put_cosign_mark(id, &asset, &txid, at.unix())?;
+                                }
+                                let result = CosignResult::Signed {
+                                    txid,
+                                    again: false,
+                                    replaces: None,
+                                };
+                                (result, Some(evidence))
+                            }
+                        }
+                        CosignVerdict::Replace { txid, of } => {
+                            if !holds(&of) || families.iter().any(|f| f.contains(&txid)) {
+                                (spent(&txid), None)
+                            } else {
+                                for (id, mark) in ids.iter().zip(&marks) {
+                                    let family = format!("{mark} {txid}");
+                                    tx.put_cosign_mark(id, &asset, &family, at.unix())?;
+                                }
+                                let result = CosignResult::Signed {
+                                    txid,
+                                    again: false,
+                                    replaces: Some(of),
+                                };
+                                (result, Some(evidence))
+                            }
+                        }
+                    }
+                }
+            };
 
-        let payload = serde_json::to_string(&Payload {
-            id,
-            result: &result,
-            evidence: evidence.as_ref(),
-        })
-        .map_err(damaged("audit payload"))?;
-        let seq = row.audit_count + 1;
-        let record = AuditRecord::new(&asset, seq, at, "cosign", payload, &row.audit_head);
-        tx.append_audit(&record)?;
+        let mut payloads = Vec::new();
+        match per_id {
+            Some(evidence) => {
+                for (i, id) in ids.iter().enumerate() {
+                    let ev = evidence.get(i).and_then(Option::as_ref);
+                    payloads.push(
+                        serde_json::to_string(&Payload {
+                            id,
+                            ids: None,
+                            result: &result,
+                            evidence: ev,
+                        })
+                        .map_err(damaged("audit payload"))?,
+                    );
+                }
+            }
+            None => payloads.push(
+                serde_json::to_string(&Payload {
+                    id: first,
+                    ids: (ids.len() > 1).then_some(ids),
+                    result: &result,
+                    evidence: None,
+                })
+                .map_err(damaged("audit payload"))?,
+            ),
+        }
+        let first_seq = row.audit_count + 1;
+        for payload in payloads {
+            let seq = row.audit_count + 1;
+            let record = AuditRecord::new(&asset, seq, at, "cosign", payload, &row.audit_head);
+            tx.append_audit(&record)?;
+            row.audit_count = seq;
+            row.audit_head = record.hash;
+        }
         if let Some(signer) = signer {
             let head = signer
-                .sign_head(&asset, seq, &record.hash, at)
+                .sign_head(&asset, row.audit_count, &row.audit_head, at)
                 .map_err(CosignError::Damaged)?;
             tx.put_signed_head(&head)?;
         }
         core.last_at = Some(core.last_at.map_or(at, |l| l.max(at)));
-        row.audit_count = seq;
-        row.audit_head = record.hash;
         row.version += 1;
         row.core = Some(serde_json::to_string(&core).map_err(damaged("asset state"))?);
         tx.update_asset(&asset, &row)?;
         tx.commit()?;
         cache.insert(asset.clone(), (row.version, core));
-        Ok(CosignRecord {
+        Ok(PayoutRecord {
             asset,
-            withdrawal,
+            withdrawals,
             result,
-            audit_seq: seq,
+            audit_seqs: first_seq..=row.audit_count,
         })
     }
 
-    /// The txid a reservation was cosigned for, if any.
+    /// The txid a reservation was cosigned for first, if any.
     ///
     /// # Errors
     /// [`ReadError`].
     pub fn cosign_mark(&mut self, id: &str) -> Result<Option<String>, ReadError> {
+        Ok(self.cosign_family(id)?.into_iter().next())
+    }
+
+    /// Every txid a reservation was cosigned for: the first, then its
+    /// replacements (empty when it was never cosigned).
+    ///
+    /// # Errors
+    /// [`ReadError`].
+    pub fn cosign_family(&mut self, id: &str) -> Result<Vec<String>, ReadError> {
         let mut tx = self.backend.begin_read()?;
-        Ok(tx.cosign_mark(id)?)
+        let mark = tx.cosign_mark(id)?.unwrap_or_default();
+        Ok(mark_family(&mark).map(str::to_owned).collect())
     }
 }

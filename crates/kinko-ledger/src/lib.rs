@@ -87,7 +87,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 pub use audit::{AuditHead, AuditRecord, Problem, VerifyError};
-pub use cosign::{CosignError, CosignRecord, CosignResult, CosignVerdict};
+pub use cosign::{
+    mark_family, CosignError, CosignRecord, CosignResult, CosignVerdict, PayoutRecord,
+};
 /// The signed-messages crate the audit heads use (its `SignedAction`,
 /// `SetupId`, key parsing), re-exported so callers name the same types.
 pub use kinko_auth;
@@ -1156,6 +1158,7 @@ fn prefetch(
     for e in &events {
         let t = e.touches();
         keys.ids.extend(t.withdrawal);
+        keys.ids.extend(t.settles.iter().map(String::as_str));
         keys.users.extend(t.user.map(|u| (t.asset, u)));
         keys.destinations
             .extend(t.destination.map(|d| (t.asset, d)));
@@ -1287,6 +1290,17 @@ fn decide_in(
         let w: Withdrawal = serde_json::from_str(&rec).map_err(damaged("withdrawal"))?;
         s.withdrawals.insert(id.to_owned(), w);
     }
+    // The withdrawals a confirmed transaction settles (the engine refuses
+    // an unknown one).
+    for id in touches.settles {
+        if let Some((w_asset, rec)) = tx.withdrawal(id)? {
+            if w_asset != asset {
+                return Ok(Err(DecideError::IdOfOtherAsset));
+            }
+            let w: Withdrawal = serde_json::from_str(&rec).map_err(damaged("withdrawal"))?;
+            s.withdrawals.insert(id.clone(), w);
+        }
+    }
     if let Some(text) = t.user_windows {
         let usage: Vec<WindowUsage> =
             serde_json::from_str(&text).map_err(damaged("user windows"))?;
@@ -1303,8 +1317,12 @@ fn decide_in(
     }
 
     // A reservation cosigned for a transaction is not released by a failure
-    // report (the signed transaction may still be broadcast).
-    if let EventKind::Failed { id, .. } = kind {
+    // report (the signed transaction may still be broadcast) — unless the
+    // caller names the confirmed transaction that conflicts with every one
+    // it was cosigned for (evidence `conflict`; the policy cosigner checks
+    // it against its own records before it asks, and again on replay).
+    let conflict = evidence.is_some_and(|e| e.get("conflict").is_some());
+    if let (EventKind::Failed { id, .. }, false) = (kind, conflict) {
         let reserved = s
             .withdrawals
             .get(id.as_str())
@@ -1339,7 +1357,7 @@ fn decide_in(
 
     // Persist what changed.
     let mut new_w = None;
-    let mut changed_w = None;
+    let mut changed_w = Vec::new();
     let mut changed_user = None;
     for c in &outcome.changes {
         match c {
@@ -1348,7 +1366,11 @@ fn decide_in(
             | Change::Reserved { id, .. }
             | Change::PendingDenied { id, .. }
             | Change::Settled { id, .. }
-            | Change::Released { id, .. } => changed_w = Some(id.as_str()),
+            | Change::Released { id, .. } => {
+                if changed_w.last() != Some(&id.as_str()) {
+                    changed_w.push(id.as_str());
+                }
+            }
             Change::UsageAdded {
                 window: WindowRef::User { user, .. },
                 ..
@@ -1364,8 +1386,11 @@ fn decide_in(
             _ => {}
         }
     }
-    for (id, insert) in [(new_w, true), (changed_w, false)] {
-        let Some(id) = id else { continue };
+    let writes = new_w
+        .map(|id| (id, true))
+        .into_iter()
+        .chain(changed_w.into_iter().map(|id| (id, false)));
+    for (id, insert) in writes {
         let w = s
             .withdrawals
             .get(id)

@@ -116,7 +116,8 @@ const FLUSH_PARTS: [&str; 10] = [
      USING unnest(#::text[], #::text[]) AS q(asset, destination)
      WHERE a.asset = q.asset AND a.destination = q.destination",
     "INSERT INTO kinko_cosign (id, asset, txid, at)
-     SELECT * FROM unnest(#::text[], #::text[], #::text[], #::bigint[])",
+     SELECT * FROM unnest(#::text[], #::text[], #::text[], #::bigint[])
+     ON CONFLICT (id) DO UPDATE SET txid = excluded.txid",
     "INSERT INTO kinko_audit (asset, seq, at, kind, payload, prev_hash, hash)
      SELECT * FROM unnest(#::text[], #::bigint[], #::bigint[], #::text[],
                           #::text[], #::text[], #::text[])",
@@ -785,6 +786,8 @@ impl Tx for PgTx<'_> {
         self.rows
             .cosign
             .insert(id.to_owned(), Some(txid.to_owned()));
+        // One row per id in a flush (the upsert cannot touch a row twice).
+        self.writes.cosign.retain(|w| w.0 != id);
         self.writes
             .cosign
             .push((id.to_owned(), asset.to_owned(), txid.to_owned(), at));

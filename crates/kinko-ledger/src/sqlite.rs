@@ -299,7 +299,8 @@ impl Tx for SqliteTx<'_> {
     ) -> Result<(), StorageError> {
         self.0
             .prepare_cached(
-                "INSERT INTO kinko_cosign (id, asset, txid, at) VALUES (?1, ?2, ?3, ?4)",
+                "INSERT INTO kinko_cosign (id, asset, txid, at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (id) DO UPDATE SET txid = excluded.txid",
             )?
             .execute(params![id, asset, txid, at])?;
         Ok(())

@@ -223,8 +223,10 @@ pub(crate) trait Tx {
     fn append_audit(&mut self, r: &AuditRecord) -> Result<(), StorageError>;
     /// Stores (replaces) a chain's signed head.
     fn put_signed_head(&mut self, head: &SignedHeadRow) -> Result<(), StorageError>;
-    /// The txid a reservation was cosigned for.
+    /// The txids a reservation was cosigned for: the first one, then its
+    /// replacements, separated by single spaces (column `txid`).
     fn cosign_mark(&mut self, id: &str) -> Result<Option<String>, StorageError>;
+    /// Writes (inserts or replaces) a reservation's cosign mark.
     fn put_cosign_mark(
         &mut self,
         id: &str,
@@ -309,8 +311,10 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         hash TEXT NOT NULL,
         PRIMARY KEY (asset, seq)
     );",
-    // 1 -> 2: the policy cosigner's marks (one per withdrawal id: a
-    // reservation is cosigned for one transaction only).
+    // 1 -> 2: the policy cosigner's marks (one per withdrawal id). `txid`
+    // holds the transaction's id; since fee bumping, the first transaction
+    // and then its replacements, separated by single spaces (every one of
+    // them conflicts with every other, so at most one confirms).
     "CREATE TABLE kinko_cosign (
         id TEXT PRIMARY KEY,
         asset TEXT NOT NULL,

@@ -14,6 +14,8 @@ both!(
     cosign_marks_once_and_audits_every_decision,
     racing_cosigners_mark_once,
     a_cosigned_reservation_is_not_released_by_a_failure,
+    a_batch_marks_every_reservation_or_none_and_a_bump_joins_the_family,
+    racing_overlapping_batches_pay_each_reservation_once,
 );
 
 fn t(s: &str) -> Timestamp {
@@ -84,7 +86,8 @@ fn cosign_marks_once_and_audits_every_decision(db: &Db) {
         r.result,
         CosignResult::Signed {
             txid: "aa".into(),
-            again: false
+            again: false,
+            replaces: None
         }
     );
     assert_eq!(l.cosign_mark("w1").unwrap().as_deref(), Some("aa"));
@@ -94,7 +97,8 @@ fn cosign_marks_once_and_audits_every_decision(db: &Db) {
         r.result,
         CosignResult::Signed {
             txid: "aa".into(),
-            again: true
+            again: true,
+            replaces: None
         }
     );
     // Another transaction for the spent reservation, from another handle.
@@ -281,4 +285,185 @@ fn a_cosigned_reservation_is_not_released_by_a_failure(db: &Db) {
         ),
         (Some("reservation_cosigned"), Some("aa"), Some("w1"))
     );
+}
+
+fn withdraw(l: &mut Ledger, id: &str, amount: u64) {
+    let c = l
+        .decide_at(
+            t("2026-01-26T09:00:00Z"),
+            EventKind::Withdrawal {
+                id: id.into(),
+                user: format!("user-{id}"),
+                asset: "BTC".into(),
+                destination: format!("tb1q{id}"),
+                amount,
+            },
+        )
+        .unwrap();
+    assert!(matches!(c.outcome.decision, Decision::Approved { .. }));
+}
+
+fn ids(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| (*s).to_owned()).collect()
+}
+
+/// Issue #13: one transaction pays many reservations; all are marked in one
+/// ledger transaction with one audit record each, or none are; a fee bump
+/// joins every reservation's family; a confirmed transaction settles the
+/// batch at once with its fee.
+fn a_batch_marks_every_reservation_or_none_and_a_bump_joins_the_family(db: &Db) {
+    let mut l = db.open();
+    reserve(&mut l, "w1");
+    for id in ["w2", "w3", "w4"] {
+        withdraw(&mut l, id, 10_000);
+    }
+    let at = Some(t("2026-01-26T09:01:00Z"));
+    let before = l.verify_audit().unwrap().records;
+    assert!(matches!(
+        l.cosign_payout(&ids(&["w1", "w1"]), at, |_, _, _| unreachable!()),
+        Err(CosignError::BadPayout)
+    ));
+    assert!(matches!(
+        l.cosign_payout(&[], at, |_, _, _| unreachable!()),
+        Err(CosignError::BadPayout)
+    ));
+    let sign = |txid: &'static str| {
+        move |_: &str, ws: &[kinko_policy::Withdrawal], fams: &[Vec<String>]| {
+            assert_eq!(ws.len(), fams.len());
+            (
+                CosignVerdict::Sign { txid: txid.into() },
+                vec![Some(serde_json::json!({"n": 1})); ws.len()],
+            )
+        }
+    };
+    let r = l
+        .cosign_payout(&ids(&["w1", "w2", "w3"]), at, sign("b1"))
+        .unwrap();
+    assert_eq!(r.audit_seqs.clone().count(), 3);
+    assert!(matches!(
+        r.result,
+        CosignResult::Signed { again: false, .. }
+    ));
+    assert_eq!(l.verify_audit().unwrap().records, before + 3);
+    for id in ["w1", "w2", "w3"] {
+        assert_eq!(l.cosign_family(id).unwrap(), vec!["b1".to_owned()]);
+    }
+    // A second batch that pays a reservation of the first: refused, one
+    // record, nothing marked (w4 stays free).
+    let mut other = db.open();
+    let r = other
+        .cosign_payout(&ids(&["w4", "w3"]), at, sign("b2"))
+        .unwrap();
+    assert_eq!(rule(&r.result), "reservation-spent");
+    assert_eq!(r.audit_seqs.clone().count(), 1);
+    assert!(other.cosign_family("w4").unwrap().is_empty());
+    // A retry: one record, signed again.
+    let r = l
+        .cosign_payout(&ids(&["w1", "w2", "w3"]), at, sign("b1"))
+        .unwrap();
+    assert!(matches!(r.result, CosignResult::Signed { again: true, .. }));
+    // A bump of another family is refused; of its own family it joins.
+    let bump = |txid: &'static str, of: &'static str| {
+        move |_: &str, ws: &[kinko_policy::Withdrawal], _: &[Vec<String>]| {
+            (
+                CosignVerdict::Replace {
+                    txid: txid.into(),
+                    of: of.into(),
+                },
+                vec![None; ws.len()],
+            )
+        }
+    };
+    let r = l
+        .cosign_payout(&ids(&["w1", "w2", "w3"]), at, bump("b3", "zz"))
+        .unwrap();
+    assert_eq!(rule(&r.result), "reservation-spent");
+    let r = l
+        .cosign_payout(&ids(&["w1", "w2", "w3"]), at, bump("b3", "b1"))
+        .unwrap();
+    assert_eq!(
+        r.result,
+        CosignResult::Signed {
+            txid: "b3".into(),
+            again: false,
+            replaces: Some("b1".into())
+        }
+    );
+    assert_eq!(l.cosign_family("w2").unwrap(), ids(&["b1", "b3"]));
+    assert_eq!(l.cosign_mark("w2").unwrap().as_deref(), Some("b1"));
+
+    // Settled at once by the bump, with its fee; w4 untouched.
+    let s = l.asset_state("BTC").unwrap().unwrap();
+    let (hot, reserved) = (s.hot, s.reserved);
+    l.decide_at(
+        t("2026-01-26T09:05:00Z"),
+        EventKind::TxConfirmed {
+            asset: "BTC".into(),
+            tx: "b3".into(),
+            withdrawals: ids(&["w1", "w2", "w3"]),
+            fee: 777,
+        },
+    )
+    .unwrap();
+    let s = other.asset_state("BTC").unwrap().unwrap();
+    assert_eq!(s.hot, hot - 1_020_000 - 777);
+    assert_eq!(s.reserved, reserved - 1_020_000);
+    for id in ["w1", "w2", "w3"] {
+        assert_eq!(s.withdrawals[id].status, WithdrawalStatus::Settled);
+    }
+    assert_eq!(s.withdrawals["w4"].status, WithdrawalStatus::Reserved);
+    other.verify_audit().unwrap();
+}
+
+/// Issue #13: cosigners racing on overlapping batches — each reservation in
+/// at most one cosigned payout family.
+fn racing_overlapping_batches_pay_each_reservation_once(db: &Db) {
+    let mut l = db.open();
+    reserve(&mut l, "w0");
+    for i in 1..8 {
+        withdraw(&mut l, &format!("w{i}"), 10_000);
+    }
+    // Batches of three consecutive reservations, overlapping by two.
+    let handles: Vec<_> = (0..6)
+        .map(|i| {
+            let url = db.url.clone();
+            std::thread::spawn(move || {
+                let mut l = Ledger::open(&url).unwrap();
+                let batch: Vec<String> = (i..i + 3).map(|k| format!("w{k}")).collect();
+                let txid = format!("tx{i}");
+                loop {
+                    let r = l.cosign_payout(&batch, None, |_, ws, _| {
+                        (
+                            CosignVerdict::Sign { txid: txid.clone() },
+                            vec![None; ws.len()],
+                        )
+                    });
+                    match r {
+                        Ok(r) => return (batch, r.result),
+                        Err(CosignError::Storage(e)) if e.is_transient() => continue,
+                        Err(e) => panic!("{e:?}"),
+                    }
+                }
+            })
+        })
+        .collect();
+    let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let mut paid_by = std::collections::HashMap::new();
+    for (batch, result) in &results {
+        if let CosignResult::Signed { txid, .. } = result {
+            for id in batch {
+                assert!(
+                    paid_by.insert(id.clone(), txid.clone()).is_none(),
+                    "{results:?}"
+                );
+            }
+        } else {
+            assert_eq!(rule(result), "reservation-spent");
+        }
+    }
+    assert!(!paid_by.is_empty());
+    for (id, txid) in &paid_by {
+        assert_eq!(&l.cosign_family(id).unwrap(), &[txid.clone()]);
+    }
+    l.verify_audit().unwrap();
 }

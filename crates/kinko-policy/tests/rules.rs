@@ -719,11 +719,21 @@ fn a_confirmed_transaction_settles_its_withdrawals_at_once_and_books_its_fee() {
     // Refused outright, nothing changed: an id twice, an unknown id, a fee
     // above what is free (100,000 - 6,000 reserved), nothing at all.
     let before = h.state.clone();
-    assert_eq!(h.ev(1, tx(&["b1", "b1"], 10)).unwrap_err(), DecideError::BadSettlement);
-    assert_eq!(h.ev(1, tx(&["b1", "zz"], 10)).unwrap_err(), DecideError::UnknownWithdrawal);
+    assert_eq!(
+        h.ev(1, tx(&["b1", "b1"], 10)).unwrap_err(),
+        DecideError::BadSettlement
+    );
+    assert_eq!(
+        h.ev(1, tx(&["b1", "zz"], 10)).unwrap_err(),
+        DecideError::UnknownWithdrawal
+    );
     assert!(matches!(
         h.ev(1, tx(&["b1"], 94_001)).unwrap_err(),
-        DecideError::InsufficientFunds { from: Wallet::Hot, amount: 94_001, available: 94_000 }
+        DecideError::InsufficientFunds {
+            from: Wallet::Hot,
+            amount: 94_001,
+            available: 94_000
+        }
     ));
     assert_eq!(h.ev(1, tx(&[], 0)).unwrap_err(), DecideError::ZeroAmount);
     assert_eq!(h.state, before);
@@ -731,7 +741,10 @@ fn a_confirmed_transaction_settles_its_withdrawals_at_once_and_books_its_fee() {
     let out = h.ev(1, tx(&["b1", "b2"], 345)).unwrap();
     assert_eq!(out.decision, Decision::Recorded);
     assert_eq!(
-        out.changes.iter().filter(|c| matches!(c, Change::Settled { .. })).count(),
+        out.changes
+            .iter()
+            .filter(|c| matches!(c, Change::Settled { .. }))
+            .count(),
         2
     );
     assert!(out.changes.contains(&Change::FeePaid { amount: 345 }));
@@ -740,7 +753,10 @@ fn a_confirmed_transaction_settles_its_withdrawals_at_once_and_books_its_fee() {
     // Settled once: the same transaction again is refused.
     assert!(matches!(
         h.ev(2, tx(&["b1"], 345)).unwrap_err(),
-        DecideError::WrongStatus { found: "settled", .. }
+        DecideError::WrongStatus {
+            found: "settled",
+            ..
+        }
     ));
     // A sweep's or consolidation's fee alone.
     h.ev(2, tx(&[], 100)).unwrap();
