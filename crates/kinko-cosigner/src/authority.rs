@@ -1549,7 +1549,9 @@ impl<K: SigningKeys> Authority<K> {
         let network = self.setup.network();
         let mut tries = 0;
         let (record, checked, refused) = loop {
-            self.sync()?;
+            // A mark row that is not the chain's refuses before anything is
+            // written.
+            self.sync_and(|a| ids.iter().try_for_each(|id| a.check_cosign_mark(id)))?;
             let mut chain_ws = Vec::with_capacity(ids.len());
             let mut chain_families = Vec::with_capacity(ids.len());
             for id in ids {

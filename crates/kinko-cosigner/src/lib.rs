@@ -240,7 +240,7 @@ impl<K: SigningKeys> Cosigner<K> {
     pub fn analyze_with_max_fee(&self, psbt: &Psbt, max_fee: Amount) -> PsbtAnalysis {
         let options = AnalysisOptions {
             max_fee,
-            ..self.options.clone()
+            ..self.options
         };
         self.hot.analyze(psbt, &options)
     }

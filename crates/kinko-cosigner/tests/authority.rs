@@ -879,7 +879,11 @@ fn the_honest_day() {
     f.advance(60);
     f.authority.confirm("w1").unwrap();
     assert_eq!(status(&f, "w1"), WithdrawalStatus::Settled);
-    assert_eq!(f.authority.state().hot, 4 * COIN - BIG);
+    // The fee left the books with the payment (issue #13).
+    assert_eq!(
+        f.authority.state().hot,
+        4 * COIN - BIG - done.payment.fee.to_sat()
+    );
 
     let summary = f
         .authority

@@ -54,13 +54,22 @@ fn approved_payment_is_cosigned_once_and_verifies() {
     );
     f.verify(retry);
 
-    // Another transaction for the spent reservation: refused.
-    let other = f.psbt(&[(&dest, 50_000_000)], 6);
+    // Another transaction for the spent reservation at a lower fee:
+    // refused. At a higher fee, spending the same coin, it is a fee bump of
+    // the same payment (issue #13): cosigned, and only one can confirm.
+    let lower = f.psbt(&[(&dest, 50_000_000)], 3);
+    assert_eq!(refused(&mut f, "w1", &lower), "replacement-fee-not-higher");
+    let mut other = f.psbt(&[(&dest, 50_000_000)], 6);
     assert_ne!(
         other.unsigned_tx.compute_txid(),
         before.unsigned_tx.compute_txid()
     );
-    assert_eq!(refused(&mut f, "w1", &other), "reservation-spent");
+    let bump = f.authority.cosign_withdrawal("w1", &mut other).unwrap();
+    assert!(!bump.again);
+    assert_eq!(
+        f.authority.replay().family("w1")[0],
+        before.unsigned_tx.compute_txid().to_string()
+    );
     f.authority
         .ledger()
         .verify_audit_with_key(&f.setup.audit_key())

@@ -252,9 +252,11 @@ fn race(skews: &[i64]) {
     for (d, dest) in destinations.iter().enumerate() {
         for amount in AMOUNTS {
             let to = [(dest, amount)];
+            // Two transactions from disjoint coins: neither is a fee bump
+            // of the other (issue #13), so at most one is ever cosigned.
             let two = [
-                f.exchange_signs(f.create(&to, 5, 0)),
-                f.exchange_signs(f.create(&to, 6, 1)),
+                f.exchange_signs(create_psbt(&f.hot, &f.utxos[..2], &to, 5, 0)),
+                f.exchange_signs(create_psbt(&f.hot, &f.utxos[2..], &to, 6, 1)),
             ];
             psbts.insert((d as u8, amount), two);
         }

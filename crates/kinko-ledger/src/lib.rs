@@ -1366,10 +1366,10 @@ fn decide_in(
             | Change::Reserved { id, .. }
             | Change::PendingDenied { id, .. }
             | Change::Settled { id, .. }
-            | Change::Released { id, .. } => {
-                if changed_w.last() != Some(&id.as_str()) {
-                    changed_w.push(id.as_str());
-                }
+            | Change::Released { id, .. }
+                if changed_w.last() != Some(&id.as_str()) =>
+            {
+                changed_w.push(id.as_str());
             }
             Change::UsageAdded {
                 window: WindowRef::User { user, .. },

@@ -463,7 +463,7 @@ fn racing_overlapping_batches_pay_each_reservation_once(db: &Db) {
     }
     assert!(!paid_by.is_empty());
     for (id, txid) in &paid_by {
-        assert_eq!(&l.cosign_family(id).unwrap(), &[txid.clone()]);
+        assert_eq!(&l.cosign_family(id).unwrap(), std::slice::from_ref(txid));
     }
     l.verify_audit().unwrap();
 }

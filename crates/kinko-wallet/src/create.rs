@@ -54,7 +54,9 @@ pub struct CreateParams {
     pub fee_rate: FeeRate,
     /// The change index to use (the caller knows which are fresh).
     pub change_index: u32,
-    /// Spend every given UTXO (a sweep) instead of selecting coins.
+    /// Spend every given UTXO (a sweep) instead of selecting coins. With no
+    /// recipients, everything but the fee goes to the change output: a
+    /// consolidation.
     pub spend_all: bool,
 }
 
@@ -187,7 +189,9 @@ impl MultisigWallet {
         utxos: &[Utxo],
         params: &CreateParams,
     ) -> Result<CreatedPsbt, CreateError> {
-        if params.recipients.is_empty() {
+        // Without recipients, spending every coin to change is a
+        // consolidation; selecting coins for nothing is a mistake.
+        if params.recipients.is_empty() && !params.spend_all {
             return Err(CreateError::NoRecipients);
         }
         if params.fee_rate < MIN_FEE_RATE || params.fee_rate > MAX_FEE_RATE {
@@ -372,6 +376,15 @@ impl MultisigWallet {
                     Some((pos, params.change_index, change)),
                     weight_with_change,
                 )
+            }
+            _ if tx.output.len() == 1 => {
+                // A consolidation whose change would be dust pays nothing.
+                return Err(CreateError::InsufficientFunds {
+                    missing: (fee_with_change + change_dust)
+                        .checked_sub(spendable)
+                        .unwrap_or(Amount::ONE_SAT),
+                    available,
+                });
             }
             _ => {
                 tx.output.pop();
