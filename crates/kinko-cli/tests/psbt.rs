@@ -1,128 +1,26 @@
 //! `kinko psbt create | combine | finalize | inspect` through the binary.
 
-use std::collections::HashMap;
+mod common;
+
 use std::path::Path;
-use std::process::Command;
 use std::str::FromStr;
 
-use kinko_wallet::bitcoin::bip32::{DerivationPath, Xpriv, Xpub};
-use kinko_wallet::bitcoin::consensus::encode::{deserialize_hex, serialize_hex};
-use kinko_wallet::bitcoin::hashes::Hash;
-use kinko_wallet::bitcoin::secp256k1::Secp256k1;
-use kinko_wallet::bitcoin::transaction::Version;
-use kinko_wallet::bitcoin::{
-    absolute, Amount, Network, OutPoint, ScriptBuf, Sequence, Transaction, TxIn, TxOut, Txid,
-    Witness,
-};
-use kinko_wallet::{decode_psbt, encode_psbt, Keychain, MultisigWallet, PsbtEncoding, XprvSigner};
+use kinko_wallet::bitcoin::consensus::encode::deserialize_hex;
+use kinko_wallet::bitcoin::Transaction;
+use kinko_wallet::{decode_psbt, encode_psbt, PsbtEncoding};
 
-/// Runs every input of `tx` through Bitcoin Core's script interpreter
-/// (libbitcoinconsensus) against the outputs the test's funding txs made.
-fn verify_with_core(tx: &Transaction, spent: &HashMap<OutPoint, TxOut>) {
-    tx.verify(|op| spent.get(op).cloned())
-        .expect("Bitcoin Core's interpreter accepts the transaction");
-}
-
-const TO: &str = "tb1qw508d6qejxtdg4y5r3zarvary0c5xw7kxpjzsx";
-
-struct Setup {
-    dir: tempfile::TempDir,
-    descriptor: String,
-    wallet: MultisigWallet,
-    masters: Vec<Xpriv>,
-    /// The outputs the UTXO file's coins are, from their funding transactions.
-    spent: HashMap<OutPoint, TxOut>,
-}
-
-fn setup(coins: u32) -> Setup {
-    let secp = Secp256k1::new();
-    let path = DerivationPath::from_str("m/48'/1'/0'/2'").unwrap();
-    let masters: Vec<Xpriv> = (1..=3u8)
-        .map(|s| Xpriv::new_master(Network::Testnet, &[s; 32]).unwrap())
-        .collect();
-    let keys: Vec<String> = masters
-        .iter()
-        .map(|m| {
-            let x = Xpub::from_priv(&secp, &m.derive_priv(&secp, &path).unwrap());
-            format!("[{}/48'/1'/0'/2']{}/<0;1>/*", m.fingerprint(&secp), x)
-        })
-        .collect();
-    let descriptor = format!("wsh(sortedmulti(2,{}))", keys.join(","));
-    let wallet = MultisigWallet::from_descriptor(&descriptor, Network::Testnet).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let mut spent = HashMap::new();
-    let utxos: Vec<serde_json::Value> = (0..coins)
-        .map(|i| {
-            let kc = if i % 2 == 0 {
-                Keychain::Receive
-            } else {
-                Keychain::Change
-            };
-            let tx = Transaction {
-                version: Version::TWO,
-                lock_time: absolute::LockTime::ZERO,
-                input: vec![TxIn {
-                    previous_output: OutPoint {
-                        txid: Txid::from_byte_array([9; 32]),
-                        vout: i,
-                    },
-                    script_sig: ScriptBuf::new(),
-                    sequence: Sequence::MAX,
-                    witness: Witness::new(),
-                }],
-                output: vec![TxOut {
-                    value: Amount::from_sat(100_000),
-                    script_pubkey: wallet.script_pubkey(kc, i).unwrap(),
-                }],
-            };
-            spent.insert(OutPoint::new(tx.compute_txid(), 0), tx.output[0].clone());
-            serde_json::json!({
-                "txid": tx.compute_txid().to_string(),
-                "vout": 0,
-                "amount_sat": 100_000,
-                "keychain": kc.as_str(),
-                "index": i,
-                "prev_tx": serialize_hex(&tx),
-            })
-        })
-        .collect();
-    std::fs::write(
-        dir.path().join("utxos.json"),
-        serde_json::to_string(&utxos).unwrap(),
-    )
-    .unwrap();
-    Setup {
-        dir,
-        descriptor,
-        wallet,
-        masters,
-        spent,
-    }
-}
-
-fn kinko(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_kinko"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn p(dir: &Path, name: &str) -> String {
-    dir.join(name).display().to_string()
-}
+use common::{kinko, p, setup, sign, verify_with_core, Setup, TO};
 
 fn sign_file(s: &Setup, who: usize, input: &str, output: &str) {
     let bytes = std::fs::read(input).unwrap();
     let (mut psbt, enc) = decode_psbt(&bytes).unwrap();
-    let signer =
-        XprvSigner::from_master(&s.masters[who], &"m/48'/1'/0'/2'".parse().unwrap()).unwrap();
-    s.wallet.sign(&mut psbt, &signer).unwrap();
+    sign(s, who, &mut psbt);
     std::fs::write(output, encode_psbt(&psbt, enc)).unwrap();
 }
 
 #[test]
 fn create_sign_combine_finalize() {
-    let s = setup(4);
+    let s = setup(4, 100_000);
     let d = s.dir.path();
     let utxos = p(d, "utxos.json");
     let unsigned = p(d, "unsigned.psbt");
@@ -234,7 +132,7 @@ fn create_sign_combine_finalize() {
 
 #[test]
 fn binary_psbts_stay_binary() {
-    let s = setup(2);
+    let s = setup(2, 100_000);
     let d = s.dir.path();
     let unsigned = p(d, "u.psbt");
     let to = format!("{TO}:50000");
@@ -278,7 +176,7 @@ fn binary_psbts_stay_binary() {
 
 #[test]
 fn create_errors() {
-    let s = setup(2);
+    let s = setup(2, 100_000);
     let d = s.dir.path();
     let utxos = p(d, "utxos.json");
     let out_file = p(d, "x.psbt");
@@ -328,7 +226,7 @@ fn create_errors() {
 
 #[test]
 fn inspect_check_refuses_change_fraud_with_exit_3() {
-    let s = setup(2);
+    let s = setup(2, 100_000);
     let d = s.dir.path();
     let unsigned = p(d, "u.psbt");
     let to = format!("{TO}:50000");

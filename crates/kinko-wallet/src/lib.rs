@@ -6,6 +6,7 @@
 //! - receive and change addresses, one or a range ([`MultisigWallet::address`],
 //!   [`MultisigWallet::addresses`]), derived from cached branch keys;
 //! - PSBTs built from caller-given UTXOs ([`MultisigWallet::create_psbt`]),
+//!   batch payouts of many withdrawals in one PSBT ([`MultisigWallet::build_batch`]),
 //!   signed ([`MultisigWallet::sign`]), combined ([`combine`]), finalized and
 //!   extracted ([`finalize`], [`extract`]);
 //! - one analysis of any PSBT ([`MultisigWallet::analyze`]): the facts every
@@ -28,6 +29,7 @@
 #![forbid(unsafe_code)]
 
 mod analysis;
+mod batch;
 mod create;
 mod derive;
 mod finalize;
@@ -39,6 +41,9 @@ mod wallet;
 pub use analysis::{
     AnalysisOptions, Finding, InputAnalysis, OutputAnalysis, OutputKind, PsbtAnalysis, Rule,
     Severity, DEFAULT_MAX_FEE, DEFAULT_MAX_FEE_RATE,
+};
+pub use batch::{
+    Batch, BatchError, BatchParams, Payout, DEFAULT_MAX_PAYOUTS, MAX_STANDARD_TX_WEIGHT,
 };
 pub use create::{CreateError, CreateParams, CreatedPsbt, Utxo, MAX_FEE_RATE, MIN_FEE_RATE};
 pub use derive::{child_pubkey, sorted_multisig_script, AddressError, ScriptIndex};

@@ -1,5 +1,5 @@
-//! `kinko psbt create | combine | finalize | inspect`: thin wrappers over
-//! `kinko-wallet`. PSBT files are read as base64 text or binary and written
+//! `kinko psbt create | batch | combine | finalize | inspect`: thin wrappers
+//! over `kinko-wallet` (file formats in docs/psbt.md). PSBT files are read as base64 text or binary and written
 //! back in the form read.
 
 use std::path::{Path, PathBuf};
@@ -9,11 +9,14 @@ use anyhow::{anyhow, Context};
 use clap::{Args as ClapArgs, Subcommand};
 use kinko_wallet::bitcoin::address::NetworkUnchecked;
 use kinko_wallet::bitcoin::consensus::encode::{deserialize_hex, serialize_hex};
+use kinko_wallet::bitcoin::hex::FromHex;
 use kinko_wallet::bitcoin::psbt::Psbt;
+use kinko_wallet::bitcoin::secp256k1::rand::rngs::{OsRng, StdRng};
+use kinko_wallet::bitcoin::secp256k1::rand::{RngCore, SeedableRng};
 use kinko_wallet::bitcoin::{Address, Amount, FeeRate, Network, OutPoint, Transaction, Txid};
 use kinko_wallet::{
-    AnalysisOptions, CreateParams, Keychain, MultisigWallet, OutputKind, PsbtAnalysis,
-    PsbtEncoding, Utxo,
+    AnalysisOptions, BatchParams, CreateParams, Keychain, MultisigWallet, OutputKind, Payout,
+    PsbtAnalysis, PsbtEncoding, Utxo, DEFAULT_MAX_PAYOUTS,
 };
 use serde::Deserialize;
 use serde_json::json;
@@ -34,36 +37,34 @@ pub struct Args {
 pub enum PsbtCommand {
     /// Build an unsigned PSBT from the wallet's UTXOs.
     Create {
-        /// The wallet descriptor.
-        #[arg(long, value_name = "DESCRIPTOR")]
-        descriptor: String,
-        /// JSON array of {"txid","vout","amount_sat","keychain":"receive"|"change","index","prev_tx"}.
-        #[arg(long, value_name = "FILE")]
-        utxos: PathBuf,
+        #[command(flatten)]
+        build: BuildArgs,
         /// A recipient, `ADDRESS:SAT`; repeatable, in output order.
         #[arg(long = "to", value_name = "ADDRESS:SAT", required = true)]
         to: Vec<String>,
-        /// Fee rate in sat/vB (decimals allowed, e.g. 1.5).
-        #[arg(long, value_name = "SAT_PER_VB")]
-        fee_rate: String,
-        /// Where to write the PSBT.
-        #[arg(long, value_name = "FILE")]
-        out: PathBuf,
-        /// Change index; by default one past the highest change index among the UTXOs.
-        #[arg(long, value_name = "I")]
-        change_index: Option<u32>,
         /// Spend every UTXO given (a sweep) instead of selecting coins.
         #[arg(long)]
         spend_all: bool,
-        /// Write the PSBT in binary instead of base64 text.
-        #[arg(long)]
-        binary: bool,
-        /// Network, if not the one the keys imply.
-        #[arg(long, value_name = "NETWORK")]
-        network: Option<Network>,
-        /// Print a JSON summary.
-        #[arg(long)]
-        json: bool,
+    },
+    /// Pay many reserved withdrawals with one PSBT: coin selection, change,
+    /// outputs in random order, anti-fee-sniping lock time.
+    Batch {
+        #[command(flatten)]
+        build: BuildArgs,
+        /// JSON array of {"id","address","amount_sat"}: the reserved withdrawals.
+        #[arg(long, value_name = "FILE")]
+        payouts: PathBuf,
+        /// The chain tip's height, for the anti-fee-sniping lock time; without
+        /// it (or when the node is not synced) the lock time is 0.
+        #[arg(long, value_name = "H")]
+        tip_height: Option<u32>,
+        /// The most payouts one batch may hold.
+        #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_PAYOUTS)]
+        max_payouts: usize,
+        /// 32 bytes as 64 hex digits: output order and lock time reproducible
+        /// (same seed, inputs and kinko version); by default OS randomness.
+        #[arg(long, value_name = "HEX")]
+        seed: Option<String>,
     },
     /// Combine partial PSBTs of one transaction (conflicting fields are errors).
     Combine {
@@ -110,6 +111,75 @@ pub enum PsbtCommand {
     },
 }
 
+/// The arguments `psbt create` and `psbt batch` share.
+#[derive(Debug, ClapArgs)]
+pub struct BuildArgs {
+    /// The wallet descriptor.
+    #[arg(long, value_name = "DESCRIPTOR")]
+    descriptor: String,
+    /// JSON array of {"txid","vout","amount_sat","keychain":"receive"|"change","index","prev_tx"}.
+    #[arg(long, value_name = "FILE")]
+    utxos: PathBuf,
+    /// Fee rate in sat/vB (decimals allowed, e.g. 1.5).
+    #[arg(long, value_name = "SAT_PER_VB")]
+    fee_rate: String,
+    /// Where to write the PSBT.
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    /// Change index; by default one past the highest change index among the UTXOs.
+    #[arg(long, value_name = "I")]
+    change_index: Option<u32>,
+    /// Write the PSBT in binary instead of base64 text.
+    #[arg(long)]
+    binary: bool,
+    /// Network, if not the one the keys imply.
+    #[arg(long, value_name = "NETWORK")]
+    network: Option<Network>,
+    /// Print a JSON summary.
+    #[arg(long)]
+    json: bool,
+}
+
+/// What [`BuildArgs`] name: the wallet, its coins, the fee rate and the change index.
+struct Build {
+    wallet: MultisigWallet,
+    coins: Vec<Utxo>,
+    fee_rate: FeeRate,
+    change_index: u32,
+}
+
+impl BuildArgs {
+    fn load(&self) -> CliResult<Build> {
+        let wallet = load_wallet(&self.descriptor, self.network)?;
+        let coins = read_utxos(&self.utxos)?;
+        let fee_rate = parse_fee_rate(&self.fee_rate)?;
+        // One past the highest change index among the coins (0 when none is change).
+        let change_index = self.change_index.unwrap_or_else(|| {
+            coins
+                .iter()
+                .filter(|u| u.keychain == Keychain::Change)
+                .map(|u| u.index.saturating_add(1))
+                .max()
+                .unwrap_or(0)
+        });
+        Ok(Build {
+            wallet,
+            coins,
+            fee_rate,
+            change_index,
+        })
+    }
+
+    fn write(&self, psbt: &Psbt) -> CliResult {
+        let enc = if self.binary {
+            PsbtEncoding::Binary
+        } else {
+            PsbtEncoding::Base64
+        };
+        write_psbt(&self.out, psbt, enc)
+    }
+}
+
 /// One UTXO of the `--utxos` file.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -122,36 +192,35 @@ struct UtxoJson {
     prev_tx: String,
 }
 
+/// One reserved withdrawal of the `--payouts` file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PayoutJson {
+    id: String,
+    /// `destination` as the cosigner's withdrawal requests name it.
+    #[serde(alias = "destination")]
+    address: String,
+    amount_sat: u64,
+}
+
 /// Runs `kinko psbt …`.
 pub fn run(args: Args) -> CliResult {
     match args.command {
         PsbtCommand::Create {
-            descriptor,
-            utxos,
+            build,
             to,
-            fee_rate,
-            out,
-            change_index,
             spend_all,
-            binary,
-            network,
-            json,
         } => {
-            let wallet = load_wallet(&descriptor, network)?;
-            let coins = read_utxos(&utxos)?;
+            let Build {
+                wallet,
+                coins,
+                fee_rate,
+                change_index,
+            } = build.load()?;
             let recipients = to
                 .iter()
                 .map(|t| parse_recipient(t))
                 .collect::<CliResult<Vec<_>>>()?;
-            let fee_rate = parse_fee_rate(&fee_rate)?;
-            let change_index = change_index.unwrap_or_else(|| {
-                coins
-                    .iter()
-                    .filter(|u| u.keychain == Keychain::Change)
-                    .map(|u| u.index.saturating_add(1))
-                    .max()
-                    .unwrap_or(0)
-            });
             let created = wallet
                 .create_psbt(
                     &coins,
@@ -163,15 +232,9 @@ pub fn run(args: Args) -> CliResult {
                     },
                 )
                 .context("cannot create the psbt")?;
-            let enc = if binary {
-                PsbtEncoding::Binary
-            } else {
-                PsbtEncoding::Base64
-            };
-            write_psbt(&out, &created.psbt, enc)?;
-            let change = created.change.map(|(pos, index, amount)| {
-                json!({"output": pos, "index": index, "amount_sat": amount.to_sat()})
-            });
+            build.write(&created.psbt)?;
+            let (out, json) = (&build.out, build.json);
+            let change = change_json(created.change);
             if json {
                 let v = json!({
                     "txid": created.psbt.unsigned_tx.compute_txid().to_string(),
@@ -195,6 +258,89 @@ pub fn run(args: Args) -> CliResult {
                         None => ", no change".into(),
                     }
                 );
+            }
+            Ok(())
+        }
+        PsbtCommand::Batch {
+            build,
+            payouts,
+            tip_height,
+            max_payouts,
+            seed,
+        } => {
+            let Build {
+                wallet,
+                coins,
+                fee_rate,
+                change_index,
+            } = build.load()?;
+            let payouts = read_payouts(&payouts)?;
+            let params = BatchParams {
+                fee_rate,
+                change_index,
+                tip_height,
+                max_payouts,
+            };
+            let mut rng: Box<dyn RngCore> = match seed {
+                Some(hex) => Box::new(StdRng::from_seed(parse_seed(&hex)?)),
+                None => Box::new(OsRng),
+            };
+            let batch = wallet
+                .build_batch(&coins, &payouts, &params, &mut *rng)
+                .context("cannot build the batch")?;
+            build.write(&batch.psbt)?;
+            let (out, json) = (&build.out, build.json);
+            let tx = &batch.psbt.unsigned_tx;
+            let saved_vsize = i128::from(batch.unbatched_vsize) - i128::from(batch.vsize);
+            let saved_fee =
+                i128::from(batch.unbatched_fee.to_sat()) - i128::from(batch.fee.to_sat());
+            if json {
+                let v = json!({
+                    "txid": tx.compute_txid().to_string(),
+                    "payouts": batch.positions.len(),
+                    "inputs": tx.input.len(),
+                    "outputs": tx.output.len(),
+                    "fee_sat": batch.fee.to_sat(),
+                    "estimated_vsize": batch.vsize,
+                    "lock_time": tx.lock_time.to_consensus_u32(),
+                    "change": change_json(batch.change),
+                    "positions": batch.positions.iter().map(|(id, pos)| {
+                        json!({"id": id, "output": pos})
+                    }).collect::<Vec<_>>(),
+                    "unbatched_vsize": batch.unbatched_vsize,
+                    "unbatched_fee_sat": batch.unbatched_fee.to_sat(),
+                    "saved_vsize": saved_vsize as i64,
+                    "saved_fee_sat": saved_fee as i64,
+                    "out": out.display().to_string(),
+                });
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                println!(
+                    "wrote {}: {} payouts, {} inputs, {} outputs, fee {} sat, {} vB, lock time {}{}",
+                    out.display(),
+                    batch.positions.len(),
+                    tx.input.len(),
+                    tx.output.len(),
+                    batch.fee.to_sat(),
+                    batch.vsize,
+                    tx.lock_time.to_consensus_u32(),
+                    match batch.change {
+                        Some((pos, i, a)) => format!(
+                            ", change {} sat to change/{i} at output {pos}",
+                            a.to_sat()
+                        ),
+                        None => ", no change".into(),
+                    }
+                );
+                println!("txid {}", tx.compute_txid());
+                println!(
+                    "one transaction per payout: {} vB, fee {} sat; saved {saved_vsize} vB, {saved_fee} sat",
+                    batch.unbatched_vsize,
+                    batch.unbatched_fee.to_sat(),
+                );
+                for (id, pos) in &batch.positions {
+                    println!("{pos}\t{id}");
+                }
             }
             Ok(())
         }
@@ -294,6 +440,37 @@ fn read_utxos(path: &Path) -> CliResult<Vec<Utxo>> {
             })
         })
         .collect()
+}
+
+fn read_payouts(path: &Path) -> CliResult<Vec<Payout>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let raw: Vec<PayoutJson> = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a payout list", path.display()))?;
+    raw.into_iter()
+        .map(|p| {
+            let address = Address::from_str(&p.address)
+                .map_err(|e| anyhow!("payout {:?}: invalid address: {e}", p.id))?;
+            Ok(Payout {
+                id: p.id,
+                address,
+                amount: Amount::from_sat(p.amount_sat),
+            })
+        })
+        .collect()
+}
+
+/// The change output in `--json`: `{"output","index","amount_sat"}` or null.
+fn change_json(change: Option<(usize, u32, Amount)>) -> serde_json::Value {
+    change.map_or(serde_json::Value::Null, |(pos, index, amount)| {
+        json!({"output": pos, "index": index, "amount_sat": amount.to_sat()})
+    })
+}
+
+/// `--seed`: exactly 64 hex digits.
+fn parse_seed(s: &str) -> CliResult<[u8; 32]> {
+    <[u8; 32]>::from_hex(s.trim())
+        .map_err(|_| CliError::Usage(format!("--seed {s}: expected 64 hex digits")))
 }
 
 fn parse_recipient(s: &str) -> CliResult<(Address<NetworkUnchecked>, Amount)> {
@@ -417,6 +594,14 @@ mod tests {
         ] {
             assert_eq!(kwu(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn seeds_parse() {
+        assert_eq!(parse_seed(&"ab".repeat(32)).ok(), Some([0xab; 32]));
+        assert!(parse_seed("abcd").is_err());
+        assert!(parse_seed(&"ab".repeat(33)).is_err());
+        assert!(parse_seed(&"zz".repeat(32)).is_err());
     }
 
     #[test]
