@@ -224,66 +224,58 @@ fn create_export_import_round_trip_keeps_the_id() {
     }
 }
 
+/// `kinko wallet import --format FORMAT [MORE…] FILE`.
+fn import(format: &str, more: &[&str], file: &str) -> Output {
+    let mut args = vec!["wallet", "import", "--format", format];
+    args.extend_from_slice(more);
+    args.push(file);
+    kinko(&args)
+}
+
+/// The standard error of a command that must exit 1.
+fn failed(out: &Output) -> String {
+    assert_eq!(out.status.code(), Some(1));
+    String::from_utf8(out.stderr.clone()).unwrap()
+}
+
 #[test]
 fn import_refusals_name_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let w = library_wallet();
-    let path = dir.path().join("p2sh.txt");
-    std::fs::write(
-        &path,
-        w.to_coldcard("x").replace("Format: P2WSH", "Format: P2SH"),
-    )
-    .unwrap();
+    let path = dir.path().join("wallet.file");
     let p = path.to_str().unwrap();
-    let out = kinko(&["wallet", "import", "--format", "coldcard", p]);
-    assert_eq!(out.status.code(), Some(1));
+    let p2sh = w.to_coldcard("x").replace("Format: P2WSH", "Format: P2SH");
+    std::fs::write(&path, p2sh).unwrap();
     assert_eq!(
-        String::from_utf8_lossy(&out.stderr),
+        failed(&import("coldcard", &[], p)),
         format!("kinko: invalid coldcard wallet file {p}: not a p2wsh wallet\n")
     );
     // A testnet file read for bitcoin on request: refused, not re-read.
     std::fs::write(&path, w.to_coldcard("x")).unwrap();
-    let out = kinko(&[
-        "wallet",
-        "import",
-        "--format",
-        "coldcard",
-        "--network",
-        "bitcoin",
-        p,
-    ]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr)
-        .contains("is for Test but the wallet network is bitcoin"));
+    assert_eq!(
+        failed(&import("coldcard", &["--network", "bitcoin"], p)),
+        format!(
+            "kinko: invalid coldcard wallet file {p}: \
+             key 0 is for Test but the wallet network is bitcoin\n"
+        )
+    );
     // Caravan's network is the file's: --network must agree (signet reads a testnet file).
     std::fs::write(&path, w.to_caravan("x")).unwrap();
-    let out = kinko(&[
-        "wallet",
-        "import",
-        "--format",
-        "caravan",
-        "--network",
-        "regtest",
-        p,
-    ]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr)
-        .contains("the file is for testnet but --network is regtest"));
-    let out = kinko(&[
-        "wallet",
-        "import",
-        "--format",
-        "caravan",
-        "--network",
-        "signet",
-        "--json",
-        p,
-    ]);
+    assert_eq!(
+        failed(&import("caravan", &["--network", "regtest"], p)),
+        format!(
+            "kinko: invalid caravan wallet file {p}: \
+             the file is for testnet but --network is regtest\n"
+        )
+    );
+    let out = import("caravan", &["--network", "signet", "--json"], p);
     let v: serde_json::Value = serde_json::from_str(&ok(&out)).unwrap();
     assert_eq!(v["network"], "signet");
     assert_eq!(v["id"], w.id());
     // Larger than the cap: refused before it is read whole.
     std::fs::write(&path, vec![b' '; kinko_wallet::MAX_WALLET_FILE + 1]).unwrap();
-    let out = kinko(&["wallet", "import", "--format", "caravan", p]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        failed(&import("caravan", &[], p)),
+        format!("kinko: {p} is larger than 65536 bytes\n")
+    );
 }
