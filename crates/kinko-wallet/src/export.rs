@@ -293,12 +293,14 @@ fn parse_policy(value: &str) -> Option<(usize, usize)> {
 }
 
 /// A Coldcard or Caravan path: `m/48'/1'/0'/2'`, `48h/1h/0h/2h`; `m` alone is
-/// the master. The empty string is not a path.
+/// the master. The empty string is not a path, nor one of more than 255
+/// steps (a BIP32 key's depth is one byte).
 fn parse_path(s: &str) -> Option<DerivationPath> {
-    if s.is_empty() || s.len() > 256 {
+    if s.is_empty() || s.split('/').count() > 256 {
         return None;
     }
-    DerivationPath::from_str(s).ok()
+    let path = DerivationPath::from_str(s).ok()?;
+    (path.len() <= 255).then_some(path)
 }
 
 impl MultisigWallet {
@@ -636,6 +638,13 @@ mod tests {
             Some("m/48'/1'/0'/2'".parse().unwrap())
         );
         assert_eq!(parse_path("Unknown"), None);
+        let deepest = "1/".repeat(254) + "1";
+        assert_eq!(parse_path(&deepest).map(|p| p.len()), Some(255));
+        assert_eq!(
+            parse_path(&format!("m/{deepest}")).map(|p| p.len()),
+            Some(255)
+        );
+        assert_eq!(parse_path(&format!("{deepest}/1")), None);
     }
 
     #[test]
