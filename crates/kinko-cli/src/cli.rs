@@ -27,6 +27,8 @@ pub enum Command {
     Policy(crate::cmd::policy::Args),
     /// Receive or change addresses of a multisig wallet, one per line.
     Address(crate::cmd::address::Args),
+    /// Make a multisig wallet from key origins; export it for Core, Coldcard, Caravan; check such files.
+    Wallet(crate::cmd::wallet::Args),
     /// Create, combine, finalize and inspect PSBTs.
     Psbt(crate::cmd::psbt::Args),
     /// Verify or export the ledger's hash-chained audit log.

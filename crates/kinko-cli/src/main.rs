@@ -16,6 +16,7 @@ fn main() -> ExitCode {
     let result: error::CliResult = match cli.command {
         cli::Command::Policy(args) => cmd::policy::run(args),
         cli::Command::Address(args) => cmd::address::run(args),
+        cli::Command::Wallet(args) => cmd::wallet::run(args),
         cli::Command::Psbt(args) => cmd::psbt::run(args),
         cli::Command::Audit(args) => cmd::audit::run(args),
         cli::Command::Setup(cli::SetupCommand::Show(args)) => cmd::setup::run(args),

@@ -11,6 +11,10 @@
 //!   extracted ([`finalize`], [`extract`]);
 //! - one analysis of any PSBT ([`MultisigWallet::analyze`]): the facts every
 //!   signer and the policy cosigner decide from.
+//! - wallet files for other software, written and read back: Bitcoin Core's
+//!   `importdescriptors` JSON, the Coldcard/Sparrow setup file and Caravan's
+//!   JSON ([`MultisigWallet::to_caravan`], [`MultisigWallet::from_coldcard`],
+//!   [`MultisigWallet::from_caravan`], [`MultisigWallet::from_core_import`]).
 //!
 //! ```
 //! use kinko_wallet::{Keychain, MultisigWallet};
@@ -32,6 +36,7 @@ mod analysis;
 mod batch;
 mod create;
 mod derive;
+mod export;
 mod finalize;
 mod psbt_io;
 pub mod report;
@@ -47,13 +52,11 @@ pub use batch::{
 };
 pub use create::{CreateError, CreateParams, CreatedPsbt, Utxo, MAX_FEE_RATE, MIN_FEE_RATE};
 pub use derive::{child_pubkey, sorted_multisig_script, AddressError, ScriptIndex};
+pub use export::{CoreImportOptions, WalletFileError, MAX_WALLET_FILE};
 pub use finalize::{combine, extract, finalize, CombineError, ExtractError, FinalizeError};
 pub use psbt_io::{decode_psbt, encode_psbt, DecodePsbtError, PsbtEncoding, MAX_PSBT_FILE};
 pub use sign::{KeyRequest, SignError, SignReport, SigningKeys, XprvSigner, XprvSignerError};
-pub use wallet::{
-    CoreImportOptions, DescriptorError, Keychain, MultisigWallet, WalletKey, WalletWarning,
-    MAX_KEYS,
-};
+pub use wallet::{DescriptorError, Keychain, MultisigWallet, WalletKey, WalletWarning, MAX_KEYS};
 
 /// Re-exported so callers use the same `bitcoin` and `miniscript` as kinko.
 pub use bitcoin;

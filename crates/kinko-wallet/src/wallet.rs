@@ -1,5 +1,5 @@
-//! The multisig wallet: parsing and validating a `wsh(sortedmulti(…))` descriptor,
-//! and exporting it for Bitcoin Core and hardware signers.
+//! The multisig wallet: parsing and validating a `wsh(sortedmulti(…))`
+//! descriptor. Its wallet files (Core, Coldcard, Caravan) are in `export.rs`.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -226,24 +226,6 @@ impl PartialEq for MultisigWallet {
     }
 }
 impl Eq for MultisigWallet {}
-
-/// Options of [`MultisigWallet::to_core_import`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CoreImportOptions {
-    /// Last index Bitcoin Core should derive and watch (inclusive).
-    pub range_end: u32,
-    /// UNIX time of the wallet's birth; `None` writes `"now"` (no rescan).
-    pub timestamp: Option<u64>,
-}
-
-impl Default for CoreImportOptions {
-    fn default() -> Self {
-        CoreImportOptions {
-            range_end: 999,
-            timestamp: None,
-        }
-    }
-}
 
 /// What one key of the descriptor says, before the wallet is assembled.
 struct ParsedKey {
@@ -516,64 +498,6 @@ impl MultisigWallet {
     /// descriptor (8 characters), the same on every machine.
     pub fn id(&self) -> String {
         miniscript::descriptor::checksum::desc_checksum(&self.body("/<0;1>/*")).unwrap_or_default()
-    }
-
-    /// The JSON array for Bitcoin Core's `importdescriptors`: the receive
-    /// descriptor (`internal: false`) and the change descriptor
-    /// (`internal: true`), each with checksum, range and timestamp. Both are
-    /// watch-only (`active` requires a wallet with private keys disabled).
-    pub fn to_core_import(&self, opts: &CoreImportOptions) -> String {
-        let ts = match opts.timestamp {
-            Some(t) => serde_json::Value::from(t),
-            None => serde_json::Value::from("now"),
-        };
-        let entry = |k: Keychain| {
-            serde_json::json!({
-                "desc": self.branch_descriptor(k),
-                "active": true,
-                "internal": k == Keychain::Change,
-                "range": [0, opts.range_end],
-                "timestamp": ts.clone(),
-            })
-        };
-        let v = serde_json::Value::Array(vec![entry(Keychain::Receive), entry(Keychain::Change)]);
-        // Serializing a `Value` of strings, numbers and booleans cannot fail.
-        serde_json::to_string_pretty(&v).expect("serializing a json value cannot fail")
-    }
-
-    /// The Coldcard multisig setup file (also read by Sparrow, Keystone, Passport):
-    /// `Name`, `Policy: m of n`, `Derivation`, `Format: P2WSH` and one
-    /// `XFP: xpub` line per key. `name` is cut to 20 printable ASCII characters.
-    pub fn to_coldcard(&self, name: &str) -> String {
-        let name: String = name
-            .chars()
-            .filter(|c| c.is_ascii_graphic() || *c == ' ')
-            .take(20)
-            .collect();
-        let mut s = String::from("# Coldcard multisig setup file (written by kinko)\n#\n");
-        s.push_str(&format!("Name: {name}\n"));
-        s.push_str(&format!(
-            "Policy: {} of {}\n",
-            self.threshold,
-            self.keys.len()
-        ));
-        let first = &self.keys[0].origin_path;
-        let same_path = self.keys.iter().all(|k| &k.origin_path == first);
-        if same_path {
-            s.push_str(&format!("Derivation: {}\n", m_path(first)));
-        }
-        s.push_str("Format: P2WSH\n\n");
-        for k in &self.keys {
-            if !same_path {
-                s.push_str(&format!("Derivation: {}\n", m_path(&k.origin_path)));
-            }
-            s.push_str(&format!(
-                "{}: {}\n",
-                k.fingerprint.to_string().to_uppercase(),
-                k.xpub
-            ));
-        }
-        s
     }
 
     /// Which wallet key (position) holds `fingerprint` and `path`, and at

@@ -8,3 +8,4 @@ mod descriptor;
 mod psbt;
 mod sign_parallel;
 mod vectors;
+mod wallet_files;

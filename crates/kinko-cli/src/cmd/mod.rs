@@ -7,6 +7,7 @@ pub mod ledger;
 pub mod policy;
 pub mod psbt;
 pub mod setup;
+pub mod wallet;
 
 use std::path::Path;
 
