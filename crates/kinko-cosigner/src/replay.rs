@@ -469,6 +469,15 @@ impl Replay {
                 "{at_rec} confirms {tx}, which the cosigner never signed"
             )));
         };
+        let family = rec
+            .withdrawals
+            .first()
+            .map_or(std::slice::from_ref(tx), |id| self.family(id));
+        if rec.confirmed || family.iter().any(|t| self.txs.get(t).is_some_and(|r| r.confirmed)) {
+            return Err(mismatch(format!(
+                "{at_rec} confirms {tx}, whose payout is already confirmed"
+            )));
+        }
         if rec.withdrawals != *withdrawals || rec.fee != *fee {
             return Err(mismatch(format!(
                 "{at_rec} confirms {tx} with other payments or another fee than it was signed with"
