@@ -473,7 +473,11 @@ impl Replay {
             .withdrawals
             .first()
             .map_or(std::slice::from_ref(tx), |id| self.family(id));
-        if rec.confirmed || family.iter().any(|t| self.txs.get(t).is_some_and(|r| r.confirmed)) {
+        if rec.confirmed
+            || family
+                .iter()
+                .any(|t| self.txs.get(t).is_some_and(|r| r.confirmed))
+        {
             return Err(mismatch(format!(
                 "{at_rec} confirms {tx}, whose payout is already confirmed"
             )));

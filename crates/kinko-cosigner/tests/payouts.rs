@@ -376,3 +376,89 @@ fn a_payout_whose_inputs_were_spent_elsewhere_is_released_with_evidence_only() {
     );
     f.reopen().unwrap();
 }
+
+/// Issue #13: two cosigners (two authorities, each its own connection to one
+/// PostgreSQL schema) cosign overlapping batches at the same time: each
+/// reservation ends in at most one cosigned payout family, and a fresh
+/// authority replays the chain to the same state.
+#[test]
+fn two_cosigners_on_overlapping_batches_pay_each_reservation_once() {
+    let Some(schema) = Schema::new("kinko_payout_race", "the payout race") else {
+        return;
+    };
+    let mut f = Fixture::with_url(POLICY, &schema.url);
+    let n = 12u32;
+    for i in 0..n {
+        reserve(&mut f, &format!("o{i}"), &dest(i), 100_000 + u64::from(i));
+    }
+    // Batches of four consecutive reservations, overlapping by two, each
+    // from its own coin set, so none is a fee bump of another.
+    let batches: Vec<(Vec<String>, Psbt)> = (0..n - 3)
+        .step_by(2)
+        .map(|start| {
+            let names: Vec<String> = (start..start + 4).map(|i| format!("o{i}")).collect();
+            let to: Vec<(Address, u64)> = (start..start + 4)
+                .map(|i| (dest(i), 100_000 + u64::from(i)))
+                .collect();
+            let coin = vec![f.utxos[(start as usize / 2) % 4].clone()];
+            (names, f.exchange_signs(build(&f, &coin, &to, 3, false)))
+        })
+        .collect();
+    let results: Vec<(Vec<String>, Result<String, String>)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..2)
+            .map(|host| {
+                let batches = &batches;
+                let (setup, url, clock) = (&f.setup, &schema.url, &f.clock);
+                s.spawn(move || {
+                    let mut a = open(setup, url, clock).unwrap();
+                    let mut out = Vec::new();
+                    // One host from the front, the other from the back.
+                    let order: Vec<usize> = if host == 0 {
+                        (0..batches.len()).collect()
+                    } else {
+                        (0..batches.len()).rev().collect()
+                    };
+                    for k in order {
+                        let (names, psbt) = &batches[k];
+                        let mut p = psbt.clone();
+                        let r = a
+                            .cosign_payout(names, &mut p)
+                            .map(|c| c.txid.to_string())
+                            .map_err(|e| e.rule().map_or(e.to_string(), |r| r.as_str().into()));
+                        out.push((names.clone(), r));
+                    }
+                    out
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    let mut paid_by: std::collections::HashMap<String, String> = Default::default();
+    for (names, r) in &results {
+        match r {
+            Ok(txid) => {
+                for id in names {
+                    let before = paid_by.insert(id.clone(), txid.clone());
+                    assert!(
+                        before.is_none_or(|b| b == *txid),
+                        "{id} in two payouts: {results:?}"
+                    );
+                }
+            }
+            Err(rule) => assert_eq!(rule, "reservation-spent", "{results:?}"),
+        }
+    }
+    assert!(!paid_by.is_empty());
+    let fresh = f.reopen().expect("the chain replays");
+    for i in 0..n {
+        let id = format!("o{i}");
+        assert!(fresh.replay().family(&id).len() <= 1, "{id}");
+        assert_eq!(
+            fresh.replay().cosigned(&id),
+            paid_by.get(&id).map(String::as_str)
+        );
+    }
+}
