@@ -58,14 +58,14 @@ pub enum Command {
     Custody(crate::cmd::cosigner::SignedArgs),
     /// Take (admin quorum) or cancel (one admin) a signed policy change.
     PolicyChange(crate::cmd::cosigner::PolicyChangeArgs),
-    /// Report a reserved withdrawal confirmed on chain: the reservation settles.
-    Confirm(crate::cmd::cosigner::IdArgs),
-    /// Report a reserved withdrawal failed: released unless a transaction was cosigned.
-    Fail(crate::cmd::cosigner::IdArgs),
+    /// Report a withdrawal (--id) or a cosigned transaction (--tx) confirmed on chain: what it pays settles, its fee is booked.
+    Confirm(crate::cmd::cosigner::ConfirmArgs),
+    /// Report a reserved withdrawal failed: released unless cosigned (then only with --conflict evidence).
+    Fail(crate::cmd::cosigner::FailArgs),
     /// The cold index and address the next sweep must pay.
     SweepAddress(crate::cmd::cosigner::CosignerArgs),
     /// Check the ledger against its audit chain and print the cosigner's state.
     State(crate::cmd::cosigner::CosignerArgs),
-    /// Cosign a hot-wallet PSBT that pays exactly a reservation, or a sweep (exit 3 if refused).
+    /// Cosign a hot-wallet PSBT paying exactly reservations (a batch), a sweep or a consolidation (exit 3 if refused).
     Cosign(crate::cmd::cosigner::CosignArgs),
 }

@@ -23,6 +23,9 @@ use kinko_auth::{derive_action_key, xonly_hex, Action, KeyRole, SetupId, UnixTim
 use kinko_keys::{KeyPath, Keystore, KeystoreOptions, Language, Mnemonic, Passphrase, WordCount};
 use kinko_wallet::{CreateParams, Keychain, MultisigWallet, PsbtEncoding, Utxo, XprvSigner};
 
+mod payout_answer;
+use payout_answer::assert_first_payout;
+
 const PASS: &str = "cosigner test passphrase";
 const NET: Network = Network::Regtest;
 
@@ -261,26 +264,7 @@ impl Env {
 
     /// A PSBT paying `to`, signed by the exchange's hot key, written to a file.
     fn psbt(&self, name: &str, to: &[(&Address, u64)], sat_per_vb: u64, change: u32) -> PathBuf {
-        let created = self
-            .hot
-            .create_psbt(
-                &self.utxos,
-                &CreateParams {
-                    recipients: to
-                        .iter()
-                        .map(|(a, s)| (a.as_unchecked().clone(), Amount::from_sat(*s)))
-                        .collect(),
-                    fee_rate: FeeRate::from_sat_per_vb(sat_per_vb).unwrap(),
-                    change_index: change,
-                    spend_all: false,
-                },
-            )
-            .unwrap();
-        let mut psbt = created.psbt;
-        self.hot.sign(&mut psbt, &signer(1)).unwrap();
-        let p = self.path(name);
-        std::fs::write(&p, kinko_wallet::encode_psbt(&psbt, PsbtEncoding::Base64)).unwrap();
-        p
+        self.psbt_from(name, &self.utxos, to, sat_per_vb, false, change)
     }
 
     fn signed_file(&self, name: &str, action: Action, seed: u8) -> PathBuf {
@@ -626,4 +610,268 @@ fn policy_changes_need_the_admin_quorum_and_loosening_waits() {
     refused(&e.withdraw("w2", &to, "250000000"), "max_withdrawal");
     ok(&e.withdraw("w3", &to, "150000000"));
     ok(&e.kinko(&["state"], &[]));
+}
+
+impl Env {
+    /// A PSBT paying `to` from `utxos` only, signed by the exchange's hot key.
+    fn psbt_from(
+        &self,
+        name: &str,
+        utxos: &[Utxo],
+        to: &[(&Address, u64)],
+        sat_per_vb: u64,
+        spend_all: bool,
+        change: u32,
+    ) -> PathBuf {
+        let created = self
+            .hot
+            .create_psbt(
+                utxos,
+                &CreateParams {
+                    recipients: to
+                        .iter()
+                        .map(|(a, s)| (a.as_unchecked().clone(), Amount::from_sat(*s)))
+                        .collect(),
+                    fee_rate: FeeRate::from_sat_per_vb(sat_per_vb).unwrap(),
+                    change_index: change,
+                    spend_all,
+                },
+            )
+            .unwrap();
+        let mut psbt = created.psbt;
+        self.hot.sign(&mut psbt, &signer(1)).unwrap();
+        let p = self.path(name);
+        std::fs::write(&p, kinko_wallet::encode_psbt(&psbt, PsbtEncoding::Base64)).unwrap();
+        p
+    }
+
+    /// The UTXO file of `kinko psbt create|batch` (docs/psbt.md) for the hot
+    /// wallet's two funded coins.
+    fn utxo_file(&self) -> PathBuf {
+        let coins: Vec<serde_json::Value> = self
+            .utxos
+            .iter()
+            .map(|u| {
+                serde_json::json!({
+                    "txid": u.outpoint.txid.to_string(),
+                    "vout": u.outpoint.vout,
+                    "amount_sat": u.amount.to_sat(),
+                    "keychain": "receive",
+                    "index": u.index,
+                    "prev_tx": bitcoin::consensus::encode::serialize_hex(&u.prev_tx),
+                })
+            })
+            .collect();
+        let p = self.path("utxos.json");
+        std::fs::write(&p, serde_json::to_string(&coins).unwrap()).unwrap();
+        p
+    }
+}
+
+fn json(o: &Output) -> serde_json::Value {
+    serde_json::from_str(ok(o).trim()).unwrap()
+}
+
+/// Reads a PSBT file.
+fn read_psbt(path: &Path) -> Psbt {
+    kinko_wallet::decode_psbt(&std::fs::read(path).unwrap())
+        .unwrap()
+        .0
+}
+
+#[test]
+fn a_batch_of_three_withdrawals_cosigned_in_one_transaction_and_confirmed_by_its_txid() {
+    let e = env();
+    ok(&e.kinko(&["deposit"], &["--amount", "400000000"]));
+    let payouts = [
+        ("w1", outside(1), 10_000_000u64),
+        ("w2", outside(2), 20_000_000),
+        ("w3", outside(3), 30_000_000),
+    ];
+    for (id, to, amount) in &payouts {
+        let o = ok(&e.withdraw(id, &to.to_string(), &amount.to_string()));
+        assert!(o.starts_with(&format!("approved {id}")), "{o}");
+    }
+
+    // The batch, built by `kinko psbt batch` (docs/psbt.md) from the
+    // reservations, and signed by the exchange's hot key.
+    let payout_file = e.path("payouts.json");
+    std::fs::write(
+        &payout_file,
+        serde_json::to_string(
+            &payouts
+                .iter()
+                .map(|(id, to, amount)| {
+                    serde_json::json!({ "id": id, "address": to.to_string(), "amount_sat": amount })
+                })
+                .collect::<Vec<_>>(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let unsigned = e.path("batch.unsigned.psbt");
+    let built = json(
+        &Command::new(env!("CARGO_BIN_EXE_kinko"))
+            .args(["psbt", "batch", "--descriptor"])
+            .arg(e.hot.descriptor())
+            .args(["--network", "regtest", "--utxos"])
+            .arg(e.utxo_file())
+            .arg("--payouts")
+            .arg(&payout_file)
+            .args(["--fee-rate", "5", "--change-index", "0", "--seed"])
+            .arg("07".repeat(32))
+            .arg("--out")
+            .arg(&unsigned)
+            .arg("--json")
+            .output()
+            .unwrap(),
+    );
+    let mut psbt = read_psbt(&unsigned);
+    e.hot.sign(&mut psbt, &signer(1)).unwrap();
+    let batch = e.path("batch.psbt");
+    std::fs::write(
+        &batch,
+        kinko_wallet::encode_psbt(&psbt, PsbtEncoding::Base64),
+    )
+    .unwrap();
+    let txid = psbt.unsigned_tx.compute_txid().to_string();
+    assert_eq!(built["txid"], txid);
+    let fee = built["fee_sat"].as_u64().unwrap();
+    let position = |id: &str| {
+        built["positions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["id"] == id)
+            .unwrap()["output"]
+            .clone()
+    };
+
+    // Refused by rule, nothing written: an id twice, a payment left out.
+    let cosigned = e.path("batch.cosigned.psbt");
+    let cosign = |ids: &[&str], extra: &[&str]| {
+        let mut args: Vec<&str> = ids.iter().flat_map(|id| ["--id", *id]).collect();
+        args.extend(["--psbt", p(&batch), "--out", p(&cosigned)]);
+        args.extend_from_slice(extra);
+        e.kinko(&["cosign"], &args)
+    };
+    refused(
+        &cosign(&["w1", "w2", "w3", "w1"], &[]),
+        "reservation-paid-twice",
+    );
+    refused(&cosign(&["w1", "w2"], &[]), "extra-output");
+    assert!(!cosigned.exists(), "nothing is written");
+
+    // The three ids: one transaction, one audit record each.
+    let done = json(&cosign(&["w3", "w1", "w2"], &["--json"]));
+    let at = |id: &str| position(id).as_u64().unwrap();
+    assert_first_payout(
+        &done,
+        &txid,
+        &[("w3", at("w3")), ("w1", at("w1")), ("w2", at("w2"))],
+        fee,
+        psbt.inputs.len(),
+    );
+    let signed = read_psbt(&cosigned);
+    assert_eq!(signed.unsigned_tx.compute_txid().to_string(), txid);
+    verify_with_core(signed, &e.hot, &e.spent);
+    // A retry signs the same transaction again; the text names each output.
+    let text = ok(&cosign(&["w1", "w2", "w3"], &[]));
+    assert!(
+        text.starts_with(&format!("cosigned payout {txid} (")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("fee {fee} sat, cosigned before")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("output {} pays w2\n", position("w2"))),
+        "{text}"
+    );
+
+    // Confirmed by its txid: all three settle, the fee leaves the books.
+    let o = e.kinko(&["confirm"], &["--id", "w1", "--tx", &txid]);
+    assert_eq!(o.status.code(), Some(2), "--id and --tx exclude each other");
+    let c = json(&e.kinko(&["confirm"], &["--tx", &txid, "--json"]));
+    assert_eq!(c["asset"], "BTC");
+    refused(
+        &e.kinko(&["confirm"], &["--tx", &txid]),
+        "already-confirmed",
+    );
+    refused(
+        &e.kinko(&["confirm"], &["--tx", &"00".repeat(32)]),
+        "unknown-transaction",
+    );
+    let st = json(&e.kinko(&["state"], &["--json"]));
+    assert_eq!(st["reserved"], 0, "{st}");
+    assert_eq!(st["hot"], 400_000_000 - 60_000_000 - fee, "{st}");
+}
+
+#[test]
+fn a_fee_bump_then_a_confirmed_consolidation_releases_the_withdrawal_by_conflict() {
+    let e = env();
+    ok(&e.kinko(&["deposit"], &["--amount", "400000000"]));
+    let to = outside(1);
+    ok(&e.withdraw("w1", &to.to_string(), "50000000"));
+    let cosign = |what: &[&str], psbt: &Path, name: &str| {
+        let mut args = what.to_vec();
+        let out = e.path(name);
+        args.extend(["--psbt", p(psbt), "--out", p(&out), "--json"]);
+        (e.kinko(&["cosign"], &args), out)
+    };
+
+    // One withdrawal from the first coin; then a fee bump of it.
+    let first = e.psbt_from("a.psbt", &e.utxos[..1], &[(&to, 50_000_000)], 5, false, 0);
+    let (o, _) = cosign(&["--id", "w1"], &first, "a.cosigned");
+    let a = json(&o);
+    assert_eq!(a["cosigned"], "withdrawal");
+    assert_eq!(a["id"], "w1");
+    assert_eq!(a["replaces"], serde_json::Value::Null);
+    let a_txid = a["txid"].as_str().unwrap().to_owned();
+    let bump = e.psbt_from("b.psbt", &e.utxos[..1], &[(&to, 50_000_000)], 20, false, 0);
+    let (o, out) = cosign(&["--id", "w1"], &bump, "b.cosigned");
+    let b = json(&o);
+    assert_eq!(b["replaces"], a_txid);
+    assert!(b["fee_sat"].as_u64().unwrap() > a["fee_sat"].as_u64().unwrap());
+    verify_with_core(read_psbt(&out), &e.hot, &e.spent);
+    // Two transactions pay w1: its id no longer names one.
+    refused(
+        &e.kinko(&["confirm"], &["--id", "w1"]),
+        "unknown-transaction",
+    );
+
+    // A consolidation of both coins to change; it spends the payouts' coin.
+    let all = e.psbt_from("c.psbt", &e.utxos, &[], 5, true, 1);
+    let (o, out) = cosign(&["--consolidation"], &all, "c.cosigned");
+    let c = json(&o);
+    assert_eq!(c["cosigned"], "consolidation");
+    let cons = read_psbt(&out);
+    let c_txid = cons.unsigned_tx.compute_txid().to_string();
+    assert_eq!(c["txid"], c_txid);
+    assert_eq!(c["signatures"], 2);
+    let c_fee = c["fee_sat"].as_u64().unwrap();
+    assert_eq!(
+        c_fee,
+        400_000_000 - cons.unsigned_tx.output[0].value.to_sat()
+    );
+    verify_with_core(cons, &e.hot, &e.spent);
+    // A payment is not a consolidation.
+    refused(
+        &cosign(&["--consolidation"], &first, "x.cosigned").0,
+        "not-consolidation",
+    );
+
+    // Not yet confirmed: no evidence that w1's transactions cannot confirm.
+    refused(
+        &e.kinko(&["fail"], &["--id", "w1", "--conflict", &c_txid]),
+        "conflict-not-proven",
+    );
+    ok(&e.kinko(&["confirm"], &["--tx", &c_txid]));
+    refused(&e.kinko(&["fail"], &["--id", "w1"]), "reservation-cosigned");
+    let released = ok(&e.kinko(&["fail"], &["--id", "w1", "--conflict", &c_txid]));
+    assert!(released.starts_with("recorded"), "{released}");
+    let st = json(&e.kinko(&["state"], &["--json"]));
+    assert_eq!(st["reserved"], 0, "{st}");
+    assert_eq!(st["hot"], 400_000_000 - c_fee, "{st}");
 }

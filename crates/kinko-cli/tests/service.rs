@@ -7,6 +7,7 @@
 
 #[path = "../../kinko-cosigner/tests/common/mod.rs"]
 mod common;
+mod payout_answer;
 #[path = "../../kinko-cosignd/tests/support/mod.rs"]
 mod support;
 
@@ -15,6 +16,7 @@ use std::process::{Command, Output};
 
 use common::{outside, Fixture};
 use kinko_wallet::PsbtEncoding;
+use payout_answer::assert_first_payout;
 use support::Service;
 
 /// Two approvals above 1 BTC; at most 3 BTC a withdrawal.
@@ -195,7 +197,12 @@ fn a_withdrawal_approved_twice_cosigned_and_confirmed_through_the_service() {
     assert!(text.contains("request id c-1"), "{text}");
     let st = json(&b.kinko(&["state", "--json"]));
     assert_eq!(st["reserved"], 0, "{st}");
-    assert_eq!(st["hot"], 4 * common::COIN - amount, "settled: {st}");
+    // Settled, and the fee left the books with the transaction.
+    assert_eq!(
+        st["hot"],
+        4 * common::COIN - amount - fee_of(&psbt),
+        "settled: {st}"
+    );
 }
 
 #[test]
@@ -256,4 +263,198 @@ fn refusals_through_the_service_exit_3_naming_their_rule() {
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
+}
+
+/// The fee of `psbt`: what its inputs spend less what its outputs pay.
+fn fee_of(psbt: &bitcoin::psbt::Psbt) -> u64 {
+    let spent: u64 = psbt
+        .inputs
+        .iter()
+        .map(|i| i.witness_utxo.as_ref().unwrap().value.to_sat())
+        .sum();
+    let paid: u64 = psbt
+        .unsigned_tx
+        .output
+        .iter()
+        .map(|o| o.value.to_sat())
+        .sum();
+    spent - paid
+}
+
+#[test]
+fn a_batch_cosigned_and_confirmed_by_its_txid_through_the_service() {
+    let f = Fixture::new(POLICY);
+    let b = Backend::start(&f);
+    let payouts = [
+        ("w-1", outside(1), 10_000_000u64),
+        ("w-2", outside(2), 20_000_000),
+        ("w-3", outside(3), 30_000_000),
+    ];
+    for (id, to, amount) in &payouts {
+        let text = ok(&b.kinko(&[
+            "withdraw",
+            "--id",
+            id,
+            "--user",
+            "u1",
+            "--to",
+            &to.to_string(),
+            "--amount",
+            &amount.to_string(),
+        ]));
+        assert!(text.starts_with(&format!("approved {id}")), "{text}");
+    }
+    // One transaction paying the three, outputs in this order, change last.
+    let psbt = f.psbt(
+        &payouts
+            .iter()
+            .map(|(_, to, amount)| (to, *amount))
+            .collect::<Vec<_>>(),
+        5,
+    );
+    let fee = fee_of(&psbt);
+    let txid = psbt.unsigned_tx.compute_txid().to_string();
+    let inp = b.path("batch.psbt");
+    std::fs::write(&inp, kinko_wallet::encode_psbt(&psbt, PsbtEncoding::Base64)).unwrap();
+    let outp = b.path("batch.cosigned.psbt");
+    let cosign = |ids: &[&str]| {
+        let mut args = vec!["cosign"];
+        args.extend(ids.iter().flat_map(|id| ["--id", *id]));
+        args.extend(["--psbt", p(&inp), "--out", p(&outp), "--json"]);
+        b.kinko(&args)
+    };
+    refused(
+        &cosign(&["w-1", "w-2", "w-2", "w-3"]),
+        "reservation-paid-twice",
+    );
+    assert!(!outp.exists(), "nothing is written");
+    let done = json(&cosign(&["w-2", "w-1", "w-3"]));
+    assert_first_payout(
+        &done,
+        &txid,
+        &[("w-2", 1), ("w-1", 0), ("w-3", 2)],
+        fee,
+        psbt.inputs.len(),
+    );
+    let (cosigned, _) = kinko_wallet::decode_psbt(&std::fs::read(&outp).unwrap()).unwrap();
+    f.verify(cosigned);
+
+    let text = ok(&b.kinko(&["confirm", "--tx", &txid, "--request-id", "t-1"]));
+    assert!(text.starts_with("recorded"), "{text}");
+    assert!(text.contains("request id t-1"), "{text}");
+    refused(&b.kinko(&["confirm", "--tx", &txid]), "already-confirmed");
+    let st = json(&b.kinko(&["state", "--json"]));
+    assert_eq!(st["reserved"], 0, "{st}");
+    assert_eq!(st["hot"], 4 * common::COIN - 60_000_000 - fee, "{st}");
+}
+
+#[test]
+fn a_consolidation_confirmed_through_the_service_releases_a_cosigned_withdrawal() {
+    let f = Fixture::new(POLICY);
+    let b = Backend::start(&f);
+    let to = outside(4);
+    ok(&b.kinko(&[
+        "withdraw",
+        "--id",
+        "w-4",
+        "--user",
+        "u1",
+        "--to",
+        &to.to_string(),
+        "--amount",
+        "50000000",
+    ]));
+    let write = |name: &str, psbt: &bitcoin::psbt::Psbt| {
+        let path = b.path(name);
+        std::fs::write(&path, kinko_wallet::encode_psbt(psbt, PsbtEncoding::Base64)).unwrap();
+        path
+    };
+    // The withdrawal from the first coin alone (one --id: the payout path).
+    let pay = f.exchange_signs(common::create_psbt(
+        &f.hot,
+        &f.utxos[..1],
+        &[(&to, 50_000_000)],
+        5,
+        0,
+    ));
+    let pay_file = write("w-4.psbt", &pay);
+    let done = json(&b.kinko(&[
+        "cosign",
+        "--id",
+        "w-4",
+        "--psbt",
+        p(&pay_file),
+        "--out",
+        p(&b.path("w-4.cosigned")),
+        "--json",
+    ]));
+    assert_first_payout(
+        &done,
+        &pay.unsigned_tx.compute_txid().to_string(),
+        &[("w-4", 0)],
+        fee_of(&pay),
+        1,
+    );
+
+    // Every coin to change, the withdrawal's included.
+    let all = f
+        .hot
+        .create_psbt(
+            &f.utxos,
+            &kinko_wallet::CreateParams {
+                recipients: vec![],
+                fee_rate: bitcoin::FeeRate::from_sat_per_vb(5).unwrap(),
+                change_index: 1,
+                spend_all: true,
+            },
+        )
+        .unwrap()
+        .psbt;
+    let all = f.exchange_signs(all);
+    let c_fee = fee_of(&all);
+    let c_txid = all.unsigned_tx.compute_txid().to_string();
+    let all_file = write("all.psbt", &all);
+    let c_out = b.path("all.cosigned");
+    let c = json(&b.kinko(&[
+        "cosign",
+        "--consolidation",
+        "--psbt",
+        p(&all_file),
+        "--out",
+        p(&c_out),
+        "--json",
+    ]));
+    assert_eq!(
+        c,
+        serde_json::json!({
+            "cosigned": "consolidation",
+            "txid": c_txid,
+            "fee_sat": c_fee,
+            "signatures": 4,
+        })
+    );
+    let (cosigned, _) = kinko_wallet::decode_psbt(&std::fs::read(&c_out).unwrap()).unwrap();
+    f.verify(cosigned);
+    refused(
+        &b.kinko(&[
+            "cosign",
+            "--consolidation",
+            "--psbt",
+            p(&pay_file),
+            "--out",
+            p(&c_out),
+        ]),
+        "not-consolidation",
+    );
+
+    refused(
+        &b.kinko(&["fail", "--id", "w-4", "--conflict", &c_txid]),
+        "conflict-not-proven",
+    );
+    ok(&b.kinko(&["confirm", "--tx", &c_txid]));
+    let text = ok(&b.kinko(&["fail", "--id", "w-4", "--conflict", &c_txid]));
+    assert!(text.starts_with("recorded"), "{text}");
+    let st = json(&b.kinko(&["state", "--json"]));
+    assert_eq!(st["reserved"], 0, "{st}");
+    assert_eq!(st["hot"], 4 * common::COIN - c_fee, "{st}");
 }

@@ -27,7 +27,8 @@ use clap::{ArgGroup, Args as ClapArgs, Subcommand};
 use kinko_auth::SignedAction;
 use kinko_client::api::{
     AmountRequest, CosignRequest, Decided, DepositRequest, FailRequest, FreezeRequest, IdRequest,
-    PolicyChangeRequest, QuorumRequest, SignedRequest, WalletName, WithdrawalRequest,
+    PayoutRequest, PolicyChangeRequest, QuorumRequest, SignedRequest, WalletName,
+    WithdrawalRequest,
 };
 use kinko_client::{Client, ClientError, TlsFiles};
 use kinko_cosigner::setup::Setup;
@@ -184,14 +185,37 @@ pub struct AmountArgs {
     pub amount: Amount,
 }
 
-/// A command about one withdrawal.
+/// `kinko confirm`: a withdrawal, or a transaction the cosigner signed,
+/// confirmed on chain.
 #[derive(Debug, ClapArgs)]
-pub struct IdArgs {
+#[command(group(ArgGroup::new("confirmed").required(true).args(["id", "tx"])))]
+pub struct ConfirmArgs {
+    #[command(flatten)]
+    pub common: DecideArgs,
+    /// The withdrawal id (its reservation must have been cosigned in
+    /// exactly one transaction: that transaction is confirmed).
+    #[arg(long)]
+    pub id: Option<String>,
+    /// The txid of a transaction the cosigner signed (a payout, a fee bump,
+    /// a sweep or a consolidation): settles every reservation it pays and
+    /// books its fee.
+    #[arg(long, value_name = "TXID")]
+    pub tx: Option<String>,
+}
+
+/// `kinko fail`: a reserved withdrawal failed.
+#[derive(Debug, ClapArgs)]
+pub struct FailArgs {
     #[command(flatten)]
     pub common: DecideArgs,
     /// The withdrawal id.
     #[arg(long)]
     pub id: String,
+    /// For a cosigned reservation: the txid of a transaction the cosigner
+    /// signed, recorded as confirmed, that spends an input of every
+    /// transaction paying the reservation (so none of them can confirm).
+    #[arg(long, value_name = "TXID")]
+    pub conflict: Option<String>,
 }
 
 /// A command that takes signed actions.
@@ -265,16 +289,26 @@ pub struct ProposeArgs {
 
 /// `kinko cosign`: the cosigner's signature on a hot-wallet PSBT.
 #[derive(Debug, ClapArgs)]
+#[command(group(
+    ArgGroup::new("what")
+        .required(true)
+        .args(["id", "sweep", "consolidation"])
+))]
 pub struct CosignArgs {
     #[command(flatten)]
     pub common: CosignerArgs,
-    /// The reserved withdrawal the PSBT must pay exactly.
-    #[arg(long, required_unless_present = "sweep", conflicts_with = "sweep")]
-    pub id: Option<String>,
+    /// A reserved withdrawal the PSBT pays; repeat for a batch: the PSBT
+    /// must pay each exactly once and nothing else but verified change.
+    #[arg(long)]
+    pub id: Vec<String>,
     /// Cosign a sweep to the pinned cold wallet, at the cold index the
     /// cosigner hands out (`kinko sweep-address`).
     #[arg(long)]
     pub sweep: bool,
+    /// Cosign a consolidation (or a child paying for a stuck parent): every
+    /// output is the hot wallet's verified change.
+    #[arg(long)]
+    pub consolidation: bool,
     /// The PSBT (base64 or binary), signed by the exchange's hot key.
     #[arg(long, value_name = "FILE")]
     pub psbt: PathBuf,
@@ -800,28 +834,42 @@ pub fn policy_change(a: PolicyChangeArgs) -> CliResult {
 }
 
 /// Runs `kinko confirm`.
-pub fn confirm(a: IdArgs) -> CliResult {
-    decide(
-        &a.common,
-        None,
-        |auth| auth.confirm(&a.id),
-        |c, request_id| c.confirm(&a.id, &IdRequest { request_id }),
-    )
+pub fn confirm(a: ConfirmArgs) -> CliResult {
+    match (&a.id, &a.tx) {
+        (Some(id), None) => decide(
+            &a.common,
+            None,
+            |auth| auth.confirm(id),
+            |c, request_id| c.confirm(id, &IdRequest { request_id }),
+        ),
+        (None, Some(tx)) => decide(
+            &a.common,
+            None,
+            |auth| auth.confirm_tx(tx),
+            |c, request_id| c.confirm_tx(tx, &IdRequest { request_id }),
+        ),
+        _ => Err(CliError::Usage("give --id or --tx".into())),
+    }
     .map(drop)
 }
 
 /// Runs `kinko fail`.
-pub fn fail(a: IdArgs) -> CliResult {
+pub fn fail(a: FailArgs) -> CliResult {
     decide(
         &a.common,
         None,
-        |auth| auth.fail(&a.id),
+        |auth| match &a.conflict {
+            Some(tx) => auth.fail_with_conflict(&a.id, tx),
+            None => auth.fail(&a.id),
+        },
         |c, request_id| {
-            let r = FailRequest {
-                request_id,
-                conflict: None,
-            };
-            c.fail(&a.id, &r)
+            c.fail(
+                &a.id,
+                &FailRequest {
+                    request_id,
+                    conflict: a.conflict.clone(),
+                },
+            )
         },
     )
     .map(drop)
@@ -944,91 +992,243 @@ fn cosigned_psbt(b64: &str, sent: &bitcoin::psbt::Psbt) -> CliResult<bitcoin::ps
     Ok(p)
 }
 
+/// What `kinko cosign` asks the cosigner to sign.
+enum What<'a> {
+    /// A payout of these reservations (one, or a batch).
+    Payout(&'a [String]),
+    /// A sweep to the cold wallet.
+    Sweep,
+    /// A consolidation to the hot wallet's change.
+    Consolidation,
+}
+
+/// A transaction the cosigner signed, as both modes print it.
+enum Done {
+    Payout {
+        asset: String,
+        txid: String,
+        ids: Vec<String>,
+        /// The output paying each of `ids`, in the same order.
+        outputs: Vec<usize>,
+        fee_sat: u64,
+        replaces: Option<String>,
+        signatures: usize,
+        again: bool,
+        audit_seqs: (u64, u64),
+    },
+    Sweep {
+        txid: String,
+        amount_sat: u64,
+        fee_sat: u64,
+        signatures: usize,
+    },
+    Consolidation {
+        txid: String,
+        fee_sat: u64,
+        signatures: usize,
+    },
+}
+
+impl Done {
+    fn to_json(&self) -> serde_json::Value {
+        match self {
+            Done::Payout {
+                asset,
+                txid,
+                ids,
+                outputs,
+                fee_sat,
+                replaces,
+                signatures,
+                again,
+                audit_seqs: (first, last),
+            } => {
+                let mut v = json!({
+                    // One reservation keeps the answer it always had.
+                    "cosigned": if ids.len() == 1 { "withdrawal" } else { "payout" },
+                    "ids": ids,
+                    "asset": asset,
+                    "txid": txid,
+                    "payments": ids.iter().zip(outputs).map(|(id, o)| json!({ "id": id, "output": o })).collect::<Vec<_>>(),
+                    "fee_sat": fee_sat,
+                    "replaces": replaces,
+                    "signatures": signatures,
+                    "again": again,
+                    "audit_seq_first": first,
+                    "audit_seq": last,
+                });
+                if let [id] = ids.as_slice() {
+                    v["id"] = json!(id);
+                }
+                v
+            }
+            Done::Sweep {
+                txid,
+                amount_sat,
+                fee_sat,
+                signatures,
+            } => json!({
+                "cosigned": "sweep",
+                "txid": txid,
+                "amount_sat": amount_sat,
+                "fee_sat": fee_sat,
+                "signatures": signatures,
+            }),
+            Done::Consolidation {
+                txid,
+                fee_sat,
+                signatures,
+            } => json!({
+                "cosigned": "consolidation",
+                "txid": txid,
+                "fee_sat": fee_sat,
+                "signatures": signatures,
+            }),
+        }
+    }
+
+    fn print_text(&self, out: &Path) {
+        let v = self.to_json();
+        println!(
+            "cosigned {} {} ({} signatures) -> {}",
+            v["cosigned"].as_str().unwrap_or_default(),
+            v["txid"].as_str().unwrap_or_default(),
+            v["signatures"],
+            out.display()
+        );
+        if let Done::Payout {
+            ids,
+            outputs,
+            fee_sat,
+            replaces,
+            again,
+            ..
+        } = self
+        {
+            let mut line = format!("fee {fee_sat} sat");
+            if let Some(r) = replaces {
+                line.push_str(&format!(", a fee bump replacing {r}"));
+            }
+            if *again {
+                line.push_str(", cosigned before (signed again)");
+            }
+            println!("{line}");
+            for (id, o) in ids.iter().zip(outputs) {
+                println!("output {o} pays {id}");
+            }
+        }
+    }
+}
+
 /// Runs `kinko cosign`.
 pub fn cosign(a: CosignArgs) -> CliResult {
+    let what = match (a.id.as_slice(), a.sweep, a.consolidation) {
+        ([_, ..], false, false) => What::Payout(&a.id),
+        ([], true, false) => What::Sweep,
+        ([], false, true) => What::Consolidation,
+        _ => {
+            return Err(CliError::Usage(
+                "give --id (repeated for a batch), --sweep or --consolidation".into(),
+            ))
+        }
+    };
     let bytes = read_capped(&a.psbt, kinko_wallet::MAX_PSBT_FILE)?;
     let (mut psbt, form) = kinko_wallet::decode_psbt(&bytes).context("invalid PSBT")?;
-    let summary = match connect(&a.common)? {
-        Cosigner::Local(mut auth) => match (&a.id, a.sweep) {
-            (Some(id), false) => {
-                let done = auth.cosign_withdrawal(id, &mut psbt).map_err(refused)?;
-                json!({
-                    "cosigned": "withdrawal",
-                    "id": done.id,
-                    "asset": done.asset,
-                    "txid": done.txid.to_string(),
-                    "fee_sat": done.payment.fee.to_sat(),
-                    "signatures": done.signatures,
-                    "again": done.again,
-                    "audit_seq": done.audit_seq,
-                })
+    let done = match connect(&a.common)? {
+        Cosigner::Local(mut auth) => match what {
+            What::Payout(ids) => {
+                let d = auth.cosign_payout(ids, &mut psbt).map_err(refused)?;
+                Done::Payout {
+                    asset: d.asset,
+                    txid: d.txid.to_string(),
+                    ids: d.ids,
+                    outputs: d.payout.payment_outputs,
+                    fee_sat: d.payout.fee.to_sat(),
+                    replaces: d.replaces,
+                    signatures: d.signatures,
+                    again: d.again,
+                    audit_seqs: d.audit_seqs,
+                }
             }
-            (None, true) => {
-                let done = auth.cosign_sweep(&mut psbt).map_err(refused)?;
-                json!({
-                    "cosigned": "sweep",
-                    "txid": done.txid.to_string(),
-                    "amount_sat": done.amount.to_sat(),
-                    "fee_sat": done.payment.fee.to_sat(),
-                    "signatures": done.signatures,
-                })
+            What::Sweep => {
+                let d = auth.cosign_sweep(&mut psbt).map_err(refused)?;
+                Done::Sweep {
+                    txid: d.txid.to_string(),
+                    amount_sat: d.amount.to_sat(),
+                    fee_sat: d.payment.fee.to_sat(),
+                    signatures: d.signatures,
+                }
             }
-            _ => return Err(CliError::Usage("give --id or --sweep".into())),
+            What::Consolidation => {
+                let d = auth.cosign_consolidation(&mut psbt).map_err(refused)?;
+                Done::Consolidation {
+                    txid: d.txid.to_string(),
+                    fee_sat: d.fee.to_sat(),
+                    signatures: d.signatures,
+                }
+            }
         },
         Cosigner::Service(client) => {
-            let req = CosignRequest {
-                psbt: String::from_utf8_lossy(&kinko_wallet::encode_psbt(
-                    &psbt,
-                    PsbtEncoding::Base64,
-                ))
-                .trim()
-                .to_owned(),
-            };
+            let b64 =
+                String::from_utf8_lossy(&kinko_wallet::encode_psbt(&psbt, PsbtEncoding::Base64))
+                    .trim()
+                    .to_owned();
             let err = |e| service_error(e, None);
-            match (&a.id, a.sweep) {
-                (Some(id), false) => {
-                    let done = client.cosign_withdrawal(id, &req).map_err(err)?;
-                    psbt = cosigned_psbt(&done.psbt, &psbt)?;
+            match what {
+                What::Payout(ids) => {
+                    let d = client
+                        .cosign_payout(&PayoutRequest {
+                            ids: ids.to_vec(),
+                            psbt: b64,
+                        })
+                        .map_err(err)?;
+                    psbt = cosigned_psbt(&d.psbt, &psbt)?;
                     // The answer does not name the asset: the cosigner's state does.
                     let asset = client.state().map_err(err)?.asset;
-                    json!({
-                        "cosigned": "withdrawal",
-                        "id": done.id,
-                        "asset": asset,
-                        "txid": done.txid,
-                        "fee_sat": done.fee_sat,
-                        "signatures": done.signatures,
-                        "again": done.again,
-                        "audit_seq": done.audit_seq,
-                    })
+                    Done::Payout {
+                        asset,
+                        txid: d.txid,
+                        ids: d.ids,
+                        outputs: d.payment_outputs,
+                        fee_sat: d.fee_sat,
+                        replaces: d.replaces,
+                        signatures: d.signatures,
+                        again: d.again,
+                        audit_seqs: (d.audit_seq_first, d.audit_seq_last),
+                    }
                 }
-                (None, true) => {
-                    let done = client.cosign_sweep(&req).map_err(err)?;
-                    psbt = cosigned_psbt(&done.psbt, &psbt)?;
-                    json!({
-                        "cosigned": "sweep",
-                        "txid": done.txid,
-                        "amount_sat": done.amount_sat,
-                        "fee_sat": done.fee_sat,
-                        "signatures": done.signatures,
-                    })
+                What::Sweep => {
+                    let d = client
+                        .cosign_sweep(&CosignRequest { psbt: b64 })
+                        .map_err(err)?;
+                    psbt = cosigned_psbt(&d.psbt, &psbt)?;
+                    Done::Sweep {
+                        txid: d.txid,
+                        amount_sat: d.amount_sat,
+                        fee_sat: d.fee_sat,
+                        signatures: d.signatures,
+                    }
                 }
-                _ => return Err(CliError::Usage("give --id or --sweep".into())),
+                What::Consolidation => {
+                    let d = client
+                        .cosign_consolidation(&CosignRequest { psbt: b64 })
+                        .map_err(err)?;
+                    psbt = cosigned_psbt(&d.psbt, &psbt)?;
+                    Done::Consolidation {
+                        txid: d.txid,
+                        fee_sat: d.fee_sat,
+                        signatures: d.signatures,
+                    }
+                }
             }
         }
     };
     std::fs::write(&a.out, kinko_wallet::encode_psbt(&psbt, form))
         .with_context(|| format!("cannot write {}", a.out.display()))?;
     if a.common.json {
-        println!("{summary}");
+        println!("{}", done.to_json());
     } else {
-        println!(
-            "cosigned {} {} ({} signatures) -> {}",
-            summary["cosigned"].as_str().unwrap_or_default(),
-            summary["txid"].as_str().unwrap_or_default(),
-            summary["signatures"],
-            a.out.display()
-        );
+        done.print_text(&a.out);
     }
     Ok(())
 }
