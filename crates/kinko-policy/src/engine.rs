@@ -250,8 +250,8 @@ pub enum DecideError {
     #[error("asset is not frozen")]
     NotFrozen,
     /// A confirmed transaction names one withdrawal twice, or more than
-    /// [`crate::event::MAX_SETTLED_PER_TX`].
-    #[error("a transaction settles each withdrawal once, at most {max} of them", max = crate::event::MAX_SETTLED_PER_TX)]
+    /// [`crate::MAX_SETTLED_PER_TX`].
+    #[error("a transaction settles each withdrawal once, at most {max} of them", max = crate::MAX_SETTLED_PER_TX)]
     BadSettlement,
     /// The state does not fit the planned changes: it was inconsistent before
     /// the event (never for a state only the engine changed). It may be

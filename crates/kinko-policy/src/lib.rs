@@ -59,7 +59,9 @@ pub use engine::{
     decide, decide_asset, proposals, DecideError, Decision, Missing, Outcome, PendingReason,
     Proposal, Rule,
 };
-pub use event::{Destination, Event, EventKind, Touches, UserId, Wallet, WithdrawalId};
+pub use event::{
+    Destination, Event, EventKind, Touches, UserId, Wallet, WithdrawalId, MAX_SETTLED_PER_TX,
+};
 pub use invariants::{check_invariants, greedy_attack, Attack, InvariantReport, Violation};
 pub use state::{
     AllowlistEntry, ApplyError, AssetState, Change, Freeze, FreezeReason, State, WindowRef,
