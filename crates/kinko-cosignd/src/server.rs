@@ -550,54 +550,6 @@ async fn tx_confirmed<K: SigningKeys + Send + 'static>(
     .await
 }
 
-async fn cosign_payout<K: SigningKeys + Send + 'static>(
-    State(s): State<Arc<Shared<K>>>,
-    body: Body,
-) -> ApiResult<Response> {
-    let t: PayoutRequest = read_json(body).await?;
-    let mut psbt = decode_psbt(&t.psbt)?;
-    let done = blocking(&s, move |a| {
-        let c = a.cosign_payout(&t.ids, &mut psbt).map_err(ApiError::from)?;
-        Ok(CosignedPayout {
-            ids: c.ids,
-            txid: c.txid.to_string(),
-            payment_outputs: c.payout.payment_outputs,
-            fee_sat: c.payout.fee.to_sat(),
-            replaces: c.replaces,
-            signatures: c.signatures,
-            again: c.again,
-            audit_seq_first: c.audit_seqs.0,
-            audit_seq_last: c.audit_seqs.1,
-            psbt: encode_psbt(&psbt),
-        })
-    })
-    .await?;
-    let mut r = json_response(StatusCode::OK, &done);
-    r.extensions_mut().insert(Outcome("cosigned", None));
-    Ok(r)
-}
-
-async fn cosign_consolidation<K: SigningKeys + Send + 'static>(
-    State(s): State<Arc<Shared<K>>>,
-    body: Body,
-) -> ApiResult<Response> {
-    let t: CosignRequest = read_json(body).await?;
-    let mut psbt = decode_psbt(&t.psbt)?;
-    let done = blocking(&s, move |a| {
-        let c = a.cosign_consolidation(&mut psbt).map_err(ApiError::from)?;
-        Ok(CosignedConsolidation {
-            txid: c.txid.to_string(),
-            fee_sat: c.fee.to_sat(),
-            signatures: c.signatures,
-            psbt: encode_psbt(&psbt),
-        })
-    })
-    .await?;
-    let mut r = json_response(StatusCode::OK, &done);
-    r.extensions_mut().insert(Outcome("cosigned", None));
-    Ok(r)
-}
-
 async fn deposit<K: SigningKeys + Send + 'static>(
     State(s): State<Arc<Shared<K>>>,
     body: Body,
@@ -739,16 +691,50 @@ fn encode_psbt(p: &bitcoin::psbt::Psbt) -> String {
     base64::engine::general_purpose::STANDARD.encode(p.serialize())
 }
 
+/// A body that carries a PSBT to cosign.
+trait PsbtBody: DeserializeOwned + Send + 'static {
+    fn psbt(&self) -> &str;
+}
+
+impl PsbtBody for CosignRequest {
+    fn psbt(&self) -> &str {
+        &self.psbt
+    }
+}
+
+impl PsbtBody for PayoutRequest {
+    fn psbt(&self) -> &str {
+        &self.psbt
+    }
+}
+
+/// A cosign: reads the body and its PSBT, lets `f` check and sign it (the
+/// PSBT is signed in place), answers `f`'s value. Idempotent by signing
+/// again: no `request_id`.
+async fn cosign<K, B, T>(
+    s: Arc<Shared<K>>,
+    body: Body,
+    f: impl FnOnce(&mut Authority<K>, &B, &mut bitcoin::psbt::Psbt) -> ApiResult<T> + Send + 'static,
+) -> ApiResult<Response>
+where
+    K: SigningKeys + Send + 'static,
+    B: PsbtBody,
+    T: Serialize + Send + 'static,
+{
+    let t: B = read_json(body).await?;
+    let mut psbt = decode_psbt(t.psbt())?;
+    let done = blocking(&s, move |a| f(a, &t, &mut psbt)).await?;
+    let mut r = json_response(StatusCode::OK, &done);
+    r.extensions_mut().insert(Outcome("cosigned", None));
+    Ok(r)
+}
+
 async fn cosign_withdrawal<K: SigningKeys + Send + 'static>(
     State(s): State<Arc<Shared<K>>>,
     IdPath(id, body): IdPath,
 ) -> ApiResult<Response> {
-    let t: CosignRequest = read_json(body).await?;
-    let mut psbt = decode_psbt(&t.psbt)?;
-    let done = blocking(&s, move |a| {
-        let c = a
-            .cosign_withdrawal(&id, &mut psbt)
-            .map_err(ApiError::from)?;
+    cosign(s, body, move |a, _: &CosignRequest, psbt| {
+        let c = a.cosign_withdrawal(&id, psbt).map_err(ApiError::from)?;
         Ok(CosignedWithdrawal {
             id: c.id,
             txid: c.txid.to_string(),
@@ -756,13 +742,65 @@ async fn cosign_withdrawal<K: SigningKeys + Send + 'static>(
             signatures: c.signatures,
             again: c.again,
             audit_seq: c.audit_seq,
-            psbt: encode_psbt(&psbt),
+            psbt: encode_psbt(psbt),
         })
     })
-    .await?;
-    let mut r = json_response(StatusCode::OK, &done);
-    r.extensions_mut().insert(Outcome("cosigned", None));
-    Ok(r)
+    .await
+}
+
+async fn cosign_payout<K: SigningKeys + Send + 'static>(
+    State(s): State<Arc<Shared<K>>>,
+    body: Body,
+) -> ApiResult<Response> {
+    cosign(s, body, |a, t: &PayoutRequest, psbt| {
+        let c = a.cosign_payout(&t.ids, psbt).map_err(ApiError::from)?;
+        Ok(CosignedPayout {
+            ids: c.ids,
+            txid: c.txid.to_string(),
+            payment_outputs: c.payout.payment_outputs,
+            fee_sat: c.payout.fee.to_sat(),
+            replaces: c.replaces,
+            signatures: c.signatures,
+            again: c.again,
+            audit_seq_first: c.audit_seqs.0,
+            audit_seq_last: c.audit_seqs.1,
+            psbt: encode_psbt(psbt),
+        })
+    })
+    .await
+}
+
+async fn cosign_consolidation<K: SigningKeys + Send + 'static>(
+    State(s): State<Arc<Shared<K>>>,
+    body: Body,
+) -> ApiResult<Response> {
+    cosign(s, body, |a, _: &CosignRequest, psbt| {
+        let c = a.cosign_consolidation(psbt).map_err(ApiError::from)?;
+        Ok(CosignedConsolidation {
+            txid: c.txid.to_string(),
+            fee_sat: c.fee.to_sat(),
+            signatures: c.signatures,
+            psbt: encode_psbt(psbt),
+        })
+    })
+    .await
+}
+
+async fn cosign_sweep<K: SigningKeys + Send + 'static>(
+    State(s): State<Arc<Shared<K>>>,
+    body: Body,
+) -> ApiResult<Response> {
+    cosign(s, body, |a, _: &CosignRequest, psbt| {
+        let c = a.cosign_sweep(psbt).map_err(ApiError::from)?;
+        Ok(CosignedSweep {
+            txid: c.txid.to_string(),
+            amount_sat: c.amount.to_sat(),
+            fee_sat: c.payment.fee.to_sat(),
+            signatures: c.signatures,
+            psbt: encode_psbt(psbt),
+        })
+    })
+    .await
 }
 
 async fn sweep_address<K: SigningKeys + Send + 'static>(
@@ -779,28 +817,6 @@ async fn sweep_address<K: SigningKeys + Send + 'static>(
     })
     .await?;
     Ok(json_response(StatusCode::OK, &a))
-}
-
-async fn cosign_sweep<K: SigningKeys + Send + 'static>(
-    State(s): State<Arc<Shared<K>>>,
-    body: Body,
-) -> ApiResult<Response> {
-    let t: CosignRequest = read_json(body).await?;
-    let mut psbt = decode_psbt(&t.psbt)?;
-    let done = blocking(&s, move |a| {
-        let c = a.cosign_sweep(&mut psbt).map_err(ApiError::from)?;
-        Ok(CosignedSweep {
-            txid: c.txid.to_string(),
-            amount_sat: c.amount.to_sat(),
-            fee_sat: c.payment.fee.to_sat(),
-            signatures: c.signatures,
-            psbt: encode_psbt(&psbt),
-        })
-    })
-    .await?;
-    let mut r = json_response(StatusCode::OK, &done);
-    r.extensions_mut().insert(Outcome("cosigned", None));
-    Ok(r)
 }
 
 async fn audit_heads<K: SigningKeys + Send + 'static>(

@@ -356,6 +356,25 @@ pub fn proposals(policy: &AssetPolicy, state: &AssetState, asset: &str) -> Vec<P
     out
 }
 
+/// The withdrawal `id`, which must be in `status`.
+fn withdrawal_in<'s>(
+    s: &'s AssetState,
+    id: &str,
+    status: WithdrawalStatus,
+) -> Result<&'s Withdrawal, DecideError> {
+    let w = s
+        .withdrawals
+        .get(id)
+        .ok_or(DecideError::UnknownWithdrawal)?;
+    if w.status != status {
+        return Err(DecideError::WrongStatus {
+            expected: status.name(),
+            found: w.status.name(),
+        });
+    }
+    Ok(w)
+}
+
 fn check_name(s: &str, what: &'static str) -> Result<(), DecideError> {
     if crate::config::valid_name(s) {
         Ok(())
@@ -424,16 +443,7 @@ fn plan(
             if !approvals.approvers().contains(approver.as_str()) {
                 return Err(DecideError::UnknownApprover);
             }
-            let w = s
-                .withdrawals
-                .get(id.as_str())
-                .ok_or(DecideError::UnknownWithdrawal)?;
-            if w.status != WithdrawalStatus::Pending {
-                return Err(DecideError::WrongStatus {
-                    expected: "pending",
-                    found: w.status.name(),
-                });
-            }
+            let w = withdrawal_in(s, id, WithdrawalStatus::Pending)?;
             let mut have = w.approvals.len() as u32;
             if !w.approvals.contains(approver.as_str()) {
                 have += 1;
@@ -486,16 +496,7 @@ fn plan(
             }
         }
         EventKind::Confirmed { id, .. } | EventKind::Failed { id, .. } => {
-            let w = s
-                .withdrawals
-                .get(id.as_str())
-                .ok_or(DecideError::UnknownWithdrawal)?;
-            if w.status != WithdrawalStatus::Reserved {
-                return Err(DecideError::WrongStatus {
-                    expected: "reserved",
-                    found: w.status.name(),
-                });
-            }
+            let w = withdrawal_in(s, id, WithdrawalStatus::Reserved)?;
             if w.amount > s.reserved || w.amount > s.hot {
                 return Err(DecideError::Corrupt(ApplyError::Overflow));
             }
@@ -531,16 +532,7 @@ fn plan(
                 if !seen.insert(id.as_str()) {
                     return Err(DecideError::BadSettlement);
                 }
-                let w = s
-                    .withdrawals
-                    .get(id.as_str())
-                    .ok_or(DecideError::UnknownWithdrawal)?;
-                if w.status != WithdrawalStatus::Reserved {
-                    return Err(DecideError::WrongStatus {
-                        expected: "reserved",
-                        found: w.status.name(),
-                    });
-                }
+                let w = withdrawal_in(s, id, WithdrawalStatus::Reserved)?;
                 hot = hot
                     .checked_sub(w.amount)
                     .ok_or(DecideError::Corrupt(ApplyError::Overflow))?;
