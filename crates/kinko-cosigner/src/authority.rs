@@ -1375,14 +1375,22 @@ impl<K: SigningKeys> Authority<K> {
     /// Cosigns a sweep to the pinned cold wallet at the index
     /// [`Authority::next_sweep_address`] hands out (a retry of the same
     /// transaction is signed again at its recorded index), within the fee
-    /// and transaction rules; the sweep is recorded in the ledger and the
+    /// limit of a transaction of that many inputs (as a consolidation's)
+    /// and the transaction rules; the sweep is recorded in the ledger and the
     /// audit log before the signature is given.
     ///
     /// # Errors
     /// `sweep-not-cold`, the transaction rules; [`AuthorityError`].
     pub fn cosign_sweep(&mut self, psbt: &mut Psbt) -> Result<SweepCosigned, AuthorityError> {
         self.sync()?;
-        let analysis = self.cosigner.analyze(psbt);
+        // A sweep of many small deposits may pay more than one payment's
+        // fee: the limit scales with its inputs as a consolidation's.
+        let n = psbt.unsigned_tx.input.len();
+        let max_fee = self
+            .setup
+            .batch_limits()
+            .fee_limit(self.setup.fee_limits().0, n);
+        let analysis = self.cosigner.analyze_with_max_fee(psbt, max_fee);
         let txid = analysis.txid.to_string();
         let retry = self
             .replay

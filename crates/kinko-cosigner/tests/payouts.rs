@@ -462,3 +462,50 @@ fn two_cosigners_on_overlapping_batches_pay_each_reservation_once() {
         );
     }
 }
+
+/// Issue #13: a child pays for a stuck payout from the payout's own change
+/// (CPFP): a consolidation spending the unconfirmed change output.
+#[test]
+fn a_child_pays_for_a_stuck_payout_from_its_change() {
+    let mut f = Fixture::new(POLICY);
+    reserve(&mut f, "s1", &dest(1), 10_000_000);
+    let coin0 = vec![f.utxos[0].clone()];
+    let mut parent = f.exchange_signs(build(&f, &coin0, &[(dest(1), 10_000_000)], 1, false));
+    let p = f
+        .authority
+        .cosign_payout(&ids(&["s1"]), &mut parent)
+        .unwrap();
+    f.verify(parent.clone());
+    let (pos, index, amount) = p.payout.change.expect("change");
+    let change = Utxo {
+        outpoint: bitcoin::OutPoint::new(p.txid, pos as u32),
+        amount,
+        keychain: Keychain::Change,
+        index,
+        prev_tx: parent.unsigned_tx.clone(),
+    };
+    f.txouts
+        .insert(change.outpoint, parent.unsigned_tx.output[pos].clone());
+    let mut child = f.hot.create_psbt(
+        &[change],
+        &CreateParams {
+            recipients: vec![],
+            fee_rate: FeeRate::from_sat_per_vb(60).unwrap(),
+            change_index: index + 1,
+            spend_all: true,
+        },
+    );
+    let child = f.exchange_signs(child.as_mut().unwrap().psbt.clone());
+    let mut signed = child.clone();
+    let c = f.authority.cosign_consolidation(&mut signed).unwrap();
+    f.verify(signed);
+    // Both confirm: the books lose the payment and both fees.
+    let hot = f.authority.state().hot;
+    f.authority.confirm_tx(&p.txid.to_string()).unwrap();
+    f.authority.confirm_tx(&c.txid.to_string()).unwrap();
+    assert_eq!(
+        f.authority.state().hot,
+        hot - 10_000_000 - p.payout.fee.to_sat() - c.fee.to_sat()
+    );
+    f.reopen().unwrap();
+}
