@@ -1416,6 +1416,7 @@ impl<K: SigningKeys> Authority<K> {
         check_transaction(psbt, &analysis, &self.tx_rules())?;
         let amount = analysis.outputs[payment.payment_output].amount;
         if retry.is_none() {
+            self.check_fee_budget(payment.fee, None)?;
             let mut tx = tx_evidence(&analysis, payment.fee, Some(index));
             tx["inputs"] = json!(analysis
                 .inputs
@@ -1571,7 +1572,19 @@ impl<K: SigningKeys> Authority<K> {
                 chain_ws.push(w);
                 chain_families.push(self.replay.family(id).to_vec());
             }
-            let bump = self.bump_check(ids, &chain_families, &analysis, &inputs);
+            let mut bump = self.bump_check(ids, &chain_families, &analysis, &inputs);
+            // A retry (the family holds it) pays nothing new.
+            let retry = chain_families
+                .first()
+                .is_some_and(|f| f.contains(&txid.to_string()));
+            if let (Ok(of), false, Some(fee)) = (&bump, retry, analysis.fee) {
+                let root = of
+                    .as_ref()
+                    .and(chain_families[0].first().map(String::as_str));
+                if let Err(r) = self.check_fee_budget(fee, root) {
+                    bump = Err(r);
+                }
+            }
             let rules = self.tx_rules();
             let now = self.now();
             let tag = self.tagged(None);
@@ -1686,6 +1699,28 @@ impl<K: SigningKeys> Authority<K> {
         })
     }
 
+    /// Refuses `fee` when it would take the fees of what this cosigner
+    /// signed in the last 24 hours above the set-up's `max_fees_24h_sat`
+    /// (`bump`: the first txid of the payout family it bumps).
+    fn check_fee_budget(&self, fee: Amount, bump: Option<&str>) -> Result<(), Refusal> {
+        let limit = self.setup.batch_limits().max_fees_24h.to_sat();
+        let since = Timestamp::from_unix(self.now().unix().saturating_sub(24 * 60 * 60));
+        let fee = fee.to_sat();
+        let total = match bump {
+            Some(root) => crate::replay::fees_since(&self.replay, since, Some((root, fee))),
+            None => crate::replay::fees_since(&self.replay, since, None).saturating_add(fee),
+        };
+        if total > limit {
+            return Err(Refusal::new(
+                CosignRule::FeeBudgetExceeded,
+                format!(
+                    "fees of {total} sat in 24 hours with this transaction; the set-up allows {limit}"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// Whether a payout of `ids` is new (`Ok(None)`), a retry or fee bump of
     /// their one payout family (`Ok(Some(the family's last txid))`, a retry
     /// when the family holds the transaction already), or refused.
@@ -1772,6 +1807,7 @@ impl<K: SigningKeys> Authority<K> {
         check_transaction(psbt, &analysis, &self.tx_rules())?;
         let txid = analysis.txid;
         if self.replay.tx(&txid.to_string()).is_none() {
+            self.check_fee_budget(fee, None)?;
             let mut tx = tx_evidence(&analysis, fee, None);
             tx["consolidation"] = json!(true);
             tx["inputs"] = json!(analysis

@@ -82,6 +82,10 @@ pub enum CosignRule {
     /// A consolidation (or child-pays-for-parent) that pays anything but the
     /// hot wallet's own change (`not-consolidation`).
     NotConsolidation,
+    /// The transaction's fee would take the fees of what the cosigner signed
+    /// in the last 24 hours above the set-up's `max_fees_24h_sat`
+    /// (`fee-budget-exceeded`).
+    FeeBudgetExceeded,
 }
 
 impl CosignRule {
@@ -110,6 +114,7 @@ impl CosignRule {
             CosignRule::ReplacementNotConflicting => "replacement-not-conflicting",
             CosignRule::ReplacementFeeNotHigher => "replacement-fee-not-higher",
             CosignRule::NotConsolidation => "not-consolidation",
+            CosignRule::FeeBudgetExceeded => "fee-budget-exceeded",
         }
     }
 }

@@ -105,6 +105,8 @@ pub struct TxRecord {
     pub confirmed: bool,
     /// The audit record of its first signature.
     pub audit_seq: u64,
+    /// When it was signed first (the cosigner's clock).
+    pub at: Timestamp,
 }
 
 /// A sweep the cosigner cosigned, as the chain records it.
@@ -441,13 +443,14 @@ impl Replay {
             replaces: p.replaces.clone(),
             confirmed: false,
             audit_seq: r.seq,
+            at: r.at,
         });
         rec.withdrawals.push(p.id);
         if let Some(inputs) = ev.inputs {
             rec.inputs = inputs;
         }
         if let Some(ev) = p.evidence {
-            self.note_evidence(&ev, r.seq, false);
+            self.note_evidence(&ev, r.seq, r.at, false);
         }
         Ok(())
     }
@@ -567,7 +570,7 @@ impl Replay {
             }
         }
         if let Some(ev) = p.evidence {
-            self.note_evidence(&ev, r.seq, true);
+            self.note_evidence(&ev, r.seq, r.at, true);
             self.note_policy(&ev, r, at_rec)?;
         }
         Ok(())
@@ -633,7 +636,7 @@ impl Replay {
 
     /// Evidence the cosigner recorded with a decision: the signed actions it
     /// used (so none is used twice) and what it cosigned.
-    fn note_evidence(&mut self, ev: &serde_json::Value, seq: u64, decision: bool) {
+    fn note_evidence(&mut self, ev: &serde_json::Value, seq: u64, at: Timestamp, decision: bool) {
         if let Some(sigs) = ev.get("signatures").and_then(|v| v.as_array()) {
             for s in sigs {
                 if let Some(sig) = s.get("signature").and_then(|v| v.as_str()) {
@@ -667,6 +670,7 @@ impl Replay {
                     replaces: None,
                     confirmed: false,
                     audit_seq: seq,
+                    at,
                 });
             }
             if let (true, Some(i), Some(txid)) = (decision, tx.cold_index, tx.txid) {
@@ -733,6 +737,31 @@ fn compare_core(a: &str, m: &AssetState, t: &AssetState) -> Result<(), Mismatch>
         }
         Ok(())
     }
+}
+
+/// The fees of the transactions the cosigner signed after `since`: a payout
+/// family counts once, with the highest fee of its transactions (only one
+/// of them can confirm); `bump` (a family's first txid and a new fee) is
+/// counted as if that transaction were already in its family.
+pub(crate) fn fees_since(replay: &Replay, since: Timestamp, bump: Option<(&str, u64)>) -> u64 {
+    let mut by_family: HashMap<&str, u64> = HashMap::new();
+    for (txid, t) in &replay.txs {
+        if t.at <= since {
+            continue;
+        }
+        let key = t
+            .withdrawals
+            .first()
+            .and_then(|id| replay.family(id).first())
+            .map_or(txid.as_str(), String::as_str);
+        let e = by_family.entry(key).or_default();
+        *e = (*e).max(t.fee);
+    }
+    if let Some((root, fee)) = bump {
+        let e = by_family.entry(root).or_default();
+        *e = (*e).max(fee);
+    }
+    by_family.values().fold(0u64, |a, f| a.saturating_add(*f))
 }
 
 /// Whether `conflict` is a confirmed transaction outside `family` that

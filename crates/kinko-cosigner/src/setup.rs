@@ -208,7 +208,7 @@ pub enum SetupError {
     #[error("fees.{field} = {value} must be between 1 and {max}")]
     FeeLimit {
         /// `max_fee_sat`, `max_fee_rate_sat_vb`, `batch_fee_per_payout_sat`,
-        /// `batch_max_fee_sat` or `max_batch_payouts`.
+        /// `batch_max_fee_sat`, `max_batch_payouts` or `max_fees_24h_sat`.
         field: &'static str,
         /// The value.
         value: u64,
@@ -323,6 +323,8 @@ struct RawFees {
     batch_max_fee_sat: Option<u64>,
     #[serde(default)]
     max_batch_payouts: Option<u64>,
+    #[serde(default)]
+    max_fees_24h_sat: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -844,6 +846,10 @@ pub struct BatchLimits {
     pub max_fee: Amount,
     /// The most reservations one payout pays.
     pub max_payouts: usize,
+    /// The most the transactions the cosigner signs in any 24 hours may pay
+    /// in fees together (a payout and its fee bumps count once, at their
+    /// highest fee).
+    pub max_fees_24h: Amount,
 }
 
 /// `batch_fee_per_payout_sat` when the set-up does not say.
@@ -851,6 +857,9 @@ pub const DEFAULT_BATCH_FEE_PER_PAYOUT_SAT: u64 = 10_000;
 /// `batch_max_fee_sat` when the set-up does not say: 50 × `max_fee_sat`
 /// (capped at 21 million BTC).
 pub const DEFAULT_BATCH_MAX_FEE_FACTOR: u64 = 50;
+/// `max_fees_24h_sat` when the set-up does not say: 100 × `max_fee_sat`
+/// (capped at 21 million BTC).
+pub const DEFAULT_FEES_24H_FACTOR: u64 = 100;
 /// `max_batch_payouts` when the set-up does not say.
 pub const DEFAULT_MAX_BATCH_PAYOUTS: usize = 500;
 /// The largest `max_batch_payouts`: about the most P2WSH outputs Bitcoin's
@@ -905,10 +914,24 @@ fn batch_limits(f: &RawFees, max_fee: Amount) -> Result<BatchLimits, SetupError>
             max: MAX_BATCH_PAYOUTS as u64,
         });
     }
+    let day = f.max_fees_24h_sat.unwrap_or_else(|| {
+        max_fee
+            .to_sat()
+            .saturating_mul(DEFAULT_FEES_24H_FACTOR)
+            .min(max_sat)
+    });
+    if day < max_fee.to_sat() || day > max_sat {
+        return Err(SetupError::FeeLimit {
+            field: "max_fees_24h_sat",
+            value: day,
+            max: max_sat,
+        });
+    }
     Ok(BatchLimits {
         fee_per_payout: Amount::from_sat(per),
         max_fee: Amount::from_sat(ceiling),
         max_payouts: usize::try_from(n).unwrap_or(MAX_BATCH_PAYOUTS),
+        max_fees_24h: Amount::from_sat(day),
     })
 }
 
@@ -977,6 +1000,7 @@ mod tests {
             batch_fee_per_payout_sat: per,
             batch_max_fee_sat: ceiling,
             max_batch_payouts: n,
+            max_fees_24h_sat: None,
         };
         let single = Amount::from_sat(50_000);
         let d = batch_limits(&raw(None, None, None), single).unwrap();
@@ -1002,6 +1026,7 @@ mod tests {
                 batch_fee_per_payout_sat: None,
                 batch_max_fee_sat: None,
                 max_batch_payouts: None,
+                max_fees_24h_sat: None,
             })
         };
         assert!(f(1, 1).is_ok());

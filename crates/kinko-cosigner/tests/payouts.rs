@@ -509,3 +509,64 @@ fn a_child_pays_for_a_stuck_payout_from_its_change() {
     );
     f.reopen().unwrap();
 }
+
+/// Fees have a 24-hour budget (`max_fees_24h_sat`): a payout family counts
+/// once, at its highest fee; what would pass the budget is refused
+/// (`fee-budget-exceeded`), recorded, and passes again a day later.
+#[test]
+fn fees_have_a_daily_budget_and_a_fee_bump_counts_once() {
+    let f = Fixture::new(POLICY);
+    let coin0 = vec![f.utxos[0].clone()];
+    let coins12 = f.utxos[1..3].to_vec();
+    let to = [(dest(1), 10_000_000)];
+    let payout = f.exchange_signs(build(&f, &coin0, &to, 60, false));
+    let bump = f.exchange_signs(build(&f, &coin0, &to, 100, false));
+    let consolidation = f.exchange_signs(build(&f, &coins12, &[], 40, true));
+    let (fee_p, fee_b, fee_c) = (
+        fee_of(&payout, &f),
+        fee_of(&bump, &f),
+        fee_of(&consolidation, &f),
+    );
+    // A budget that holds the bump's family once but not the consolidation
+    // on top of it.
+    let budget = fee_b + fee_c - 1;
+    // Summed, the payout and its bump would not fit: the test shows they
+    // count once.
+    assert!(fee_p + fee_b > budget, "{fee_p} {fee_b} {fee_c}");
+    let text = setup_text(POLICY)
+        .replace(
+            "max_fee_sat = 100000\n",
+            &format!("max_fee_sat = {fee_b}\n"),
+        )
+        .replace(
+            "max_fee_rate_sat_vb = 200\n",
+            &format!("max_fee_rate_sat_vb = 200\nmax_fees_24h_sat = {budget}\n"),
+        );
+    let sigs: String = [0x21, 0x22]
+        .iter()
+        .map(|s| sign_setup(&text, *s) + "\n")
+        .collect();
+    let setup = kinko_cosigner::Setup::load_signed(text.as_bytes(), &sigs).unwrap();
+    assert_eq!(setup.batch_limits().max_fees_24h.to_sat(), budget);
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("budget.db").display());
+    let mut a = open(&setup, &url, &f.clock).unwrap();
+    a.report_deposit(kinko_policy::Wallet::Hot, 4 * COIN)
+        .unwrap();
+    let d = a
+        .request_withdrawal("b1", "user-b1", &dest(1).to_string(), 10_000_000)
+        .unwrap();
+    assert!(matches!(d.outcome.decision, Decision::Approved { .. }));
+
+    a.cosign_payout(&ids(&["b1"]), &mut payout.clone()).unwrap();
+    // The bump replaces the payout's fee in the budget; it does not add.
+    let b = a.cosign_payout(&ids(&["b1"]), &mut bump.clone()).unwrap();
+    assert!(b.replaces.is_some());
+    let mut c = consolidation.clone();
+    let r = a.cosign_consolidation(&mut c);
+    assert_eq!(rule(r), "fee-budget-exceeded");
+    // A day later the first fees have aged out.
+    f.advance(24 * 60 * 60 + 1);
+    a.cosign_consolidation(&mut c).unwrap();
+    f.verify(c);
+}
