@@ -63,6 +63,18 @@ pub const ENDPOINTS: &[Endpoint] = &[
     },
     Endpoint {
         method: "POST",
+        path: "/v1/payouts/cosign",
+    },
+    Endpoint {
+        method: "POST",
+        path: "/v1/transactions/{txid}/confirmed",
+    },
+    Endpoint {
+        method: "POST",
+        path: "/v1/consolidations/cosign",
+    },
+    Endpoint {
+        method: "POST",
         path: "/v1/deposits",
     },
     Endpoint {
@@ -139,12 +151,40 @@ pub struct WithdrawalRequest {
     pub amount_sat: u64,
 }
 
-/// A request about a withdrawal named in the path (`confirmed`, `failed`).
+/// A request about a withdrawal or transaction named in the path
+/// (`confirmed`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IdRequest {
     /// The client's request id.
     pub request_id: String,
+}
+
+/// `POST /v1/withdrawals/{id}/failed`: the reservation's payout failed.
+/// A cosigned reservation is released only with `conflict`: the txid of a
+/// transaction the cosigner signed and recorded as confirmed that spends an
+/// input of every transaction it cosigned for the reservation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FailRequest {
+    /// The client's request id.
+    pub request_id: String,
+    /// The confirmed conflicting transaction (hex txid), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conflict: Option<String>,
+}
+
+/// `POST /v1/payouts/cosign`: one transaction paying many reservations (or
+/// a fee bump of a payout cosigned before: the same reservations exactly).
+/// Idempotent: the same transaction is signed again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PayoutRequest {
+    /// The reserved withdrawals it pays (1 to the set-up's
+    /// `max_batch_payouts`), each once.
+    pub ids: Vec<String>,
+    /// The PSBT, base64 (BIP174).
+    pub psbt: String,
 }
 
 /// One signed action (an approval, an unfreeze vote, an allowlist or
@@ -290,6 +330,47 @@ pub struct CosignedWithdrawal {
     pub again: bool,
     /// The audit record of the cosign decision.
     pub audit_seq: u64,
+    /// The PSBT with the cosigner's signatures, base64.
+    pub psbt: String,
+}
+
+/// The answer of `POST /v1/payouts/cosign`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CosignedPayout {
+    /// The withdrawals it pays, as asked.
+    pub ids: Vec<String>,
+    /// The transaction.
+    pub txid: String,
+    /// The output paying each withdrawal, in the order of `ids`.
+    pub payment_outputs: Vec<usize>,
+    /// Its fee.
+    pub fee_sat: u64,
+    /// The transaction of the same payout family it replaces (a fee bump).
+    pub replaces: Option<String>,
+    /// Signatures the cosigner added.
+    pub signatures: usize,
+    /// The same transaction was cosigned before (a retry).
+    pub again: bool,
+    /// The first audit record of the decision.
+    pub audit_seq_first: u64,
+    /// The last audit record of the decision (one per withdrawal when
+    /// first cosigned, else the first).
+    pub audit_seq_last: u64,
+    /// The PSBT with the cosigner's signatures, base64.
+    pub psbt: String,
+}
+
+/// The answer of `POST /v1/consolidations/cosign`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CosignedConsolidation {
+    /// The transaction.
+    pub txid: String,
+    /// Its fee.
+    pub fee_sat: u64,
+    /// Signatures the cosigner added.
+    pub signatures: usize,
     /// The PSBT with the cosigner's signatures, base64.
     pub psbt: String,
 }

@@ -31,9 +31,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use api::{
-    AmountRequest, AuditHeads, CosignRequest, CosignedSweep, CosignedWithdrawal, Decided,
-    DepositRequest, ErrorBody, FreezeRequest, IdRequest, PolicyChangeRequest, QuorumRequest,
-    SignedRequest, State, SweepAddress, WithdrawalRequest,
+    AmountRequest, AuditHeads, CosignRequest, CosignedConsolidation, CosignedPayout, CosignedSweep,
+    CosignedWithdrawal, Decided, DepositRequest, ErrorBody, FailRequest, FreezeRequest, IdRequest,
+    PayoutRequest, PolicyChangeRequest, QuorumRequest, SignedRequest, State, SweepAddress,
+    WithdrawalRequest,
 };
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use rustls::pki_types::pem::PemObject;
@@ -342,8 +343,35 @@ impl Client {
     ///
     /// # Errors
     /// [`ClientError`].
-    pub fn fail(&self, id: &str, r: &IdRequest) -> Result<Decided, ClientError> {
+    pub fn fail(&self, id: &str, r: &FailRequest) -> Result<Decided, ClientError> {
         self.post(&format!("/v1/withdrawals/{}/failed", seg(id)), r)
+    }
+
+    /// `POST /v1/payouts/cosign`.
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub fn cosign_payout(&self, r: &PayoutRequest) -> Result<CosignedPayout, ClientError> {
+        self.post("/v1/payouts/cosign", r)
+    }
+
+    /// `POST /v1/transactions/{txid}/confirmed`.
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub fn confirm_tx(&self, txid: &str, r: &IdRequest) -> Result<Decided, ClientError> {
+        self.post(&format!("/v1/transactions/{}/confirmed", seg(txid)), r)
+    }
+
+    /// `POST /v1/consolidations/cosign`.
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub fn cosign_consolidation(
+        &self,
+        r: &CosignRequest,
+    ) -> Result<CosignedConsolidation, ClientError> {
+        self.post("/v1/consolidations/cosign", r)
     }
 
     /// `POST /v1/deposits`.

@@ -18,9 +18,10 @@ use axum::Router;
 use base64::Engine as _;
 use kinko_auth::SignedAction;
 use kinko_client::api::{
-    self, AmountRequest, AuditHeads, CosignRequest, CosignedSweep, CosignedWithdrawal, Decided,
-    DepositRequest, ErrorBody, ErrorDetail, FreezeRequest, IdRequest, PolicyChangeRequest,
-    QuorumRequest, SignedRequest, WalletName, WithdrawalRequest,
+    self, AmountRequest, AuditHeads, CosignRequest, CosignedConsolidation, CosignedPayout,
+    CosignedSweep, CosignedWithdrawal, Decided, DepositRequest, ErrorBody, ErrorDetail,
+    FailRequest, FreezeRequest, IdRequest, PayoutRequest, PolicyChangeRequest, QuorumRequest,
+    SignedRequest, WalletName, WithdrawalRequest,
 };
 use kinko_cosigner::{Authority, AuthorityError, AuthorityRule};
 use kinko_ledger::Committed;
@@ -186,7 +187,8 @@ req!(
     PolicyChangeRequest,
     DepositRequest,
     AmountRequest,
-    FreezeRequest
+    FreezeRequest,
+    FailRequest
 );
 
 /// Reads a body of at most [`api::MAX_BODY`] bytes. Endpoints that take
@@ -527,10 +529,73 @@ async fn failed<K: SigningKeys + Send + 'static>(
     IdPath(id, body): IdPath,
 ) -> ApiResult<Response> {
     let ep = format!("/v1/withdrawals/{id}/failed");
-    decide(s, ep, body, move |a, _t: &IdRequest| {
-        a.fail(&id).map_err(ApiError::from)
+    decide(s, ep, body, move |a, t: &FailRequest| {
+        match &t.conflict {
+            Some(c) => a.fail_with_conflict(&id, c),
+            None => a.fail(&id),
+        }
+        .map_err(ApiError::from)
     })
     .await
+}
+
+async fn tx_confirmed<K: SigningKeys + Send + 'static>(
+    State(s): State<Arc<Shared<K>>>,
+    IdPath(txid, body): IdPath,
+) -> ApiResult<Response> {
+    let ep = format!("/v1/transactions/{txid}/confirmed");
+    decide(s, ep, body, move |a, _t: &IdRequest| {
+        a.confirm_tx(&txid).map_err(ApiError::from)
+    })
+    .await
+}
+
+async fn cosign_payout<K: SigningKeys + Send + 'static>(
+    State(s): State<Arc<Shared<K>>>,
+    body: Body,
+) -> ApiResult<Response> {
+    let t: PayoutRequest = read_json(body).await?;
+    let mut psbt = decode_psbt(&t.psbt)?;
+    let done = blocking(&s, move |a| {
+        let c = a.cosign_payout(&t.ids, &mut psbt).map_err(ApiError::from)?;
+        Ok(CosignedPayout {
+            ids: c.ids,
+            txid: c.txid.to_string(),
+            payment_outputs: c.payout.payment_outputs,
+            fee_sat: c.payout.fee.to_sat(),
+            replaces: c.replaces,
+            signatures: c.signatures,
+            again: c.again,
+            audit_seq_first: c.audit_seqs.0,
+            audit_seq_last: c.audit_seqs.1,
+            psbt: encode_psbt(&psbt),
+        })
+    })
+    .await?;
+    let mut r = json_response(StatusCode::OK, &done);
+    r.extensions_mut().insert(Outcome("cosigned", None));
+    Ok(r)
+}
+
+async fn cosign_consolidation<K: SigningKeys + Send + 'static>(
+    State(s): State<Arc<Shared<K>>>,
+    body: Body,
+) -> ApiResult<Response> {
+    let t: CosignRequest = read_json(body).await?;
+    let mut psbt = decode_psbt(&t.psbt)?;
+    let done = blocking(&s, move |a| {
+        let c = a.cosign_consolidation(&mut psbt).map_err(ApiError::from)?;
+        Ok(CosignedConsolidation {
+            txid: c.txid.to_string(),
+            fee_sat: c.fee.to_sat(),
+            signatures: c.signatures,
+            psbt: encode_psbt(&psbt),
+        })
+    })
+    .await?;
+    let mut r = json_response(StatusCode::OK, &done);
+    r.extensions_mut().insert(Outcome("cosigned", None));
+    Ok(r)
 }
 
 async fn deposit<K: SigningKeys + Send + 'static>(
@@ -860,6 +925,9 @@ pub(crate) fn router<K: SigningKeys + Send + 'static>(shared: Arc<Shared<K>>) ->
         .route("/v1/withdrawals/{id}/cosign", post(cosign_withdrawal::<K>))
         .route("/v1/withdrawals/{id}/confirmed", post(confirmed::<K>))
         .route("/v1/withdrawals/{id}/failed", post(failed::<K>))
+        .route("/v1/payouts/cosign", post(cosign_payout::<K>))
+        .route("/v1/transactions/{id}/confirmed", post(tx_confirmed::<K>))
+        .route("/v1/consolidations/cosign", post(cosign_consolidation::<K>))
         .route("/v1/deposits", post(deposit::<K>))
         .route("/v1/hot-balance", post(hot_balance::<K>))
         .route("/v1/refills", post(refill::<K>))

@@ -21,9 +21,9 @@ use bitcoin::{Address, Network};
 use common::*;
 use kinko_auth::{Action, SetupId, SignedAction, UnixTime};
 use kinko_client::api::{
-    self, AmountRequest, CosignRequest, Decided, DepositRequest, ErrorBody, FreezeRequest,
-    IdRequest, PolicyChangeRequest, QuorumRequest, SignedRequest, WalletName, WithdrawalRequest,
-    ENDPOINTS,
+    self, AmountRequest, CosignRequest, Decided, DepositRequest, ErrorBody, FailRequest,
+    FreezeRequest, IdRequest, PolicyChangeRequest, QuorumRequest, SignedRequest, WalletName,
+    WithdrawalRequest, ENDPOINTS,
 };
 use kinko_client::ClientError;
 use kinko_cosignd::certs::RunCerts;
@@ -447,7 +447,8 @@ fn every_endpoint_answers_and_every_decision_retries_byte_identically() {
         "recorded",
     );
     let hot = svc.client.state().unwrap().hot_sat;
-    assert_eq!(hot, 4 * COIN - SMALL + 10_000);
+    // w-1 settled with its transaction's fee (issue #13).
+    assert_eq!(hot, 4 * COIN - SMALL - c.fee_sat + 10_000);
     t.decide(
         "/v1/hot-balance",
         "/v1/hot-balance",
@@ -457,6 +458,66 @@ fn every_endpoint_answers_and_every_decision_retries_byte_identically() {
         },
         "recorded",
     );
+
+    // A batch of two reservations in one transaction, confirmed by txid:
+    // both settle and its fee leaves the books.
+    for (r, id, amount) in [("r-b1", "w-b1", SMALL), ("r-b2", "w-b2", SMALL + 1)] {
+        t.decide(
+            "/v1/withdrawals",
+            "/v1/withdrawals",
+            &w(r, id, amount),
+            "approved",
+        );
+    }
+    let batch = f.psbt(&[(&dest, SMALL + 1), (&dest, SMALL)], 5);
+    let p: api::CosignedPayout = serde_json::from_value(t.post(
+        "/v1/payouts/cosign",
+        "/v1/payouts/cosign",
+        &api::PayoutRequest {
+            ids: vec!["w-b1".into(), "w-b2".into()],
+            psbt: b64(&batch),
+        },
+    ))
+    .unwrap();
+    assert_eq!(p.payment_outputs, [1, 0]);
+    assert_eq!((p.again, p.replaces.as_deref()), (false, None));
+    assert_eq!(p.audit_seq_last, p.audit_seq_first + 1);
+    f.verify(unb64(&p.psbt));
+    let before = svc.client.state().unwrap().hot_sat;
+    f.advance(1);
+    t.decide(
+        "/v1/transactions/{txid}/confirmed",
+        &format!("/v1/transactions/{}/confirmed", p.txid),
+        &IdRequest {
+            request_id: "r-b3".into(),
+        },
+        "recorded",
+    );
+    assert_eq!(
+        svc.client.state().unwrap().hot_sat,
+        before - 2 * SMALL - 1 - p.fee_sat
+    );
+    // A consolidation of every coin to the hot wallet's change.
+    let all = f
+        .hot
+        .create_psbt(
+            &f.utxos,
+            &kinko_wallet::CreateParams {
+                recipients: vec![],
+                fee_rate: bitcoin::FeeRate::from_sat_per_vb(1).unwrap(),
+                change_index: 1,
+                spend_all: true,
+            },
+        )
+        .unwrap()
+        .psbt;
+    let cons: api::CosignedConsolidation = serde_json::from_value(t.post(
+        "/v1/consolidations/cosign",
+        "/v1/consolidations/cosign",
+        &cosign_req(&f.exchange_signs(all)),
+    ))
+    .unwrap();
+    f.verify(unb64(&cons.psbt));
 
     // A sweep to the cold address handed out, then a refill from cold.
     let a: api::SweepAddress =
@@ -589,7 +650,7 @@ fn every_endpoint_answers_and_every_decision_retries_byte_identically() {
         .filter(|c| c.method == "POST" && !c.endpoint.starts_with("/v1/sweeps"))
         .filter(|c| !c.endpoint.ends_with("/cosign"))
         .collect();
-    assert_eq!(decisions.len(), 15);
+    assert_eq!(decisions.len(), 18);
     let count_before = svc.client.state().unwrap().audit_count;
     let again = |raw: &Raw| {
         for c in &decisions {
@@ -850,13 +911,15 @@ fn cosigns_refused_by_rule() {
     let good = f.psbt(&[(&dest, SMALL)], 5);
     let done = cosign("w-1", &good).unwrap();
     f.verify(unb64(&done.psbt));
-    let other = f.psbt(&[(&dest, SMALL)], 6);
-    assert_eq!(refused(cosign("w-1", &other)), "reservation-spent");
+    // Another transaction at a lower fee is no fee bump.
+    let other = f.psbt(&[(&dest, SMALL)], 3);
+    assert_eq!(refused(cosign("w-1", &other)), "replacement-fee-not-higher");
     // A failure report of the cosigned reservation: refused, recorded.
     let r = c.fail(
         "w-1",
-        &IdRequest {
+        &FailRequest {
             request_id: "r-2".into(),
+            conflict: None,
         },
     );
     assert_eq!(refused(r), "reservation-cosigned");
@@ -892,7 +955,11 @@ fn sweeps_deposits_and_admin_actions_refused_by_rule() {
         request_id: r.into(),
     };
     assert_eq!(refused(c.confirm("nobody", &id("d-4"))), "invalid-event");
-    assert_eq!(refused(c.fail("nobody", &id("d-5"))), "invalid-event");
+    let no_conflict = FailRequest {
+        request_id: "d-5".into(),
+        conflict: None,
+    };
+    assert_eq!(refused(c.fail("nobody", &no_conflict)), "invalid-event");
 
     // Sweeps to the attacker's wallet and to the cold wallet at an index
     // not handed out.

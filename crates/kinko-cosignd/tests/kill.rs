@@ -192,9 +192,7 @@ impl World<'_> {
                 65..=74 => self
                     .recent(&mut rng)
                     .map(|(id, ..)| Call::Confirm(id, IdRequest { request_id: rid })),
-                75..=79 => self
-                    .recent(&mut rng)
-                    .map(|(id, ..)| Call::Fail(id, IdRequest { request_id: rid })),
+                75..=79 => self.recent(&mut rng).map(|(id, ..)| calls::fail(id, rid)),
                 80..=89 => Some(Call::Deposit(DepositRequest {
                     request_id: rid,
                     wallet: WalletName::Hot,

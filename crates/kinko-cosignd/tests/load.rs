@@ -319,9 +319,7 @@ impl World {
                 70..=76 => {
                     pick.map(|(t, kk)| Call::Confirm(wid(t, kk), IdRequest { request_id: rid }))
                 }
-                77..=81 => {
-                    pick.map(|(t, kk)| Call::Fail(wid(t, kk), IdRequest { request_id: rid }))
-                }
+                77..=81 => pick.map(|(t, kk)| calls::fail(wid(t, kk), rid)),
                 82..=88 => Some(Call::Deposit(DepositRequest {
                     request_id: rid,
                     wallet: WalletName::Hot,

@@ -26,7 +26,7 @@ use anyhow::Context;
 use clap::{ArgGroup, Args as ClapArgs, Subcommand};
 use kinko_auth::SignedAction;
 use kinko_client::api::{
-    AmountRequest, CosignRequest, Decided, DepositRequest, FreezeRequest, IdRequest,
+    AmountRequest, CosignRequest, Decided, DepositRequest, FailRequest, FreezeRequest, IdRequest,
     PolicyChangeRequest, QuorumRequest, SignedRequest, WalletName, WithdrawalRequest,
 };
 use kinko_client::{Client, ClientError, TlsFiles};
@@ -816,7 +816,13 @@ pub fn fail(a: IdArgs) -> CliResult {
         &a.common,
         None,
         |auth| auth.fail(&a.id),
-        |c, request_id| c.fail(&a.id, &IdRequest { request_id }),
+        |c, request_id| {
+            let r = FailRequest {
+                request_id,
+                conflict: None,
+            };
+            c.fail(&a.id, &r)
+        },
     )
     .map(drop)
 }

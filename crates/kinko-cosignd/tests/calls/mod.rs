@@ -4,7 +4,8 @@
 #![allow(dead_code)]
 
 use kinko_client::api::{
-    AmountRequest, Decided, DepositRequest, IdRequest, SignedRequest, WithdrawalRequest,
+    AmountRequest, Decided, DepositRequest, FailRequest, IdRequest, SignedRequest,
+    WithdrawalRequest,
 };
 use kinko_client::{Client, ClientError};
 
@@ -14,7 +15,7 @@ pub enum Call {
     Withdraw(WithdrawalRequest),
     Approve(String, SignedRequest),
     Confirm(String, IdRequest),
-    Fail(String, IdRequest),
+    Fail(String, FailRequest),
     Deposit(DepositRequest),
     HotBalance(AmountRequest),
     Unfreeze(SignedRequest),
@@ -25,7 +26,8 @@ impl Call {
         match self {
             Call::Withdraw(r) => &r.request_id,
             Call::Approve(_, r) | Call::Unfreeze(r) => &r.request_id,
-            Call::Confirm(_, r) | Call::Fail(_, r) => &r.request_id,
+            Call::Confirm(_, r) => &r.request_id,
+            Call::Fail(_, r) => &r.request_id,
             Call::Deposit(r) => &r.request_id,
             Call::HotBalance(r) => &r.request_id,
         }
@@ -84,11 +86,28 @@ impl Call {
                 ..r.clone()
             }),
             Call::Approve(id, _) | Call::Fail(id, _) => Call::Confirm(id.clone(), id_only),
-            Call::Confirm(id, _) => Call::Fail(id.clone(), id_only),
+            Call::Confirm(id, _) => Call::Fail(
+                id.clone(),
+                FailRequest {
+                    request_id: id_only.request_id,
+                    conflict: None,
+                },
+            ),
             Call::Unfreeze(_) => Call::HotBalance(AmountRequest {
                 request_id: id_only.request_id,
                 amount_sat: 1,
             }),
         }
     }
+}
+
+/// A failure report without conflict evidence.
+pub fn fail(id: String, request_id: String) -> Call {
+    Call::Fail(
+        id,
+        FailRequest {
+            request_id,
+            conflict: None,
+        },
+    )
 }
