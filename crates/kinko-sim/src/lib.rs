@@ -99,9 +99,8 @@ use kinko_policy::{
 };
 use kinko_wallet::report::btc;
 use kinko_wallet::{
-    decode_psbt, encode_psbt, Batch, BatchParams, CreateError, CreateParams, CreatedPsbt,
-    Keychain, MultisigWallet, Payout, PsbtEncoding, Utxo, XprvSigner, DEFAULT_MAX_PAYOUTS,
-    MAX_PSBT_FILE,
+    decode_psbt, encode_psbt, Batch, BatchParams, CreateError, CreateParams, CreatedPsbt, Keychain,
+    MultisigWallet, Payout, PsbtEncoding, Utxo, XprvSigner, DEFAULT_MAX_PAYOUTS, MAX_PSBT_FILE,
 };
 
 use kinko_cosigner::setup::Setup;
@@ -562,18 +561,8 @@ impl DayReport {
             b.payouts,
             b.largest
         );
-        let _ = writeln!(
-            s,
-            "  {:<42}{:>16}{:>36}",
-            "", "virtual bytes", "fees"
-        );
-        let _ = writeln!(
-            s,
-            "  {:<42}{:>16}{:>36}",
-            "batches",
-            b.vsize,
-            btc(b.fees)
-        );
+        let _ = writeln!(s, "  {:<42}{:>16}{:>36}", "", "virtual bytes", "fees");
+        let _ = writeln!(s, "  {:<42}{:>16}{:>36}", "batches", b.vsize, btc(b.fees));
         let _ = writeln!(
             s,
             "  {:<42}{:>16}{:>36}",
@@ -608,7 +597,11 @@ impl DayReport {
                 c.label,
                 btc(c.books),
                 btc(c.chain),
-                if c.books == c.chain { "equal" } else { "DIFFER" },
+                if c.books == c.chain {
+                    "equal"
+                } else {
+                    "DIFFER"
+                },
                 if c.froze { "FROZE" } else { "no freeze" }
             );
         }
@@ -625,7 +618,7 @@ impl DayReport {
         );
         let _ = writeln!(
             s,
-            "  {:<58}{:>6}  {:<24}result",
+            "  {:<58}{:>6}  {:<29}result",
             "attack through the cosigner's API", "tries", "rule"
         );
         let mut host_section = false;
@@ -642,7 +635,7 @@ impl DayReport {
                 Some(r) => (r.clone(), format!("refused (expected {})", t.expected)),
                 None => (t.expected.to_owned(), "TAKEN".to_owned()),
             };
-            let _ = writeln!(s, "  {:<58}{:>6}  {rule:<24}{result}", t.attack, t.tries);
+            let _ = writeln!(s, "  {:<58}{:>6}  {rule:<29}{result}", t.attack, t.tries);
         }
         let _ = writeln!(
             s,
@@ -1765,7 +1758,8 @@ fn withdrawals(
         if rounds > 4 {
             return Err(step("payout batches")("the mempool does not clear"));
         }
-        w.clock.set(Timestamp::from_unix(next_round.max(w.now().unix())));
+        w.clock
+            .set(Timestamp::from_unix(next_round.max(w.now().unix())));
         payout_round(w, ctx, rng, backend, &mut queue, false, progress)?;
         next_round += every;
     }
@@ -1799,10 +1793,9 @@ fn payout_round(
 ) -> Result<(), DayError> {
     // The block at this round's height: final transactions paying enough.
     let height = w.height();
-    let (mined, left): (Vec<Pending>, Vec<Pending>) =
-        std::mem::take(&mut w.mempool).into_iter().partition(|p| {
-            p.fee_rate >= MINED_FEE_RATE && p.tx.lock_time.to_consensus_u32() < height
-        });
+    let (mined, left): (Vec<Pending>, Vec<Pending>) = std::mem::take(&mut w.mempool)
+        .into_iter()
+        .partition(|p| p.fee_rate >= MINED_FEE_RATE && p.tx.lock_time.to_consensus_u32() < height);
     w.mempool = left;
     for p in mined {
         let arrivals: Vec<_> = p
@@ -1952,7 +1945,9 @@ fn fee_bump(
         .iter()
         .any(|i| old.coins.iter().any(|c| c.outpoint == i.previous_output));
     if !conflicts {
-        return Err(step("fee bump")("the replacement spends no coin of the batch"));
+        return Err(step("fee bump")(
+            "the replacement spends no coin of the batch",
+        ));
     }
     let (new, done) = cosign_payout(w, backend, batch, &old.payouts, &coins, BUMP_FEE_RATE)?;
     if done.replaces.as_deref() != Some(&old.txid.to_string()) {
@@ -2330,10 +2325,7 @@ fn attack(
                     tamper_once(w, &mut t, &id, amount)?;
                     let extra = [(id.as_str(), &to), ("x-extra", &other)];
                     let psbt = build_batch_for(w, rng, &extra, amount)?;
-                    let what = (
-                        "same, with a second output to the attacker",
-                        "extra-output",
-                    );
+                    let what = ("same, with a second output to the attacker", "extra-output");
                     t.cosign(w, what, &id, psbt)?;
                     // The batch's ids must differ; the request names it twice.
                     let twice = [("x-one", &to), ("x-two", &to)];
@@ -2348,7 +2340,7 @@ fn attack(
                     let both = [(prev.as_str(), &to), (id.as_str(), &to)];
                     let psbt = build_batch_for(w, rng, &both, amount)?;
                     let what = (
-                        "cosigned unmined payout paid again in a batch with the next",
+                        "its unmined payout paid again in a batch with the next",
                         "reservation-spent",
                     );
                     t.cosign_batch(w, what, &[&prev, &id], psbt)?;
@@ -2364,21 +2356,12 @@ fn attack(
                     "replacement-not-conflicting",
                 );
                 t.cosign(w, what, &id, psbt)?;
-                let cheaper = create_payment(
-                    &w.hot,
-                    &coins,
-                    &t.to,
-                    amount,
-                    w.hot_coins.next_change,
-                    true,
-                    STUCK_FEE_RATE,
-                )
-                .map_err(step("create psbt"))?;
+                let cheaper = spend_all(w, &coins, &t.to, amount, STUCK_FEE_RATE)?;
                 let what = (
                     "a fee bump of its payout paying less",
                     "replacement-fee-not-higher",
                 );
-                t.cosign(w, what, &id, cheaper.psbt)?;
+                t.cosign(w, what, &id, cheaper)?;
                 unconfirmed = Some((id, txid));
             }
             Decision::Denied { rule, .. } => {
@@ -2505,18 +2488,9 @@ fn tamper_once(w: &World<'_>, t: &mut Thief<'_>, id: &str, amount: Amount) -> Re
     // 25 coins at 150 sat/vB: about 0.004 BTC, above the set-up's 0.002.
     let coins = largest(&w.hot_coins.utxos, 25);
     let rate = FeeRate::from_sat_per_kwu(150 * 250);
-    let created = create_payment(
-        &w.hot,
-        &coins,
-        &t.to,
-        amount,
-        w.hot_coins.next_change,
-        true,
-        rate,
-    )
-    .map_err(step("create psbt"))?;
+    let psbt = spend_all(w, &coins, &t.to, amount, rate)?;
     let what = ("same, with a fee above the set-up's limit", "fee-too-high");
-    t.cosign(w, what, id, created.psbt)
+    t.cosign(w, what, id, psbt)
 }
 
 /// An unsigned hot-wallet PSBT paying `amount` to `dest` (the attacker's
@@ -2531,6 +2505,28 @@ fn build(w: &World<'_>, dest: &Address, amount: Amount, all: bool) -> Result<Psb
         w.hot_coins.next_change,
         false,
         FEE_RATE,
+    )
+    .map_err(step("create psbt"))?;
+    Ok(created.psbt)
+}
+
+/// An unsigned hot-wallet PSBT spending every one of `coins` to pay
+/// `amount` to `dest` at `rate`, change to the next change index.
+fn spend_all(
+    w: &World<'_>,
+    coins: &[Utxo],
+    dest: &Address,
+    amount: Amount,
+    rate: FeeRate,
+) -> Result<Psbt, DayError> {
+    let created = create_payment(
+        &w.hot,
+        coins,
+        dest,
+        amount,
+        w.hot_coins.next_change,
+        true,
+        rate,
     )
     .map_err(step("create psbt"))?;
     Ok(created.psbt)
