@@ -391,6 +391,19 @@ pub struct BatchingReport {
 }
 
 impl BatchingReport {
+    /// Counts a mined batch (`None` on overflow).
+    fn add(&mut self, p: &Pending) -> Option<()> {
+        let count = u32::try_from(p.payouts.len()).ok()?;
+        self.batches = self.batches.checked_add(1)?;
+        self.payouts = self.payouts.checked_add(count)?;
+        self.largest = self.largest.max(count);
+        self.vsize = self.vsize.checked_add(p.vsize)?;
+        self.fees = self.fees.checked_add(p.fee)?;
+        self.unbatched_vsize = self.unbatched_vsize.checked_add(p.unbatched_vsize)?;
+        self.unbatched_fees = self.unbatched_fees.checked_add(p.unbatched_fee)?;
+        Some(())
+    }
+
     /// Fees saved by batching: the single transactions' fees less the
     /// batches' (zero when batching saved nothing).
     pub fn saved(&self) -> Amount {
@@ -1804,17 +1817,14 @@ fn payout_round(
             .into_iter()
             .collect();
         w.mined(&p.tx, &arrivals);
-        let b = &mut w.report.batching;
-        let count = p.payouts.len() as u32;
-        b.batches += 1;
-        b.payouts += count;
-        b.largest = b.largest.max(count);
-        b.vsize += p.vsize;
-        b.fees += p.fee;
-        b.unbatched_vsize += p.unbatched_vsize;
-        b.unbatched_fees += p.unbatched_fee;
-        w.report.paid.0 += count;
-        w.report.paid.1 += p.payouts.iter().map(|p| p.amount).sum::<Amount>();
+        let overflow = || step("payout batches")("amounts overflow");
+        w.report.batching.add(&p).ok_or_else(overflow)?;
+        let paid = p
+            .payouts
+            .iter()
+            .try_fold(w.report.paid.1, |sum, p| sum.checked_add(p.amount))
+            .ok_or_else(overflow)?;
+        w.report.paid = (w.report.paid.0 + p.payouts.len() as u32, paid);
         let c = backend.confirm_tx(&p.txid).map_err(step("confirm"))?;
         let refill = c.proposals.iter().find_map(|p| match p {
             Proposal::Refill { amount, .. } => Some(*amount),
