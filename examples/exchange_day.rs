@@ -12,8 +12,12 @@
 //! deposits to derived addresses reported to the cosigner, custody
 //! statements signed by two admins, sweeps to the cold address the
 //! cosigner hands out, 300 withdrawal requests decided by the cosigner
-//! (the large ones approved by two approvers' signatures) and cosigned by
-//! it, refills from cold each signed by two `kinko-signer` processes
+//! (the large ones approved by two approvers' signatures) and paid in
+//! batches every 10 simulated minutes, each cosigned by it and reported
+//! confirmed by its txid (one batch stuck at a low fee and replaced at a
+//! higher one; the summary sets the batches' virtual bytes and fees against
+//! one transaction per withdrawal, and the cosigner's hot books against the
+//! chain), refills from cold each signed by two `kinko-signer` processes
 //! through files (as on the key holders' air-gapped machines); every signed
 //! transaction checked by Bitcoin Core's script interpreter
 //! (libbitcoinconsensus). Then the exchange's hot key is stolen and the

@@ -1,4 +1,5 @@
-//! A shortened exchange's day (300 deposits, 40 withdrawals): the same code
+//! A shortened exchange's day (300 deposits, 40 withdrawals paid in hourly
+//! batches, one of them fee-bumped): the same code
 //! as `examples/exchange_day.rs` (`kinko-sim`), everything through the
 //! policy cosigner service's API (mutual TLS, the backend's certificate
 //! pinned by the signed set-up the authority opens from), with every
@@ -55,11 +56,44 @@ fn a_short_day_keeps_every_promise() {
     );
     assert!(r.approvals >= 2, "{table}");
     assert!(r.statements.0 >= 2, "{table}");
-    // Every payment, sweep and refill was verified by the interpreter.
+    // Every batch (the stuck one and its replacement too), sweep, refill
+    // and the attacker's payments were verified by the interpreter.
+    let b = &r.batching;
+    let bump = b.bump.as_ref().expect("one batch was fee-bumped");
     assert_eq!(
         r.verified.0,
-        r.paid.0 + r.sweeps.0 + r.refills.0 + r.attack.paid,
+        b.batches + 1 + r.sweeps.0 + r.refills.0 + r.attack.paid,
         "{table}"
+    );
+
+    // The customers' withdrawals were paid in hourly batches: fewer
+    // transactions than withdrawals, fewer virtual bytes and fees than one
+    // transaction each.
+    assert_eq!(r.batch_every, 3_600);
+    assert_eq!(b.payouts, r.paid.0, "{table}");
+    assert!(b.batches >= 2 && b.batches < b.payouts, "{table}");
+    assert!(b.largest >= 2, "{table}");
+    assert!(b.vsize < b.unbatched_vsize, "{table}");
+    assert!(b.fees < b.unbatched_fees, "{table}");
+    assert_eq!(b.saved(), b.unbatched_fees - b.fees);
+    assert!(b.saved() > Amount::ZERO, "{table}");
+    // The stuck batch was replaced at a higher fee, and the replacement
+    // confirmed (the cosigner's books equal the chain below).
+    assert_ne!(bump.original, bump.replacement);
+    assert!(bump.replacement_fee > bump.original_fee, "{table}");
+    assert!(bump.payouts >= 1, "{table}");
+
+    // The backend reported the hot balance it saw on chain after the
+    // withdrawals and at the end of the day: the cosigner's books equal
+    // the chain to the satoshi, and the report froze nothing.
+    assert_eq!(r.hot_checks.len(), 2, "{table}");
+    for c in &r.hot_checks {
+        assert_eq!(c.books, c.chain, "{table}");
+        assert!(!c.froze, "{table}");
+    }
+    assert_eq!(
+        r.hot_checks[1].chain,
+        r.snapshots.last().expect("snapshots").hot
     );
 
     // The attack: every try was refused by its rule, the attacker got no
@@ -83,6 +117,10 @@ fn a_short_day_keeps_every_promise() {
         "wrong-asset",
         "request-id-reused",
         "object-mismatch",
+        "extra-output",
+        "reservation-paid-twice",
+        "replacement-not-conflicting",
+        "replacement-fee-not-higher",
     ] {
         assert!(
             a.tries.iter().any(|t| t.expected == rule),

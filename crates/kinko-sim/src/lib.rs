@@ -1,6 +1,7 @@
 //! `kinko-sim`: an exchange's day, end to end: the key ceremony and the
 //! signed custody set-up, thousands of deposits, withdrawals (some approved
-//! by two approvers' signatures), sweeps to cold and a refill from cold, all
+//! by two approvers' signatures) paid in batches (one of them fee-bumped),
+//! sweeps to cold and a refill from cold, all
 //! through the policy cosigner service (`kinko-cosignd`, its [`Authority`]
 //! on a loopback port with mutual TLS); then the theft of the hot key and
 //! of the backend host, the attacks that gives through the service's API,
@@ -47,6 +48,21 @@
 //! nothing real); every transaction kinko signs spends them or their
 //! descendants and is handed to the caller's `verify` function — the example
 //! and the test pass Bitcoin Core's script interpreter (libbitcoinconsensus).
+//!
+//! The simulated chain mines a block every 10 minutes from the set-up's
+//! chain reference on. Approved withdrawals wait in the backend's queue;
+//! every [`DayConfig::batch_every`] seconds a block mines the mempool's
+//! payout batches (each reported confirmed by its txid:
+//! `POST /v1/transactions/{txid}/confirmed`, which settles its withdrawals
+//! and books its fee) and the backend pays the queue in one batch
+//! ([`MultisigWallet::build_batch`]: random output order, anti-fee-sniping
+//! lock time at the simulated tip), signed with the hot key and cosigned
+//! (`POST /v1/payouts/cosign`). One batch pays too low a fee to be mined and
+//! is replaced (BIP125) from its own coins at a higher fee, cosigned as the
+//! fee bump of its payout family. Sweeps, refills and the attacker's
+//! payments are mined at once; sweeps are reported confirmed the same way,
+//! so that the cosigner's hot books equal the chain's hot balance, which
+//! the backend reports after the withdrawals and at the end of the day.
 
 #![forbid(unsafe_code)]
 
@@ -70,8 +86,8 @@ use bitcoin::{
 };
 use kinko_auth::{derive_action_key, xonly_hex, Action, KeyRole, SetupId, SignedAction, UnixTime};
 use kinko_client::api::{
-    AmountRequest, CosignRequest, Decided, DepositRequest, IdRequest, QuorumRequest, SignedRequest,
-    State as ApiState, WalletName, WithdrawalRequest,
+    AmountRequest, CosignRequest, CosignedPayout, Decided, DepositRequest, IdRequest,
+    PayoutRequest, QuorumRequest, SignedRequest, State as ApiState, WalletName, WithdrawalRequest,
 };
 use kinko_client::{Client, ClientError, TlsFiles};
 use kinko_cosignd::Options;
@@ -83,8 +99,8 @@ use kinko_policy::{
 };
 use kinko_wallet::report::btc;
 use kinko_wallet::{
-    decode_psbt, encode_psbt, CreateError, CreateParams, CreatedPsbt, Keychain, MultisigWallet,
-    PsbtEncoding, Utxo, XprvSigner, MAX_PSBT_FILE,
+    decode_psbt, encode_psbt, Batch, BatchParams, CreateError, CreateParams, CreatedPsbt, Keychain,
+    MultisigWallet, Payout, PsbtEncoding, Utxo, XprvSigner, DEFAULT_MAX_PAYOUTS, MAX_PSBT_FILE,
 };
 
 use kinko_cosigner::setup::Setup;
@@ -130,6 +146,19 @@ const MAX_FEE_RATE_SAT_VB: u64 = 200;
 const CHAIN_HEIGHT: u32 = 933_000;
 /// When block [`CHAIN_HEIGHT`] was mined.
 const CHAIN_TIME: &str = "2026-01-25T00:00:00Z";
+/// The simulated chain mines a block every 600 s after the set-up's chain
+/// reference ([`CHAIN_HEIGHT`] at [`CHAIN_TIME`]): the day's tip heights,
+/// and so its batches' anti-fee-sniping lock times, stay under the bound the
+/// cosigner's `non-final-locktime` rule estimates from the same reference
+/// (a block per 480 s, plus a margin).
+const BLOCK_SECS: i64 = 600;
+/// A block takes payout batches paying at least this fee rate (2 sat/vB):
+/// the fee-bumped batch's first transaction pays less and stays unconfirmed.
+const MINED_FEE_RATE: FeeRate = FeeRate::from_sat_per_kwu(500);
+/// The fee rate of the one batch the day lets get stuck (1 sat/vB).
+const STUCK_FEE_RATE: FeeRate = FeeRate::from_sat_per_kwu(250);
+/// The fee rate of its replacement (10 sat/vB).
+const BUMP_FEE_RATE: FeeRate = FeeRate::from_sat_per_kwu(2_500);
 
 /// How big a day, and the signer it uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,6 +172,9 @@ pub struct DayConfig {
     pub keystore_work_factor: u8,
     /// Seed of the day's deterministic pseudo-random amounts.
     pub seed: u64,
+    /// Seconds between the backend's payout batches (each pays every
+    /// approved withdrawal queued since the last).
+    pub batch_every: i64,
     /// The executable the cold key holders run as `kinko-signer`.
     pub signer: PathBuf,
     /// Arguments before the signer's own: empty for the `kinko-signer`
@@ -152,28 +184,32 @@ pub struct DayConfig {
 }
 
 impl DayConfig {
-    /// The full day of the example: 3,000 deposits, 300 withdrawals, the
-    /// real keystore work factor (2^18, the signer's default), the cold
-    /// keys held through `signer`.
+    /// The full day of the example: 3,000 deposits, 300 withdrawals paid
+    /// in batches every 10 minutes, the real keystore work factor (2^18,
+    /// the signer's default), the cold keys held through `signer`.
     pub fn full(signer: impl Into<PathBuf>) -> Self {
         DayConfig {
             deposits: 3_000,
             withdrawals: 300,
             keystore_work_factor: DEFAULT_WORK_FACTOR,
             seed: 20_180_126,
+            batch_every: 600,
             signer: signer.into(),
             signer_prefix: Vec::new(),
         }
     }
 
-    /// A short day for CI: 300 deposits, 40 withdrawals, the least work
-    /// factor (the signer is told so through its test-only variable).
+    /// A short day for CI: 300 deposits, 40 withdrawals paid in hourly
+    /// batches (its withdrawals come every 18 minutes: 10-minute batches
+    /// would hold one each), the least work factor (the signer is told so
+    /// through its test-only variable).
     pub fn short(signer: impl Into<PathBuf>) -> Self {
         DayConfig {
             deposits: 300,
             withdrawals: 40,
             keystore_work_factor: MIN_WORK_FACTOR,
             seed: 20_180_126,
+            batch_every: 3_600,
             signer: signer.into(),
             signer_prefix: Vec::new(),
         }
@@ -329,6 +365,89 @@ impl AttackReport {
     }
 }
 
+/// The backend's payout batches over the day, against paying each
+/// withdrawal in a transaction of its own.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct BatchingReport {
+    /// Batches confirmed on the simulated chain.
+    pub batches: u32,
+    /// Withdrawals they paid.
+    pub payouts: u32,
+    /// The most withdrawals one batch paid.
+    pub largest: u32,
+    /// Their virtual size, as the wallet estimates it (signatures at their
+    /// largest; [`Batch::vsize`]).
+    pub vsize: u64,
+    /// Their fees.
+    pub fees: Amount,
+    /// The virtual size of one transaction per withdrawal (one input, the
+    /// payment and change; [`Batch::unbatched_vsize`]), same estimate.
+    pub unbatched_vsize: u64,
+    /// What those would have paid at the same fee rates
+    /// ([`Batch::unbatched_fee`]).
+    pub unbatched_fees: Amount,
+    /// The day's fee bump, if one was made.
+    pub bump: Option<FeeBump>,
+}
+
+impl BatchingReport {
+    /// Counts a mined batch (`None` on overflow).
+    fn add(&mut self, p: &Pending) -> Option<()> {
+        let count = u32::try_from(p.payouts.len()).ok()?;
+        self.batches = self.batches.checked_add(1)?;
+        self.payouts = self.payouts.checked_add(count)?;
+        self.largest = self.largest.max(count);
+        self.vsize = self.vsize.checked_add(p.vsize)?;
+        self.fees = self.fees.checked_add(p.fee)?;
+        self.unbatched_vsize = self.unbatched_vsize.checked_add(p.unbatched_vsize)?;
+        self.unbatched_fees = self.unbatched_fees.checked_add(p.unbatched_fee)?;
+        Some(())
+    }
+
+    /// Fees saved by batching: the single transactions' fees less the
+    /// batches' (zero when batching saved nothing).
+    pub fn saved(&self) -> Amount {
+        self.unbatched_fees
+            .checked_sub(self.fees)
+            .unwrap_or(Amount::ZERO)
+    }
+}
+
+/// A payout batch that stayed unconfirmed, and the replacement (BIP125)
+/// that paid its withdrawals.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeeBump {
+    /// Withdrawals the batch pays.
+    pub payouts: u32,
+    /// The stuck transaction (dropped from the simulated mempool).
+    pub original: Txid,
+    /// Its fee.
+    pub original_fee: Amount,
+    /// The replacement, which confirmed.
+    pub replacement: Txid,
+    /// Its fee.
+    pub replacement_fee: Amount,
+    /// When the replacement was cosigned.
+    pub at: Timestamp,
+}
+
+/// A hot balance the backend saw on chain and reported to the cosigner
+/// (`POST /v1/hot-balance`), and the cosigner's books then.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HotCheck {
+    /// When.
+    pub at: Timestamp,
+    /// What had just happened.
+    pub label: &'static str,
+    /// The hot balance on the cosigner's books (`GET /v1/state`).
+    pub books: Amount,
+    /// The hot wallet's balance on the simulated chain (what was reported).
+    pub chain: Amount,
+    /// The report froze outflow (a shortfall against the books) where
+    /// nothing had, or changed why it was frozen.
+    pub froze: bool,
+}
+
 /// What happened during the day.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct DayReport {
@@ -338,6 +457,12 @@ pub struct DayReport {
     pub requests: u32,
     /// Customer withdrawals paid (cosigned, on chain, confirmed) and their total.
     pub paid: (u32, Amount),
+    /// Seconds between payout batches.
+    pub batch_every: i64,
+    /// The payout batches, against one transaction per withdrawal.
+    pub batching: BatchingReport,
+    /// The hot balances the backend reported, against the books.
+    pub hot_checks: Vec<HotCheck>,
     /// Engine decisions on customer requests, by decision or denial rule.
     pub decisions: std::collections::BTreeMap<String, u32>,
     /// Signed approvals the authority took (two per withdrawal above the
@@ -407,6 +532,7 @@ impl DayReport {
         );
         let _ = writeln!(s, "{:<44}{:>10}", "  inputs verified", self.verified.1);
         let _ = writeln!(s, "{:<44}{:>10}  {:>36}", "fees paid", "", btc(self.fees));
+        self.batching_table(&mut s);
         let _ = writeln!(s);
         let _ = writeln!(
             s,
@@ -436,6 +562,64 @@ impl DayReport {
         s
     }
 
+    fn batching_table(&self, s: &mut String) {
+        use std::fmt::Write;
+        let b = &self.batching;
+        let _ = writeln!(s);
+        let _ = writeln!(
+            s,
+            "payout batches (one every {} min): {} paying {} withdrawals (at most {} in one)",
+            self.batch_every / 60,
+            b.batches,
+            b.payouts,
+            b.largest
+        );
+        let _ = writeln!(s, "  {:<42}{:>16}{:>36}", "", "virtual bytes", "fees");
+        let _ = writeln!(s, "  {:<42}{:>16}{:>36}", "batches", b.vsize, btc(b.fees));
+        let _ = writeln!(
+            s,
+            "  {:<42}{:>16}{:>36}",
+            "one transaction per withdrawal",
+            b.unbatched_vsize,
+            btc(b.unbatched_fees)
+        );
+        let _ = writeln!(
+            s,
+            "  {:<42}{:>16}{:>36}",
+            "saved by batching",
+            b.unbatched_vsize.saturating_sub(b.vsize),
+            btc(b.saved())
+        );
+        if let Some(f) = &b.bump {
+            let _ = writeln!(
+                s,
+                "  fee bump at {}: {} withdrawals; {} (fee {}) stuck, replaced by {} (fee {})",
+                f.at,
+                f.payouts,
+                f.original,
+                btc(f.original_fee),
+                f.replacement,
+                btc(f.replacement_fee)
+            );
+        }
+        for c in &self.hot_checks {
+            let _ = writeln!(
+                s,
+                "hot wallet at {} ({}): books {}, chain {}: {}; reported to the cosigner: {}",
+                c.at,
+                c.label,
+                btc(c.books),
+                btc(c.chain),
+                if c.books == c.chain {
+                    "equal"
+                } else {
+                    "DIFFER"
+                },
+                if c.froze { "FROZE" } else { "no freeze" }
+            );
+        }
+    }
+
     fn attack_table(&self, s: &mut String) {
         use std::fmt::Write;
         let a = &self.attack;
@@ -447,7 +631,7 @@ impl DayReport {
         );
         let _ = writeln!(
             s,
-            "  {:<58}{:>6}  {:<24}result",
+            "  {:<58}{:>6}  {:<29}result",
             "attack through the cosigner's API", "tries", "rule"
         );
         let mut host_section = false;
@@ -464,7 +648,7 @@ impl DayReport {
                 Some(r) => (r.clone(), format!("refused (expected {})", t.expected)),
                 None => (t.expected.to_owned(), "TAKEN".to_owned()),
             };
-            let _ = writeln!(s, "  {:<58}{:>6}  {rule:<24}{result}", t.attack, t.tries);
+            let _ = writeln!(s, "  {:<58}{:>6}  {rule:<29}{result}", t.attack, t.tries);
         }
         let _ = writeln!(
             s,
@@ -515,6 +699,30 @@ impl Rng {
     }
 }
 
+/// The day's generator also orders the batches' outputs and draws their
+/// lock times ([`MultisigWallet::build_batch`]), so a day is repeatable.
+impl bitcoin::secp256k1::rand::RngCore for Rng {
+    fn next_u32(&mut self) -> u32 {
+        (self.next() >> 32) as u32
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        self.next()
+    }
+
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        for chunk in dest.chunks_mut(8) {
+            let bytes = self.next().to_le_bytes();
+            chunk.copy_from_slice(&bytes[..chunk.len()]);
+        }
+    }
+
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), bitcoin::secp256k1::rand::Error> {
+        self.fill_bytes(dest);
+        Ok(())
+    }
+}
+
 /// An address nobody in the day controls (a customer's, or the attacker's):
 /// a P2WSH of a script that names it.
 fn outside_address(tag: &str, n: u64, network: Network) -> Address {
@@ -556,6 +764,26 @@ struct World<'a> {
     report: DayReport,
     /// The day's simulated clock, shared with the authority.
     clock: SimClock,
+    /// The chain reference of the set-up: a height and when it was mined.
+    chain_ref: (u32, i64),
+    /// Payout batches broadcast and not yet mined.
+    mempool: Vec<Pending>,
+}
+
+/// A payout batch in the simulated mempool: signed by both keys, verified.
+struct Pending {
+    tx: Transaction,
+    txid: Txid,
+    /// What it pays.
+    payouts: Vec<Payout>,
+    /// The coins it spends (a fee bump spends them again).
+    coins: Vec<Utxo>,
+    change: Change,
+    fee: Amount,
+    fee_rate: FeeRate,
+    vsize: u64,
+    unbatched_vsize: u64,
+    unbatched_fee: Amount,
 }
 
 /// The day's simulated time: the authority reads it ([`Clock::Custom`]),
@@ -588,7 +816,22 @@ impl World<'_> {
         tx: &Transaction,
         arrivals: &[(usize, Side, Keychain, u32)],
     ) -> Result<(), DayError> {
+        self.check(tx)?;
+        self.mined(tx, arrivals);
+        Ok(())
+    }
+
+    /// Checks a signed transaction with the verifier (as it is broadcast).
+    fn check(&mut self, tx: &Transaction) -> Result<(), DayError> {
         (self.verify)(tx, &self.txouts).map_err(step("script verification"))?;
+        self.report.verified.0 += 1;
+        self.report.verified.1 += tx.input.len() as u64;
+        Ok(())
+    }
+
+    /// Applies a mined transaction to the coins: spent inputs leave, outputs
+    /// to our wallets arrive; its fee is paid.
+    fn mined(&mut self, tx: &Transaction, arrivals: &[(usize, Side, Keychain, u32)]) {
         let spent: Vec<OutPoint> = tx.input.iter().map(|i| i.previous_output).collect();
         let mut fee = Amount::ZERO;
         for op in &spent {
@@ -596,8 +839,6 @@ impl World<'_> {
         }
         fee -= tx.output.iter().map(|o| o.value).sum::<Amount>();
         self.report.fees += fee;
-        self.report.verified.0 += 1;
-        self.report.verified.1 += tx.input.len() as u64;
         for c in [&mut self.hot_coins, &mut self.cold_coins] {
             c.utxos.retain(|u| !spent.contains(&u.outpoint));
         }
@@ -615,7 +856,30 @@ impl World<'_> {
                 prev_tx: tx.clone(),
             });
         }
-        Ok(())
+    }
+
+    /// The simulated chain's tip height now: a block every [`BLOCK_SECS`]
+    /// after the set-up's chain reference.
+    fn height(&self) -> u32 {
+        let (height, at) = self.chain_ref;
+        let blocks = (self.now().unix() - at).max(0) / BLOCK_SECS;
+        height.saturating_add(u32::try_from(blocks).unwrap_or(u32::MAX))
+    }
+
+    /// The hot wallet's confirmed coins that no transaction in the mempool
+    /// spends.
+    fn free_hot_coins(&self) -> Vec<Utxo> {
+        let locked: BTreeSet<OutPoint> = self
+            .mempool
+            .iter()
+            .flat_map(|p| p.tx.input.iter().map(|i| i.previous_output))
+            .collect();
+        self.hot_coins
+            .utxos
+            .iter()
+            .filter(|u| !locked.contains(&u.outpoint))
+            .cloned()
+            .collect()
     }
 
     fn coins_mut(&mut self, side: Side) -> &mut Coins {
@@ -764,9 +1028,21 @@ impl Backend {
         self.api.approve(id, &SignedRequest { request_id, signed })
     }
 
-    fn confirm(&mut self, id: &str) -> Result<Decided, ClientError> {
+    /// Reports a transaction the cosigner signed confirmed on chain: it
+    /// settles every withdrawal the transaction pays and books its fee.
+    fn confirm_tx(&mut self, txid: &Txid) -> Result<Decided, ClientError> {
         let request_id = self.request_id();
-        self.api.confirm(id, &IdRequest { request_id })
+        self.api
+            .confirm_tx(&txid.to_string(), &IdRequest { request_id })
+    }
+
+    /// Reports the hot balance seen on chain.
+    fn report_hot_balance(&mut self, amount: Amount) -> Result<Decided, ClientError> {
+        let request_id = self.request_id();
+        self.api.report_hot_balance(&AmountRequest {
+            request_id,
+            amount_sat: amount.to_sat(),
+        })
     }
 
     fn report_deposit(&mut self, wallet: WalletName, amount: u64) -> Result<Decided, ClientError> {
@@ -793,16 +1069,19 @@ impl Backend {
             .custody_statement(&QuorumRequest { request_id, signed })
     }
 
-    /// Asks the cosigner to cosign withdrawal `id` paid by `psbt`: the PSBT
-    /// with the cosigner's signatures added.
-    fn cosign(&self, id: &str, psbt: &Psbt) -> Result<Psbt, ClientError> {
-        let done = self.api.cosign_withdrawal(
-            id,
-            &CosignRequest {
-                psbt: psbt_base64(psbt),
-            },
-        )?;
-        psbt_from_base64(&done.psbt)
+    /// Asks the cosigner to cosign `psbt` as the payout of withdrawals
+    /// `ids` (one, or a batch): the PSBT with the cosigner's signatures
+    /// added, and the cosigner's answer.
+    fn cosign_payout(
+        &self,
+        ids: &[String],
+        psbt: &Psbt,
+    ) -> Result<(Psbt, CosignedPayout), ClientError> {
+        let done = self.api.cosign_payout(&PayoutRequest {
+            ids: ids.to_vec(),
+            psbt: psbt_base64(psbt),
+        })?;
+        Ok((psbt_from_base64(&done.psbt)?, done))
     }
 
     /// Asks the cosigner to cosign a sweep: the PSBT with its signatures,
@@ -1201,6 +1480,7 @@ pub fn run(
         report: DayReport {
             descriptors: (hot.descriptor(), cold.descriptor()),
             audit_key: Some(audit_xonly),
+            batch_every: cfg.batch_every,
             ..Default::default()
         },
         hot,
@@ -1218,6 +1498,13 @@ pub fn run(
         txouts: HashMap::new(),
         verify,
         clock,
+        chain_ref: (
+            CHAIN_HEIGHT,
+            Timestamp::parse_rfc3339(CHAIN_TIME)
+                .map_err(step("chain reference"))?
+                .unix(),
+        ),
+        mempool: Vec::new(),
     };
 
     let ctx = Ctx {
@@ -1241,6 +1528,9 @@ pub fn run(
     )?;
     w.report.attack = attack;
     w.snapshot("the attack");
+    // The end of the day: every transaction confirmed, the books and the
+    // chain agree, and a truthful observation freezes nothing.
+    hot_check(&mut w, &mut backend, "the attack", progress)?;
 
     // 6. The audit log, as anyone with the audit key checks it: the export
     // and signed heads from the API (fetched here with the backend's
@@ -1374,8 +1664,12 @@ fn large_amount(backend: &Backend, threshold: u64) -> Result<u64, DayError> {
 }
 
 /// Customer withdrawals (step 4), 08:00 to 20:00: requested, approved by both
-/// approvers' signatures when above the threshold, paid, confirmed;
-/// refills as proposed.
+/// approvers' signatures when above the threshold, queued; every
+/// [`DayConfig::batch_every`] seconds a block mines the mempool (each mined
+/// batch reported confirmed) and the backend pays the queue in one batch;
+/// one batch, past the middle of the day, pays too low a fee and is
+/// replaced; refills as proposed. Ends when the queue is paid and the
+/// mempool mined, with the backend reporting the hot balance it sees.
 fn withdrawals(
     w: &mut World<'_>,
     ctx: &Ctx<'_>,
@@ -1385,13 +1679,21 @@ fn withdrawals(
 ) -> Result<(), DayError> {
     let cfg = ctx.cfg;
     progress(&format!(
-        "withdrawals: {} requests to the cosigner; above {} both approvers sign",
+        "withdrawals: {} requests to the cosigner; above {} both approvers sign; paid in batches every {} min",
         cfg.withdrawals,
-        btc(Amount::from_sat(cfg.approval_threshold()))
+        btc(Amount::from_sat(cfg.approval_threshold())),
+        cfg.batch_every / 60
     ));
     w.at_least("2026-01-26T08:00:00Z")?;
     let custody = w.report.deposits.1;
     let gap = i64::from((12 * 3600) / cfg.withdrawals.max(1)).max(1);
+    let every = cfg.batch_every.max(1);
+    let mut next_round = w.now().unix() + every;
+    // The batch made first after the middle of the withdrawals pays too
+    // little to be mined, and is bumped at the next round.
+    let stuck_from = w.now().unix() + 6 * 3600;
+    let mut stuck_made = false;
+    let mut queue: Vec<Payout> = Vec::new();
     // The day's customer withdrawals total about 3.7% of custody (under the
     // 24h window's 5%): 2.9% in small ones, two large ones; every 25th asks for more than the per-withdrawal
     // maximum (0.5% of custody) and is denied; two (at a quarter and at
@@ -1399,6 +1701,12 @@ fn withdrawals(
     let mean = custody.to_sat() / 35 / u64::from(cfg.withdrawals.max(1));
     for n in 0..cfg.withdrawals {
         w.tick(gap);
+        while w.now().unix() >= next_round {
+            let stuck = !stuck_made && !queue.is_empty() && w.now().unix() >= stuck_from;
+            payout_round(w, ctx, rng, backend, &mut queue, stuck, progress)?;
+            stuck_made |= stuck;
+            next_round += every;
+        }
         let large = n == cfg.withdrawals / 4 || n == cfg.withdrawals * 3 / 4;
         let amount = if n % 25 == 24 {
             custody.to_sat() / 150
@@ -1436,29 +1744,278 @@ fn withdrawals(
         };
         *w.report.decisions.entry(key).or_default() += 1;
         if matches!(decision, Decision::Approved { .. }) {
-            pay(w, backend, &id, &dest, amount)?;
-            w.report.paid.0 += 1;
-            w.report.paid.1 += Amount::from_sat(amount);
-            let c = backend.confirm(&id).map_err(step("confirm"))?;
-            let refill = c.proposals.iter().find_map(|p| match p {
-                Proposal::Refill { amount, .. } => Some(*amount),
-                _ => None,
+            // Reserved by the cosigner; paid in the next batch.
+            queue.push(Payout {
+                id,
+                address: dest.as_unchecked().clone(),
+                amount: Amount::from_sat(amount),
             });
-            if let Some(amount) = refill {
-                refill_from_cold(w, ctx, backend, amount, progress)?;
-            }
         }
         if (n + 1) % 50 == 0 || n + 1 == cfg.withdrawals {
             progress(&format!(
-                "  {:>5} requests  paid {}  hot {}  cold {}  refills {}",
+                "  {:>5} requests  paid {} in {} batches  hot {}  cold {}  refills {}",
                 n + 1,
                 w.report.paid.0,
+                w.report.batching.batches,
                 btc(w.hot_coins.balance()),
                 btc(w.cold_coins.balance()),
                 w.report.refills.0
             ));
         }
     }
+    // The last payouts: rounds until the queue is paid and every batch
+    // mined (a stuck batch is bumped in the round after it was made).
+    let mut rounds = 0;
+    while !queue.is_empty() || !w.mempool.is_empty() {
+        rounds += 1;
+        if rounds > 4 {
+            return Err(step("payout batches")("the mempool does not clear"));
+        }
+        w.clock
+            .set(Timestamp::from_unix(next_round.max(w.now().unix())));
+        payout_round(w, ctx, rng, backend, &mut queue, false, progress)?;
+        next_round += every;
+    }
+    let b = &w.report.batching;
+    progress(&format!(
+        "  {} withdrawals paid in {} batches: {} vB and {} in fees, against {} vB and {} one transaction each: {} saved",
+        b.payouts,
+        b.batches,
+        b.vsize,
+        btc(b.fees),
+        b.unbatched_vsize,
+        btc(b.unbatched_fees),
+        btc(b.saved())
+    ));
+    hot_check(w, backend, "the withdrawals", progress)
+}
+
+/// One round of the backend's payouts: a block mines the mempool's batches
+/// that pay enough (each reported confirmed: its withdrawals settle, its fee
+/// leaves the books; a refill as proposed); a batch left unmined is
+/// replaced at a higher fee; the queue is paid in one new batch (at
+/// [`STUCK_FEE_RATE`] when `stuck`: it will not be mined).
+fn payout_round(
+    w: &mut World<'_>,
+    ctx: &Ctx<'_>,
+    rng: &mut Rng,
+    backend: &mut Backend,
+    queue: &mut Vec<Payout>,
+    stuck: bool,
+    progress: &mut dyn FnMut(&str),
+) -> Result<(), DayError> {
+    // The block at this round's height: final transactions paying enough.
+    let height = w.height();
+    let (mined, left): (Vec<Pending>, Vec<Pending>) = std::mem::take(&mut w.mempool)
+        .into_iter()
+        .partition(|p| p.fee_rate >= MINED_FEE_RATE && p.tx.lock_time.to_consensus_u32() < height);
+    w.mempool = left;
+    for p in mined {
+        let arrivals: Vec<_> = p
+            .change
+            .map(|(pos, index, _)| (pos, Side::Hot, Keychain::Change, index))
+            .into_iter()
+            .collect();
+        w.mined(&p.tx, &arrivals);
+        let overflow = || step("payout batches")("amounts overflow");
+        w.report.batching.add(&p).ok_or_else(overflow)?;
+        let paid = p
+            .payouts
+            .iter()
+            .try_fold(w.report.paid.1, |sum, p| sum.checked_add(p.amount))
+            .ok_or_else(overflow)?;
+        w.report.paid = (w.report.paid.0 + p.payouts.len() as u32, paid);
+        let c = backend.confirm_tx(&p.txid).map_err(step("confirm"))?;
+        let refill = c.proposals.iter().find_map(|p| match p {
+            Proposal::Refill { amount, .. } => Some(*amount),
+            _ => None,
+        });
+        if let Some(amount) = refill {
+            refill_from_cold(w, ctx, backend, amount, progress)?;
+        }
+    }
+    // A batch a block left behind: the backend replaces it (BIP125).
+    for old in std::mem::take(&mut w.mempool) {
+        fee_bump(w, rng, backend, old, progress)?;
+    }
+    if queue.is_empty() {
+        return Ok(());
+    }
+    let coins = largest(&w.free_hot_coins(), 20);
+    let rate = if stuck { STUCK_FEE_RATE } else { FEE_RATE };
+    let batch = build_payout(w, rng, &coins, queue, rate)?;
+    let (p, _) = cosign_payout(w, backend, batch, queue, &coins, rate)?;
+    if stuck {
+        progress(&format!(
+            "  {}: batch {} of {} withdrawals at 1 sat/vB (fee {}): not mined",
+            w.now(),
+            p.txid,
+            p.payouts.len(),
+            btc(p.fee)
+        ));
+    }
+    queue.clear();
+    w.mempool.push(p);
+    Ok(())
+}
+
+/// An unsigned batch paying `payouts` from `coins` at `rate`, with the
+/// anti-fee-sniping lock time at the simulated tip.
+fn build_payout(
+    w: &World<'_>,
+    rng: &mut Rng,
+    coins: &[Utxo],
+    payouts: &[Payout],
+    rate: FeeRate,
+) -> Result<Batch, DayError> {
+    w.hot
+        .build_batch(
+            coins,
+            payouts,
+            &BatchParams {
+                fee_rate: rate,
+                change_index: w.hot_coins.next_change,
+                tip_height: Some(w.height()),
+                max_payouts: DEFAULT_MAX_PAYOUTS,
+            },
+            rng,
+        )
+        .map_err(step("build batch"))
+}
+
+/// Signs `batch` with the hot key, has the cosigner cosign it as the payout
+/// of `payouts`, finalizes and verifies it: ready to broadcast.
+fn cosign_payout(
+    w: &mut World<'_>,
+    backend: &Backend,
+    batch: Batch,
+    payouts: &[Payout],
+    coins: &[Utxo],
+    rate: FeeRate,
+) -> Result<(Pending, CosignedPayout), DayError> {
+    let mut psbt = batch.psbt;
+    w.hot
+        .sign(&mut psbt, &backend.key)
+        .map_err(step("hot key signs"))?;
+    let ids: Vec<String> = payouts.iter().map(|p| p.id.clone()).collect();
+    let (psbt, done) = backend
+        .cosign_payout(&ids, &psbt)
+        .map_err(step("cosign payout"))?;
+    let tx = finalize_extract(psbt)?;
+    w.check(&tx)?;
+    if batch.change.is_some() {
+        w.hot_coins.next_change += 1;
+    }
+    let spent: BTreeSet<OutPoint> = tx.input.iter().map(|i| i.previous_output).collect();
+    Ok((
+        Pending {
+            txid: tx.compute_txid(),
+            tx,
+            payouts: payouts.to_vec(),
+            coins: coins
+                .iter()
+                .filter(|c| spent.contains(&c.outpoint))
+                .cloned()
+                .collect(),
+            change: batch.change,
+            fee: batch.fee,
+            fee_rate: rate,
+            vsize: batch.vsize,
+            unbatched_vsize: batch.unbatched_vsize,
+            unbatched_fee: batch.unbatched_fee,
+        },
+        done,
+    ))
+}
+
+/// Replaces a batch left unmined (BIP125): the same payouts from its coins
+/// (and, if they no longer cover the fee, the largest free ones) at
+/// [`BUMP_FEE_RATE`]; the cosigner signs it as a fee bump of the batch's
+/// payout family, and the mempool drops the old transaction.
+fn fee_bump(
+    w: &mut World<'_>,
+    rng: &mut Rng,
+    backend: &Backend,
+    old: Pending,
+    progress: &mut dyn FnMut(&str),
+) -> Result<(), DayError> {
+    let mut coins = old.coins.clone();
+    let batch = match build_payout(w, rng, &coins, &old.payouts, BUMP_FEE_RATE) {
+        Ok(b) => b,
+        Err(_) => {
+            coins.extend(largest(&w.free_hot_coins(), 5));
+            build_payout(w, rng, &coins, &old.payouts, BUMP_FEE_RATE)?
+        }
+    };
+    // It must spend a coin of the old one, or both could confirm.
+    let conflicts = batch
+        .psbt
+        .unsigned_tx
+        .input
+        .iter()
+        .any(|i| old.coins.iter().any(|c| c.outpoint == i.previous_output));
+    if !conflicts {
+        return Err(step("fee bump")(
+            "the replacement spends no coin of the batch",
+        ));
+    }
+    let (new, done) = cosign_payout(w, backend, batch, &old.payouts, &coins, BUMP_FEE_RATE)?;
+    if done.replaces.as_deref() != Some(&old.txid.to_string()) {
+        return Err(step("fee bump")(format!(
+            "the cosigner signed {} as replacing {:?}, not {}",
+            new.txid, done.replaces, old.txid
+        )));
+    }
+    progress(&format!(
+        "  {}: fee bump: {} (fee {}) replaced by {} (fee {}), cosigned as its replacement; the mempool drops the first",
+        w.now(),
+        old.txid,
+        btc(old.fee),
+        new.txid,
+        btc(new.fee)
+    ));
+    w.report.batching.bump = Some(FeeBump {
+        payouts: old.payouts.len() as u32,
+        original: old.txid,
+        original_fee: old.fee,
+        replacement: new.txid,
+        replacement_fee: new.fee,
+        at: w.now(),
+    });
+    w.mempool.push(new);
+    Ok(())
+}
+
+/// The backend reports the hot balance it sees on chain; the cosigner's
+/// books are read back (`GET /v1/state`) and set against it.
+fn hot_check(
+    w: &mut World<'_>,
+    backend: &mut Backend,
+    label: &'static str,
+    progress: &mut dyn FnMut(&str),
+) -> Result<(), DayError> {
+    let chain = w.hot_coins.balance();
+    let before = backend.state()?;
+    backend
+        .report_hot_balance(chain)
+        .map_err(step("report hot balance"))?;
+    let after = backend.state()?;
+    let check = HotCheck {
+        at: w.now(),
+        label,
+        books: Amount::from_sat(after.hot_sat),
+        chain,
+        froze: (after.frozen_since, &after.frozen_reason)
+            != (before.frozen_since, &before.frozen_reason),
+    };
+    progress(&format!(
+        "  {}: hot wallet after {label}: books {}, chain {}; reported: {}",
+        check.at,
+        btc(check.books),
+        btc(check.chain),
+        after.frozen_reason.as_deref().unwrap_or("not frozen")
+    ));
+    w.report.hot_checks.push(check);
     Ok(())
 }
 
@@ -1521,14 +2078,27 @@ impl Thief<'_> {
     fn cosign(
         &mut self,
         w: &World<'_>,
-        (what, expected): (&str, &'static str),
+        what: (&str, &'static str),
         id: &str,
+        psbt: Psbt,
+    ) -> Result<(), DayError> {
+        self.cosign_batch(w, what, &[id], psbt)
+    }
+
+    /// Signs `psbt` with the stolen hot key and asks the cosigner to
+    /// cosign it as the payout of withdrawals `ids`.
+    fn cosign_batch(
+        &mut self,
+        w: &World<'_>,
+        (what, expected): (&str, &'static str),
+        ids: &[&str],
         mut psbt: Psbt,
     ) -> Result<(), DayError> {
         w.hot
             .sign(&mut psbt, &self.backend.key)
             .map_err(step("attacker signs"))?;
-        let r = refusal(self.backend.cosign(id, &psbt))?;
+        let ids: Vec<String> = ids.iter().map(|&i| i.to_owned()).collect();
+        let r = refusal(self.backend.cosign_payout(&ids, &psbt))?;
         self.note(what, expected, r);
         Ok(())
     }
@@ -1732,8 +2302,13 @@ fn attack(
     // approvals, one a minute for the horizon. What is approved the
     // cosigner must sign (it pays exactly what was approved); each approved
     // one is first tampered with (more, elsewhere; the first also with a
-    // lock time, a relative lock and a fee beyond the set-up's) and reused
-    // after the honest payment.
+    // lock time, a relative lock, a fee beyond the set-up's, an extra
+    // output, itself twice) and, once paid, paid again (by a transaction
+    // that conflicts with none of its payout, by a fee bump paying less,
+    // in a batch with the next approved one while the first is unmined).
+    // A payout is reported confirmed when the next is made (it was mined
+    // in between), the last after the horizon.
+    let mut unconfirmed: Option<(String, Txid)> = None;
     for n in 0..60u32 {
         w.tick(60);
         t.report.requests += 1;
@@ -1755,17 +2330,49 @@ fn attack(
                 let psbt = build(w, &other, amount, false)?;
                 let what = ("PSBT paying it elsewhere", "destination-mismatch");
                 t.cosign(w, what, &id, psbt)?;
+                let to = t.to.clone();
                 if t.report.paid == 0 {
                     tamper_once(w, &mut t, &id, amount)?;
+                    let extra = [(id.as_str(), &to), ("x-extra", &other)];
+                    let psbt = build_batch_for(w, rng, &extra, amount)?;
+                    let what = ("same, with a second output to the attacker", "extra-output");
+                    t.cosign(w, what, &id, psbt)?;
+                    // The batch's ids must differ; the request names it twice.
+                    let twice = [("x-one", &to), ("x-two", &to)];
+                    let psbt = build_batch_for(w, rng, &twice, amount)?;
+                    let what = (
+                        "same, paid twice in a batch naming it twice",
+                        "reservation-paid-twice",
+                    );
+                    t.cosign_batch(w, what, &[&id, &id], psbt)?;
                 }
-                pay(w, t.backend, &id, &t.to, big)?;
+                if let Some((prev, txid)) = unconfirmed.take() {
+                    let both = [(prev.as_str(), &to), (id.as_str(), &to)];
+                    let psbt = build_batch_for(w, rng, &both, amount)?;
+                    let what = (
+                        "its unmined payout paid again in a batch with the next",
+                        "reservation-spent",
+                    );
+                    t.cosign_batch(w, what, &[&prev, &id], psbt)?;
+                    t.backend.confirm_tx(&txid).map_err(step("confirm"))?;
+                }
+                let (txid, coins) = pay(w, t.backend, &id, &t.to, big)?;
                 t.report.stolen += amount;
                 t.report.paid += 1;
                 t.report.stolen_over_time.push((w.now(), t.report.stolen));
                 let psbt = build(w, &t.to, amount, false)?;
-                let what = ("its spent reservation paid again", "reservation-spent");
+                let what = (
+                    "its cosigned reservation paid again from other coins",
+                    "replacement-not-conflicting",
+                );
                 t.cosign(w, what, &id, psbt)?;
-                t.backend.confirm(&id).map_err(step("confirm"))?;
+                let cheaper = spend_all(w, &coins, &t.to, amount, STUCK_FEE_RATE)?;
+                let what = (
+                    "a fee bump of its payout paying less",
+                    "replacement-fee-not-higher",
+                );
+                t.cosign(w, what, &id, cheaper)?;
+                unconfirmed = Some((id, txid));
             }
             Decision::Denied { rule, .. } => {
                 let key = format!("denied by the engine, rule {}", rule.name());
@@ -1785,6 +2392,9 @@ fn attack(
                 ));
             }
         }
+    }
+    if let Some((_, txid)) = unconfirmed.take() {
+        t.backend.confirm_tx(&txid).map_err(step("confirm"))?;
     }
     // 5d. Approvals: the attacker tries to complete w-late's quorum without the
     // compliance officer. A name is not an approval, a signature counts
@@ -1888,18 +2498,9 @@ fn tamper_once(w: &World<'_>, t: &mut Thief<'_>, id: &str, amount: Amount) -> Re
     // 25 coins at 150 sat/vB: about 0.004 BTC, above the set-up's 0.002.
     let coins = largest(&w.hot_coins.utxos, 25);
     let rate = FeeRate::from_sat_per_kwu(150 * 250);
-    let created = create_payment(
-        &w.hot,
-        &coins,
-        &t.to,
-        amount,
-        w.hot_coins.next_change,
-        true,
-        rate,
-    )
-    .map_err(step("create psbt"))?;
+    let psbt = spend_all(w, &coins, &t.to, amount, rate)?;
     let what = ("same, with a fee above the set-up's limit", "fee-too-high");
-    t.cosign(w, what, id, created.psbt)
+    t.cosign(w, what, id, psbt)
 }
 
 /// An unsigned hot-wallet PSBT paying `amount` to `dest` (the attacker's
@@ -1917,6 +2518,48 @@ fn build(w: &World<'_>, dest: &Address, amount: Amount, all: bool) -> Result<Psb
     )
     .map_err(step("create psbt"))?;
     Ok(created.psbt)
+}
+
+/// An unsigned hot-wallet PSBT spending every one of `coins` to pay
+/// `amount` to `dest` at `rate`, change to the next change index.
+fn spend_all(
+    w: &World<'_>,
+    coins: &[Utxo],
+    dest: &Address,
+    amount: Amount,
+    rate: FeeRate,
+) -> Result<Psbt, DayError> {
+    let created = create_payment(
+        &w.hot,
+        coins,
+        dest,
+        amount,
+        w.hot_coins.next_change,
+        true,
+        rate,
+    )
+    .map_err(step("create psbt"))?;
+    Ok(created.psbt)
+}
+
+/// An unsigned hot-wallet batch paying `amount` to each destination of
+/// `payouts` (id, destination).
+fn build_batch_for(
+    w: &World<'_>,
+    rng: &mut Rng,
+    payouts: &[(&str, &Address)],
+    amount: Amount,
+) -> Result<Psbt, DayError> {
+    let payouts: Vec<Payout> = payouts
+        .iter()
+        .map(|(id, to)| Payout {
+            id: (*id).to_owned(),
+            address: to.as_unchecked().clone(),
+            amount,
+        })
+        .collect();
+    let coins = largest(&w.hot_coins.utxos, 25);
+    Ok(build_payout(w, rng, &coins, &payouts, FEE_RATE)?.psbt)
 }
 
 /// An unsigned PSBT of `wallet` spending from `coins` to pay `amount` to
@@ -1948,20 +2591,29 @@ fn largest(utxos: &[Utxo], n: usize) -> Vec<Utxo> {
     v.into_iter().take(n).cloned().collect()
 }
 
-/// Pays an approved withdrawal: build, hot key signs, the authority checks
-/// and cosigns, finalize, verify, settle.
+/// Pays an approved withdrawal alone (the attacker's): build, hot key
+/// signs, the authority checks and cosigns, finalize, verify, settle; its
+/// txid and the coins it spent.
 fn pay(
     w: &mut World<'_>,
     backend: &Backend,
     id: &str,
     dest: &Address,
     amount: u64,
-) -> Result<(), DayError> {
+) -> Result<(Txid, Vec<Utxo>), DayError> {
     let coins = largest(&w.hot_coins.utxos, 20);
     let (psbt, change) = hot_signed(w, &backend.key, &coins, dest, amount, false)?;
-    let psbt = backend.cosign(id, &psbt).map_err(step("cosign"))?;
+    let (psbt, _) = backend
+        .cosign_payout(&[id.to_owned()], &psbt)
+        .map_err(step("cosign"))?;
     let tx = finalize_extract(psbt)?;
-    settle_transfer(w, &tx, Side::Hot, change, None)
+    settle_transfer(w, &tx, Side::Hot, change, None)?;
+    let spent: BTreeSet<OutPoint> = tx.input.iter().map(|i| i.previous_output).collect();
+    let coins = coins
+        .into_iter()
+        .filter(|c| spent.contains(&c.outpoint))
+        .collect();
+    Ok((tx.compute_txid(), coins))
 }
 
 /// A created PSBT's change output: its position, index and amount
@@ -1998,8 +2650,8 @@ fn hot_signed(
 
 /// Sweeps `amount` from hot to the cold address the cosigner hands out
 /// (`POST /v1/sweeps/address`); the cosigner records the sweep as it
-/// cosigns.
-fn sweep_to_cold(w: &mut World<'_>, backend: &Backend, amount: u64) -> Result<(), DayError> {
+/// cosigns, and books its fee when the backend reports it confirmed.
+fn sweep_to_cold(w: &mut World<'_>, backend: &mut Backend, amount: u64) -> Result<(), DayError> {
     let (index, dest) = backend.sweep_address(w.network)?;
     // The oldest coins first (deposits consolidate into cold), enough to
     // cover the sweep; at most 300 inputs keeps the fee within the limit.
@@ -2024,6 +2676,10 @@ fn sweep_to_cold(w: &mut World<'_>, backend: &Backend, amount: u64) -> Result<()
         change,
         Some((pay_pos, Side::Cold, index)),
     )?;
+    // Mined at once; its fee leaves the books when it is reported.
+    backend
+        .confirm_tx(&tx.compute_txid())
+        .map_err(step("confirm sweep"))?;
     w.report.sweeps.0 += 1;
     w.report.sweeps.1 += swept;
     Ok(())
