@@ -47,12 +47,15 @@ pub const DEFAULT_MAX_FEE: Amount = Amount::from_sat(100_000);
 pub const DEFAULT_MAX_FEE_RATE: FeeRate = FeeRate::from_sat_per_kwu(50_000);
 
 /// Why a cosigner could not be made.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum NewCosignerError {
     /// The signing keys hold none of the hot wallet's keys.
     #[error("the cosigner's key is not one of the hot wallet's keys")]
     KeyNotInWallet,
+    /// The key source failed when asked whether it holds one.
+    #[error("the cosigner's key source failed")]
+    KeySource(#[source] kinko_wallet::KeySourceError),
     /// The cold wallet is of another network than the hot wallet.
     #[error("the cold wallet is on {cold}, the hot wallet on {hot}")]
     NetworkMismatch {
@@ -175,16 +178,22 @@ impl<K: SigningKeys> Cosigner<K> {
     /// [`NewCosignerError::KeyNotInWallet`] when `keys` hold none of the
     /// wallet's keys (checked at receive address 0).
     pub fn new(hot: MultisigWallet, keys: K) -> Result<Self, NewCosignerError> {
-        let holds = hot.keys().iter().any(|k| {
-            keys.secret_key(&KeyRequest {
-                fingerprint: k.fingerprint,
-                account_path: &k.origin_path,
-                account_xpub: &k.xpub,
-                keychain: Keychain::Receive,
-                index: 0,
-            })
-            .is_some()
-        });
+        let mut holds = false;
+        for k in hot.keys() {
+            let found = keys
+                .secret_key(&KeyRequest {
+                    fingerprint: k.fingerprint,
+                    account_path: &k.origin_path,
+                    account_xpub: &k.xpub,
+                    keychain: Keychain::Receive,
+                    index: 0,
+                })
+                .map_err(NewCosignerError::KeySource)?;
+            if let Some(mut sk) = found {
+                sk.non_secure_erase();
+                holds = true;
+            }
+        }
         if !holds {
             return Err(NewCosignerError::KeyNotInWallet);
         }

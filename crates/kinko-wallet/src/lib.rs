@@ -55,7 +55,9 @@ pub use derive::{child_pubkey, sorted_multisig_script, AddressError, ScriptIndex
 pub use export::{CoreImportOptions, WalletFileError, MAX_WALLET_FILE};
 pub use finalize::{combine, extract, finalize, CombineError, ExtractError, FinalizeError};
 pub use psbt_io::{decode_psbt, encode_psbt, DecodePsbtError, PsbtEncoding, MAX_PSBT_FILE};
-pub use sign::{KeyRequest, SignError, SignReport, SigningKeys, XprvSigner, XprvSignerError};
+pub use sign::{
+    KeyRequest, KeySourceError, SignError, SignReport, SigningKeys, XprvSigner, XprvSignerError,
+};
 pub use wallet::{DescriptorError, Keychain, MultisigWallet, WalletKey, WalletWarning, MAX_KEYS};
 
 /// Re-exported so callers use the same `bitcoin` and `miniscript` as kinko.

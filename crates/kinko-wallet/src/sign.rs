@@ -49,8 +49,26 @@ impl KeyRequest<'_> {
 /// from several threads at once (a source around a device handle keeps it
 /// behind a `Mutex`).
 pub trait SigningKeys: Sync {
-    /// The secret key for `request`, or `None` when this source does not hold it.
-    fn secret_key(&self, request: &KeyRequest<'_>) -> Option<SecretKey>;
+    /// The secret key for `request`: `Ok(None)` when this source does not
+    /// hold it, an error when it could not tell (a device that failed, a
+    /// locked HSM) — which stops the signing instead of reading as "not
+    /// held".
+    ///
+    /// # Errors
+    /// [`KeySourceError`] when the source failed.
+    fn secret_key(&self, request: &KeyRequest<'_>) -> Result<Option<SecretKey>, KeySourceError>;
+}
+
+/// A key source that failed to answer (never a key or a secret in it).
+#[derive(Debug, thiserror::Error)]
+#[error("the key source failed")]
+pub struct KeySourceError(#[source] Box<dyn std::error::Error + Send + Sync>);
+
+impl KeySourceError {
+    /// Wraps the source's own error.
+    pub fn new(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        KeySourceError(e.into())
+    }
 }
 
 /// Why an [`XprvSigner`] could not be made.
@@ -158,20 +176,29 @@ impl XprvSigner {
 }
 
 impl SigningKeys for XprvSigner {
-    fn secret_key(&self, r: &KeyRequest<'_>) -> Option<SecretKey> {
+    fn secret_key(&self, r: &KeyRequest<'_>) -> Result<Option<SecretKey>, KeySourceError> {
         if r.fingerprint != self.fingerprint
             || r.account_path != &self.account_path
             || r.account_xpub != &self.account_xpub
         {
-            return None;
+            return Ok(None);
         }
         let b = r.keychain.branch() as usize;
+        // An index of 2^31 or more is no normal child: not a key we hold.
+        let Ok(child) = ChildNumber::from_normal_idx(r.index) else {
+            return Ok(None);
+        };
         // BIP32 CKDpriv for a normal child: the tweak is computed from the
         // branch *public* key, so no point multiplication is needed here.
+        // Both steps fail with negligible probability (BIP32: "proceed with
+        // the next index"); that is a failure to derive, not "not held".
         let (tweak, _) = self.branch_pub[b]
-            .ckd_pub_tweak(ChildNumber::from_normal_idx(r.index).ok()?)
-            .ok()?;
-        self.branch_priv[b].add_tweak(&Scalar::from(tweak)).ok()
+            .ckd_pub_tweak(child)
+            .map_err(KeySourceError::new)?;
+        self.branch_priv[b]
+            .add_tweak(&Scalar::from(tweak))
+            .map(Some)
+            .map_err(KeySourceError::new)
     }
 }
 
@@ -199,6 +226,15 @@ impl SignReport {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SignError {
+    /// The key source failed while asked for input `input`'s key.
+    #[error("input {input}: the key source failed")]
+    KeySource {
+        /// The input.
+        input: usize,
+        /// What failed.
+        #[source]
+        source: KeySourceError,
+    },
     /// The input asks for a sighash type other than ALL.
     #[error("input {input} asks for a sighash type other than ALL")]
     SighashNotAll {
@@ -526,8 +562,15 @@ impl<K: SigningKeys + ?Sized> SignJob<'_, K> {
                 keychain,
                 index: idx,
             };
-            if let Some(sk) = self.keys.secret_key(&req) {
-                held.push((pos, sk));
+            match self.keys.secret_key(&req) {
+                Ok(Some(sk)) => held.push((pos, sk)),
+                Ok(None) => {}
+                Err(source) => {
+                    for (_, sk) in &mut held {
+                        sk.non_secure_erase();
+                    }
+                    return Err(SignError::KeySource { input: i, source });
+                }
             }
         }
         if held.is_empty() {

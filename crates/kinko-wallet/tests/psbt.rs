@@ -313,6 +313,28 @@ fn sign_refuses_what_it_cannot_check_and_leaves_the_psbt_unchanged() {
         w.sign(&mut p, &signer),
         Err(SignError::ScriptMismatch { input: 0, .. })
     ));
+
+    // A key source that fails (an HSM that does not answer) stops the
+    // signing: it is not read as "key not held".
+    struct Broken;
+    impl kinko_wallet::SigningKeys for Broken {
+        fn secret_key(
+            &self,
+            _: &kinko_wallet::KeyRequest<'_>,
+        ) -> Result<Option<kinko_wallet::bitcoin::secp256k1::SecretKey>, kinko_wallet::KeySourceError>
+        {
+            Err(kinko_wallet::KeySourceError::new("device did not answer"))
+        }
+    }
+    let mut p = created.psbt.clone();
+    let before = p.clone();
+    let err = w.sign(&mut p, &Broken).unwrap_err();
+    assert!(
+        matches!(err, SignError::KeySource { input: 0, .. }),
+        "{err:?}"
+    );
+    assert_eq!(err.to_string(), "input 0: the key source failed");
+    assert_eq!(p, before, "nothing written");
 }
 
 #[test]
