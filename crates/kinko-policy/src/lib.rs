@@ -42,7 +42,9 @@ mod bound;
 mod config;
 mod engine;
 mod event;
+#[cfg(feature = "proptest")]
 pub mod gen;
+#[cfg(feature = "proptest")]
 mod invariants;
 pub mod replay;
 mod state;
@@ -62,6 +64,7 @@ pub use engine::{
 pub use event::{
     Destination, Event, EventKind, Touches, UserId, Wallet, WithdrawalId, MAX_SETTLED_PER_TX,
 };
+#[cfg(feature = "proptest")]
 pub use invariants::{check_invariants, greedy_attack, Attack, InvariantReport, Violation};
 pub use state::{
     AllowlistEntry, ApplyError, AssetState, Change, Freeze, FreezeReason, State, WindowRef,
