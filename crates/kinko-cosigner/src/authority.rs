@@ -1663,13 +1663,21 @@ impl<K: SigningKeys> Authority<K> {
                 again, replaces, ..
             } => (again, replaces),
             CosignResult::Refused { rule, detail } => {
-                let r = refused.unwrap_or_else(|| {
-                    let rule = match rule.as_str() {
-                        "reservation-spent" => CosignRule::ReservationSpent,
-                        _ => CosignRule::NotReserved,
-                    };
-                    Refusal::new(rule, detail)
-                });
+                // The check's own refusal, or one of the ledger's two.
+                let r = match (refused, rule.as_str()) {
+                    (Some(r), _) => r,
+                    (None, kinko_ledger::RULE_RESERVATION_SPENT) => {
+                        Refusal::new(CosignRule::ReservationSpent, detail)
+                    }
+                    (None, kinko_ledger::RULE_NOT_RESERVED) => {
+                        Refusal::new(CosignRule::NotReserved, detail)
+                    }
+                    (None, other) => {
+                        return Err(AuthorityError::Ledger(format!(
+                            "the ledger refused by an unknown rule {other:?}"
+                        )))
+                    }
+                };
                 return Err(r.into());
             }
             _ => {

@@ -10,6 +10,13 @@ use crate::audit::AuditRecord;
 use crate::store::StorageError;
 use crate::{Core, Ledger, ReadError, TimeSource};
 
+/// The rule of the ledger's own refusal of a withdrawal that is not
+/// reserved (the check is not asked).
+pub const RULE_NOT_RESERVED: &str = "not-reserved";
+/// The rule of the ledger's own refusal of a reservation marked for another
+/// transaction than the one signed (and not a replacement of its family).
+pub const RULE_RESERVATION_SPENT: &str = "reservation-spent";
+
 /// The cosigner's verdict on the transaction it was asked to sign.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CosignVerdict {
@@ -302,7 +309,7 @@ impl Ledger {
             {
                 Some((w, id)) => (
                     refused(
-                        "not-reserved",
+                        RULE_NOT_RESERVED,
                         format!("withdrawal {id} is {}", w.status.name()),
                     ),
                     None,
@@ -325,7 +332,7 @@ impl Ledger {
                             .find_map(|(f, id)| f.last().map(|l| (id, l)));
                         let (id, by) = other.map_or(("?", "?"), |(i, l)| (i.as_str(), l.as_str()));
                         refused(
-                            "reservation-spent",
+                            RULE_RESERVATION_SPENT,
                             format!("reservation {id} already spent by {by}, not {txid}"),
                         )
                     };

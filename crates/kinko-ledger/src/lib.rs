@@ -89,6 +89,7 @@ use sha2::{Digest, Sha256};
 pub use audit::{AuditHead, AuditRecord, Problem, VerifyError};
 pub use cosign::{
     mark_family, CosignError, CosignRecord, CosignResult, CosignVerdict, PayoutRecord,
+    RULE_NOT_RESERVED, RULE_RESERVATION_SPENT,
 };
 /// The signed-messages crate the audit heads use (its `SignedAction`,
 /// `SetupId`, key parsing), re-exported so callers name the same types.
