@@ -575,7 +575,7 @@ fn load(f: Fixture, services: usize, streams: u64, what: &str) {
             ("withdraw denied:frozen", 1),
             ("withdraw duplicate", 1),
             ("cosign signed again=false", 5),
-            ("cosign refused reservation-spent", 1),
+            ("cosign refused replacement-not-conflicting", 1),
             ("retry same", 20),
             ("retry other-body 409", 5),
             ("unfreeze recorded", 1),

@@ -201,9 +201,21 @@ impl Env {
     /// A PSBT of the hot wallet paying `to` (change at `change_index`),
     /// signed by the exchange, base64.
     pub fn psbt(&self, to: &Address, amount: u64, sat_per_vb: u64, change_index: u32) -> String {
+        self.psbt_from(0..self.utxos.len(), to, amount, sat_per_vb, change_index)
+    }
+
+    /// [`Env::psbt`] from the funding coins `coins` only.
+    pub fn psbt_from(
+        &self,
+        coins: std::ops::Range<usize>,
+        to: &Address,
+        amount: u64,
+        sat_per_vb: u64,
+        change_index: u32,
+    ) -> String {
         let mut psbt: Psbt = create_psbt(
             &self.hot,
-            &self.utxos,
+            &self.utxos[coins],
             &[(to, amount)],
             sat_per_vb,
             change_index,
