@@ -678,6 +678,15 @@ impl<K: SigningKeys> Authority<K> {
     /// authority then refuses everything.
     fn recheck(&self, evidence: Option<&Value>, at: Timestamp) -> Result<(), AuthorityError> {
         let Some(ev) = evidence else { return Ok(()) };
+        // A sweep's or consolidation's fee fits the 24-hour budget on the
+        // head it is written to (another authority may have signed since).
+        if let Some(tx) = ev.get("tx") {
+            let txid = tx.get("txid").and_then(Value::as_str).unwrap_or_default();
+            let fee = tx.get("fee_sat").and_then(Value::as_u64);
+            if let (None, Some(fee)) = (self.replay.tx(txid), fee) {
+                self.check_fee_budget(Amount::from_sat(fee), None)?;
+            }
+        }
         let signed = ev.get("signatures").and_then(Value::as_array);
         for s in signed.into_iter().flatten() {
             let Ok(s) = SignedAction::from_json(&s.to_string()) else {
@@ -1416,7 +1425,6 @@ impl<K: SigningKeys> Authority<K> {
         check_transaction(psbt, &analysis, &self.tx_rules())?;
         let amount = analysis.outputs[payment.payment_output].amount;
         if retry.is_none() {
-            self.check_fee_budget(payment.fee, None)?;
             let mut tx = tx_evidence(&analysis, payment.fee, Some(index));
             tx["inputs"] = json!(analysis
                 .inputs
@@ -1815,7 +1823,6 @@ impl<K: SigningKeys> Authority<K> {
         check_transaction(psbt, &analysis, &self.tx_rules())?;
         let txid = analysis.txid;
         if self.replay.tx(&txid.to_string()).is_none() {
-            self.check_fee_budget(fee, None)?;
             let mut tx = tx_evidence(&analysis, fee, None);
             tx["consolidation"] = json!(true);
             tx["inputs"] = json!(analysis
