@@ -23,7 +23,9 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use criterion::{criterion_group, BatchSize, Criterion, Throughput};
-use kinko_policy::{decide, Config, Event, EventKind, State, Timestamp, Wallet};
+use kinko_policy::{
+    decide, Amount, Config, Event, EventKind, State, Timestamp, Wallet, WithdrawalId,
+};
 
 const BATCH: usize = 10_000;
 const ENTRIES: usize = 10_000;
@@ -63,9 +65,9 @@ fn funded(config: &Config) -> State {
     let ev = Event::new(
         Timestamp::from_unix(T0),
         EventKind::Deposit {
-            asset: "BTC".into(),
+            asset: "BTC".parse().unwrap(),
             wallet: Wallet::Hot,
-            amount: 1 << 60,
+            amount: Amount::from_units(1 << 60),
         },
     );
     decide(config, &mut state, &ev).expect("deposit");
@@ -81,11 +83,13 @@ fn batch(round: usize) -> Vec<Event> {
             Event::new(
                 Timestamp::from_unix(T0 + 1 + (i / 10) as i64),
                 EventKind::Withdrawal {
-                    id: format!("w{n}"),
-                    user: format!("user{}", n % 1_000),
-                    asset: "BTC".into(),
-                    destination: dest((n * 7_919) % ENTRIES),
-                    amount: 10_000 + (n % 1_000) as u64,
+                    id: format!("w{n}").parse().expect("valid id"),
+                    user: format!("user{}", n % 1_000).parse().expect("valid user"),
+                    asset: "BTC".parse().unwrap(),
+                    destination: dest((n * 7_919) % ENTRIES)
+                        .parse()
+                        .expect("valid destination"),
+                    amount: Amount::from_units(10_000 + (n % 1_000) as u64),
                 },
             )
         })
@@ -112,8 +116,8 @@ fn run_engine(config: &Config, mut state: State, events: &[Event]) -> (usize, St
 type AllowSet = HashSet<String, foldhash::fast::RandomState>;
 
 /// Returns the map so that dropping it is not timed.
-fn run_baseline(allow: &AllowSet, events: &[Event]) -> (usize, HashMap<String, u64>) {
-    let mut seen: HashMap<String, u64> = HashMap::new();
+fn run_baseline(allow: &AllowSet, events: &[Event]) -> (usize, HashMap<WithdrawalId, Amount>) {
+    let mut seen: HashMap<WithdrawalId, Amount> = HashMap::new();
     let mut ok = 0;
     for e in events {
         if let EventKind::Withdrawal {

@@ -59,7 +59,7 @@ impl LossBound {
     /// (`None`: nothing limits outflow but custody itself).
     pub fn at_custody(&self, custody: Amount) -> (Amount, Option<&str>) {
         if self.effective_horizon.secs() == 0 {
-            return (0, Some("allowlist activation delay"));
+            return (Amount::ZERO, Some("allowlist activation delay"));
         }
         let mut best = (custody, None);
         for t in &self.terms {
@@ -75,7 +75,7 @@ impl LossBound {
     /// term has one): the bound at any custody is at most this.
     pub fn absolute(&self) -> Option<Amount> {
         if self.effective_horizon.secs() == 0 {
-            return Some(0);
+            return Some(Amount::ZERO);
         }
         self.terms
             .iter()
@@ -160,10 +160,19 @@ mod tests {
         .unwrap();
         let p = c.asset("A").unwrap();
         let h1 = loss_bound(p, Duration::parse("1h").unwrap());
-        assert_eq!(h1.at_custody(1_000_000), (600, Some("velocity 10m")));
+        assert_eq!(
+            h1.at_custody(Amount::from_units(1_000_000)),
+            (Amount::from_units(600), Some("velocity 10m"))
+        );
         let h24 = loss_bound(p, Duration::parse("24h").unwrap());
-        assert_eq!(h24.at_custody(1_000_000), (2000, Some("velocity 24h")));
-        assert_eq!(h24.at_custody(1500), (1500, None));
+        assert_eq!(
+            h24.at_custody(Amount::from_units(1_000_000)),
+            (Amount::from_units(2000), Some("velocity 24h"))
+        );
+        assert_eq!(
+            h24.at_custody(Amount::from_units(1500)),
+            (Amount::from_units(1500), None)
+        );
     }
 
     #[test]
@@ -192,13 +201,13 @@ mod tests {
         let p = c.asset("A").unwrap();
         assert_eq!(
             loss_bound(p, Duration::parse("1h").unwrap())
-                .at_custody(100)
+                .at_custody(Amount::from_units(100))
                 .0,
             0
         );
         assert_eq!(
             loss_bound(p, Duration::parse("24h").unwrap())
-                .at_custody(1000)
+                .at_custody(Amount::from_units(1000))
                 .0,
             110
         );

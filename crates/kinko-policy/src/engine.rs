@@ -4,261 +4,16 @@
 //! Each decision is planned against the state read-only, then its changes are
 //! applied; an error leaves the state untouched.
 
-use serde::{Deserialize, Serialize};
-
 use crate::config::{Allowlist, AllowlistMode, AssetPolicy, Config};
-use crate::event::{Event, EventKind, Wallet, WithdrawalId};
-use crate::state::{
-    AllowlistEntry, ApplyError, AssetState, Change, Freeze, FreezeReason, State, WindowRef,
-    WindowUsage, Withdrawal, WithdrawalStatus,
+use crate::decision::{
+    ApplyError, Change, DecideError, Decision, Missing, Outcome, PendingReason, Proposal, Rule,
+    WindowRef,
 };
-use crate::units::{Amount, Duration, Timestamp};
-
-/// A policy rule that denied a withdrawal. [`Rule::name`] is stable and
-/// machine-readable (the CLI's exit-3 refusal names it).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "rule", rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum Rule {
-    /// The asset is frozen.
-    Frozen,
-    /// The amount is above the per-withdrawal maximum.
-    MaxWithdrawal {
-        /// The maximum in force.
-        limit: Amount,
-    },
-    /// The destination is not an active allowlist entry (mode deny).
-    NotAllowlisted,
-    /// The hot wallet cannot pay it (hot minus reserved).
-    InsufficientHot {
-        /// What the hot wallet can still pay.
-        available: Amount,
-    },
-    /// A velocity window would be exceeded.
-    Velocity {
-        /// The window's length.
-        window: Duration,
-        /// Whether it is a per-user window.
-        per_user: bool,
-        /// The limit in force.
-        limit: Amount,
-        /// Outflow already counted in the window.
-        used: Amount,
-    },
-    /// Requested outflow would exceed the circuit breaker: the asset froze.
-    CircuitBreaker {
-        /// Requested outflow including this request.
-        requested: Amount,
-        /// The limit in force.
-        limit: Amount,
-    },
-}
-
-impl Rule {
-    /// The rule's stable name (`frozen`, `max_withdrawal`, `not_allowlisted`,
-    /// `insufficient_hot`, `velocity`, `circuit_breaker`).
-    pub fn name(&self) -> &'static str {
-        match self {
-            Rule::Frozen => "frozen",
-            Rule::MaxWithdrawal { .. } => "max_withdrawal",
-            Rule::NotAllowlisted => "not_allowlisted",
-            Rule::InsufficientHot { .. } => "insufficient_hot",
-            Rule::Velocity { .. } => "velocity",
-            Rule::CircuitBreaker { .. } => "circuit_breaker",
-        }
-    }
-}
-
-impl std::fmt::Display for Rule {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Rule::Frozen => f.write_str("asset is frozen"),
-            Rule::MaxWithdrawal { limit } => write!(f, "above the per-withdrawal maximum {limit}"),
-            Rule::NotAllowlisted => f.write_str("destination is not an active allowlist entry"),
-            Rule::InsufficientHot { available } => {
-                write!(f, "hot wallet can pay only {available}")
-            }
-            Rule::Velocity {
-                window,
-                per_user,
-                limit,
-                used,
-            } => write!(
-                f,
-                "{}{window} window: {used} of {limit} used",
-                if *per_user { "per-user " } else { "" }
-            ),
-            Rule::CircuitBreaker { requested, limit } => write!(
-                f,
-                "circuit breaker tripped: requested {requested} above {limit}"
-            ),
-        }
-    }
-}
-
-/// Why a withdrawal waits for approvals.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "reason", rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum PendingReason {
-    /// The amount is above the approval threshold.
-    AboveThreshold {
-        /// The threshold.
-        threshold: Amount,
-    },
-    /// The destination is not active on the allowlist (mode require-approval).
-    DestinationNotActive,
-}
-
-/// What a pending withdrawal still needs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Missing {
-    /// Distinct approvals needed in all.
-    pub required: u32,
-    /// Distinct approvals so far.
-    pub have: u32,
-    /// Why approvals are needed (empty after the request itself).
-    pub reasons: Vec<PendingReason>,
-}
-
-/// The engine's answer to one event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "decision", rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum Decision {
-    /// The withdrawal is approved and its amount reserved.
-    Approved {
-        /// The withdrawal.
-        id: WithdrawalId,
-    },
-    /// The withdrawal waits for approvals.
-    Pending {
-        /// The withdrawal.
-        id: WithdrawalId,
-        /// What it needs.
-        missing: Missing,
-    },
-    /// The withdrawal is refused.
-    Denied {
-        /// The withdrawal.
-        id: WithdrawalId,
-        /// The rule that refused it.
-        rule: Rule,
-    },
-    /// The withdrawal id was seen before: nothing changes.
-    Duplicate {
-        /// The withdrawal.
-        id: WithdrawalId,
-        /// Its status.
-        status: WithdrawalStatus,
-    },
-    /// A bookkeeping event was recorded (its changes say what changed).
-    Recorded,
-}
-
-/// Something the operators should do (the engine never moves funds itself).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "proposal", rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum Proposal {
-    /// Move `amount` from hot to cold: hot is above its cap.
-    Sweep {
-        /// The asset.
-        asset: String,
-        /// How much.
-        amount: Amount,
-    },
-    /// Move `amount` from cold to hot: hot is below its refill floor.
-    Refill {
-        /// The asset.
-        asset: String,
-        /// How much.
-        amount: Amount,
-    },
-}
-
-/// A decision, the changes it made to the state, and the proposals that
-/// follow from the new state.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Outcome {
-    /// The decision.
-    pub decision: Decision,
-    /// The changes applied to the state, in order.
-    pub changes: Vec<Change>,
-    /// Sweep or refill proposals for the new state.
-    pub proposals: Vec<Proposal>,
-}
-
-/// Why an event was refused outright (the state is unchanged).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum DecideError {
-    /// The config has no policy for the asset.
-    #[error("no policy for asset {0:?}")]
-    UnknownAsset(String),
-    /// The event is older than the last accepted one.
-    #[error("event at {at} is older than the last one at {last}")]
-    TimeWentBackwards {
-        /// The last accepted event's time.
-        last: Timestamp,
-        /// This event's time.
-        at: Timestamp,
-    },
-    /// An amount of zero.
-    #[error("amount must be above zero")]
-    ZeroAmount,
-    /// An id, user, destination or name that is empty, too long or has spaces.
-    #[error("invalid {0}: 1 to 256 characters without spaces or control characters")]
-    InvalidName(&'static str),
-    /// The books would overflow `u64`.
-    #[error("amount overflow")]
-    Overflow,
-    /// No withdrawal with this id.
-    #[error("unknown withdrawal")]
-    UnknownWithdrawal,
-    /// The withdrawal is not in the status the event needs.
-    #[error("withdrawal is {found}, expected {expected}")]
-    WrongStatus {
-        /// What the event needs.
-        expected: &'static str,
-        /// Where it stands.
-        found: &'static str,
-    },
-    /// The approver is not one of the configured approvers (or none are configured).
-    #[error("not a configured approver")]
-    UnknownApprover,
-    /// A sweep larger than hot minus reserved, or a refill larger than cold.
-    #[error("cannot move {amount} from the {from:?} wallet: it holds only {available} free")]
-    InsufficientFunds {
-        /// The source wallet.
-        from: Wallet,
-        /// Asked.
-        amount: Amount,
-        /// Free in it.
-        available: Amount,
-    },
-    /// The asset has no allowlist.
-    #[error("asset has no allowlist")]
-    NoAllowlist,
-    /// The destination is written in the policy file (change the file instead).
-    #[error("destination is in the policy file")]
-    EntryInConfig,
-    /// The destination is not on the allowlist.
-    #[error("destination is not on the allowlist")]
-    UnknownEntry,
-    /// An unfreeze vote while nothing is frozen.
-    #[error("asset is not frozen")]
-    NotFrozen,
-    /// A confirmed transaction names one withdrawal twice, or more than
-    /// [`crate::MAX_SETTLED_PER_TX`].
-    #[error("a transaction settles each withdrawal once, at most {max} of them", max = crate::MAX_SETTLED_PER_TX)]
-    BadSettlement,
-    /// The state does not fit the planned changes: it was inconsistent before
-    /// the event (never for a state only the engine changed). It may be
-    /// partly changed: discard it (roll back the ledger transaction).
-    #[error("state is inconsistent")]
-    Corrupt(#[source] ApplyError),
-}
+use crate::event::{Event, EventKind, Wallet};
+use crate::ids::{AssetId, Destination, UserId, WithdrawalId};
+use crate::record::{AllowlistEntry, Freeze, FreezeReason, Withdrawal, WithdrawalStatus};
+use crate::state::{AssetState, State, WindowUsage};
+use crate::units::{Amount, Timestamp};
 
 /// Decides an event against the whole state: routes to the event's asset.
 ///
@@ -275,7 +30,7 @@ pub fn decide(config: &Config, state: &mut State, event: &Event) -> Result<Outco
         None => {
             let mut s = AssetState::default();
             let out = decide_asset(policy, &mut s, event)?;
-            state.assets.insert(asset.to_owned(), s);
+            state.assets.insert(event.kind.asset_id().clone(), s);
             Ok(out)
         }
     }
@@ -318,7 +73,7 @@ pub fn decide_asset(
     } else {
         state.prune_touched(policy, event.at, None);
     }
-    let proposals = proposals(policy, state, event.kind.asset());
+    let proposals = proposals(policy, state, event.kind.asset_id());
     Ok(Outcome {
         decision,
         changes,
@@ -328,15 +83,15 @@ pub fn decide_asset(
 
 /// The proposals for a state: a sweep when hot is above its cap, a refill
 /// when what hot can pay is below the refill floor (never while frozen).
-pub fn proposals(policy: &AssetPolicy, state: &AssetState, asset: &str) -> Vec<Proposal> {
+pub fn proposals(policy: &AssetPolicy, state: &AssetState, asset: &AssetId) -> Vec<Proposal> {
     let mut out = Vec::new();
     let cap = policy.hot_cap().resolve(state.limit_custody());
     if state.hot > cap {
         let target = policy.sweep_target().resolve(cap).max(state.reserved);
         let amount = state.hot.saturating_sub(target);
-        if amount > 0 {
+        if !amount.is_zero() {
             out.push(Proposal::Sweep {
-                asset: asset.to_owned(),
+                asset: asset.clone(),
                 amount,
             });
         }
@@ -345,9 +100,9 @@ pub fn proposals(policy: &AssetPolicy, state: &AssetState, asset: &str) -> Vec<P
         let (floor, target) = (floor.resolve(cap), target.resolve(cap));
         if state.freeze.is_none() && avail < floor {
             let amount = target.saturating_sub(avail).min(state.cold);
-            if amount > 0 {
+            if !amount.is_zero() {
                 out.push(Proposal::Refill {
-                    asset: asset.to_owned(),
+                    asset: asset.clone(),
                     amount,
                 });
             }
@@ -376,7 +131,7 @@ fn withdrawal_in<'s>(
 }
 
 fn check_name(s: &str, what: &'static str) -> Result<(), DecideError> {
-    if crate::config::valid_name(s) {
+    if crate::ids::valid_name(s) {
         Ok(())
     } else {
         Err(DecideError::InvalidName(what))
@@ -399,7 +154,7 @@ fn plan(
     ch.push(Change::Clock { at });
     let decision = match &event.kind {
         EventKind::Deposit { wallet, amount, .. } => {
-            if *amount == 0 {
+            if amount.is_zero() {
                 return Err(DecideError::ZeroAmount);
             }
             s.custody()
@@ -421,10 +176,7 @@ fn plan(
             amount,
             ..
         } => {
-            check_name(id, "withdrawal id")?;
-            check_name(user, "user")?;
-            check_name(destination, "destination")?;
-            if *amount == 0 {
+            if amount.is_zero() {
                 return Err(DecideError::ZeroAmount);
             }
             if let Some(w) = s.withdrawals.get(id.as_str()) {
@@ -520,7 +272,7 @@ fn plan(
             ..
         } => {
             check_name(tx, "tx")?;
-            if withdrawals.is_empty() && *fee == 0 {
+            if withdrawals.is_empty() && fee.is_zero() {
                 return Err(DecideError::ZeroAmount);
             }
             if withdrawals.len() > crate::event::MAX_SETTLED_PER_TX {
@@ -554,7 +306,7 @@ fn plan(
                     available,
                 });
             }
-            if *fee > 0 {
+            if !fee.is_zero() {
                 ch.push(Change::FeePaid { amount: *fee });
             }
             Decision::Recorded
@@ -576,7 +328,7 @@ fn plan(
             Decision::Recorded
         }
         EventKind::Sweep { amount, .. } | EventKind::Refill { amount, .. } => {
-            if *amount == 0 {
+            if amount.is_zero() {
                 return Err(DecideError::ZeroAmount);
             }
             let (from, available, to_balance) = if matches!(event.kind, EventKind::Sweep { .. }) {
@@ -601,7 +353,6 @@ fn plan(
             Decision::Recorded
         }
         EventKind::AllowlistAdd { destination, .. } => {
-            check_name(destination, "destination")?;
             let al = policy.allowlist().ok_or(DecideError::NoAllowlist)?;
             if !al.contains(destination.as_str()) && !s.allowlist.contains_key(destination.as_str())
             {
@@ -689,15 +440,15 @@ fn request(
     policy: &AssetPolicy,
     s: &AssetState,
     at: Timestamp,
-    id: &str,
-    user: &str,
-    destination: &str,
+    id: &WithdrawalId,
+    user: &UserId,
+    destination: &Destination,
     amount: Amount,
     ch: &mut Vec<Change>,
 ) -> Result<Decision, DecideError> {
     let record = |status: WithdrawalStatus, required: u32| Withdrawal {
-        user: user.to_owned(),
-        destination: destination.to_owned(),
+        user: user.clone(),
+        destination: destination.clone(),
         amount,
         requested_at: at,
         status,
@@ -706,11 +457,11 @@ fn request(
     };
     let deny = |rule: Rule, ch: &mut Vec<Change>| {
         ch.push(Change::WithdrawalRecorded {
-            id: id.to_owned(),
+            id: id.clone(),
             withdrawal: record(WithdrawalStatus::Denied, 0),
         });
         Decision::Denied {
-            id: id.to_owned(),
+            id: id.clone(),
             rule,
         }
     };
@@ -766,11 +517,11 @@ fn request(
         // Config validation: require-approval and thresholds come with approvals.
         let required = policy.approvals().map_or(u32::MAX, |a| a.quorum());
         ch.push(Change::WithdrawalRecorded {
-            id: id.to_owned(),
+            id: id.clone(),
             withdrawal: record(WithdrawalStatus::Pending, required),
         });
         return Ok(Decision::Pending {
-            id: id.to_owned(),
+            id: id.clone(),
             missing: Missing {
                 required,
                 have: 0,
@@ -782,11 +533,11 @@ fn request(
         return Ok(deny(rule, ch));
     }
     ch.push(Change::WithdrawalRecorded {
-        id: id.to_owned(),
+        id: id.clone(),
         withdrawal: record(WithdrawalStatus::Reserved, 0),
     });
     usage_changes(policy, at, user, amount, ch);
-    Ok(Decision::Approved { id: id.to_owned() })
+    Ok(Decision::Approved { id: id.clone() })
 }
 
 /// The checks made when a withdrawal would be reserved: the hot wallet can
@@ -795,7 +546,7 @@ fn release_checks(
     policy: &AssetPolicy,
     s: &AssetState,
     at: Timestamp,
-    user: &str,
+    user: &UserId,
     amount: Amount,
 ) -> Result<(), Rule> {
     let available = s.hot_available();
@@ -814,7 +565,7 @@ fn release_checks(
         } else {
             s.windows.get(i)
         };
-        let used = usage.map_or(0, |u| u.used(at, w.duration()));
+        let used = usage.map_or(Amount::ZERO, |u| u.used(at, w.duration()));
         let limit = w.limit().resolve(custody);
         if used.checked_add(amount).is_none_or(|t| t > limit) {
             return Err(Rule::Velocity {
@@ -831,14 +582,14 @@ fn release_checks(
 fn usage_changes(
     policy: &AssetPolicy,
     at: Timestamp,
-    user: &str,
+    user: &UserId,
     amount: Amount,
     ch: &mut Vec<Change>,
 ) {
     for (index, w) in policy.windows().iter().enumerate() {
         let window = if w.per_user() {
             WindowRef::User {
-                user: user.to_owned(),
+                user: user.clone(),
                 index,
             }
         } else {

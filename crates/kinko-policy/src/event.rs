@@ -6,16 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::AssetId;
+use crate::ids::{AssetId, Destination, UserId, WithdrawalId};
 use crate::units::{Amount, Timestamp};
-
-/// A user of the exchange (the owner of a withdrawal).
-pub type UserId = String;
-/// A withdrawal's idempotency key: the same id twice never spends twice.
-pub type WithdrawalId = String;
-/// A destination (an address, in the chain's own text form). Matched exactly,
-/// never by prefix.
-pub type Destination = String;
 
 /// The most withdrawals one [`EventKind::TxConfirmed`] settles: a bound on
 /// the work one event can ask for (Bitcoin's standard transaction weight
@@ -189,6 +181,11 @@ pub enum EventKind {
 impl EventKind {
     /// The asset the event is about.
     pub fn asset(&self) -> &str {
+        self.asset_id().as_str()
+    }
+
+    /// The asset the event is about, as its id.
+    pub fn asset_id(&self) -> &AssetId {
         match self {
             EventKind::Deposit { asset, .. }
             | EventKind::Withdrawal { asset, .. }

@@ -14,6 +14,7 @@ use std::fmt::Write as _;
 
 use crate::config::Config;
 use crate::event::{Event, EventKind, Wallet};
+use crate::ids::{AssetId, Destination, UserId, WithdrawalId};
 use crate::units::{Amount, Timestamp};
 
 /// A source of random numbers for the generators.
@@ -269,14 +270,14 @@ fn edges(config: &Config) -> Vec<i64> {
 
 /// A typical amount for the policy: near its limits, so that streams cross them.
 fn amount(e: &mut impl Entropy, scale: u64) -> Amount {
-    match e.below(8) {
+    Amount::from_units(match e.below(8) {
         0 => 1,
         1 => scale,
         2 => scale.saturating_add(1),
         3 => scale.saturating_sub(1).max(1),
         4 => e.magnitude(1, u64::MAX >> 8),
         _ => e.magnitude(1, scale.max(2)),
-    }
+    })
 }
 
 /// A stream of `len` events for a policy, in the mix described in the
@@ -286,7 +287,7 @@ pub fn events(config: &Config, e: &mut impl Entropy, len: usize) -> Vec<Event> {
     let edges = edges(config);
     let policy = config.asset(ASSET);
     // A scale for amounts: the smallest absolute limit in the policy, or 10^6.
-    let mut scale: Amount = 1_000_000;
+    let mut scale: u64 = 1_000_000;
     if let Some(p) = policy {
         let limits = p
             .windows()
@@ -297,18 +298,19 @@ pub fn events(config: &Config, e: &mut impl Entropy, len: usize) -> Vec<Event> {
             .chain(Some(p.hot_cap()));
         for l in limits {
             if let Some(a) = l.amount() {
-                scale = scale.min(a);
+                scale = scale.min(a.units());
             }
         }
     }
     let mut out = Vec::with_capacity(len + 2);
     let mut now = START;
-    let asset = || ASSET.to_owned();
+    let asset = || AssetId::new_unchecked(ASSET);
     // Funding first: custody a few times the scale, part of it hot.
     let custody = scale.saturating_mul(1 + e.below(200));
     let hot = custody / (1 + e.below(10));
     for (wallet, amount) in [(Wallet::Cold, custody - hot), (Wallet::Hot, hot)] {
-        if amount > 0 {
+        let amount = Amount::from_units(amount);
+        if !amount.is_zero() {
             out.push(Event::new(
                 Timestamp::from_unix(now),
                 EventKind::Deposit {
@@ -337,13 +339,14 @@ pub fn events(config: &Config, e: &mut impl Entropy, len: usize) -> Vec<Event> {
         } else {
             Timestamp::from_unix(now)
         };
-        let id = |e: &mut dyn FnMut(u64) -> u64, next: &mut u64| -> String {
+        let wid = |n: u64| WithdrawalId::new_unchecked(&format!("w{n}"));
+        let id = |e: &mut dyn FnMut(u64) -> u64, next: &mut u64| -> WithdrawalId {
             // Mostly new ids, sometimes a recent one again (duplicates).
             if *next > 0 && e(10) == 0 {
-                format!("w{}", e(*next))
+                wid(e(*next))
             } else {
                 *next += 1;
-                format!("w{}", *next - 1)
+                wid(*next - 1)
             }
         };
         let kind = match e.below(if attacker { 12 } else { 16 }) {
@@ -366,15 +369,15 @@ pub fn events(config: &Config, e: &mut impl Entropy, len: usize) -> Vec<Event> {
                 };
                 EventKind::Withdrawal {
                     id,
-                    user,
+                    user: UserId::new_unchecked(&user),
                     asset: asset(),
-                    destination,
+                    destination: Destination::new_unchecked(&destination),
                     amount: amount(e, scale),
                 }
             }
             6 => EventKind::Approval {
                 asset: asset(),
-                id: format!("w{}", next_id.saturating_sub(1 + e.below(4))),
+                id: wid(next_id.saturating_sub(1 + e.below(4))),
                 approver: if e.chance(1, 6) {
                     "mallory".to_owned()
                 } else {
@@ -382,19 +385,19 @@ pub fn events(config: &Config, e: &mut impl Entropy, len: usize) -> Vec<Event> {
                 },
             },
             7 => {
-                let id = format!("w{}", next_id.saturating_sub(1 + e.below(4)));
+                let id = wid(next_id.saturating_sub(1 + e.below(4)));
                 if e.chance(1, 3) {
                     // A batch: one to three recent withdrawals (sometimes one
                     // twice) and a fee.
                     let n = 1 + e.below(3);
                     let withdrawals = (0..n)
-                        .map(|_| format!("w{}", next_id.saturating_sub(1 + e.below(4))))
+                        .map(|_| wid(next_id.saturating_sub(1 + e.below(4))))
                         .collect();
                     EventKind::TxConfirmed {
                         asset: asset(),
                         tx: format!("t{}", e.below(1_000)),
                         withdrawals,
-                        fee: e.below(1_000),
+                        fee: Amount::from_units(e.below(1_000)),
                     }
                 } else if e.chance(3, 4) {
                     EventKind::Confirmed { asset: asset(), id }
@@ -404,12 +407,12 @@ pub fn events(config: &Config, e: &mut impl Entropy, len: usize) -> Vec<Event> {
             }
             8 => EventKind::AllowlistAdd {
                 asset: asset(),
-                destination: format!("evil{}", e.below(3)),
+                destination: Destination::new_unchecked(&format!("evil{}", e.below(3))),
             },
             9 => match e.below(12) {
                 0..=2 => EventKind::AllowlistCancel {
                     asset: asset(),
-                    destination: format!("evil{}", e.below(3)),
+                    destination: Destination::new_unchecked(&format!("evil{}", e.below(3))),
                 },
                 3 => EventKind::Freeze {
                     asset: asset(),
@@ -423,11 +426,11 @@ pub fn events(config: &Config, e: &mut impl Entropy, len: usize) -> Vec<Event> {
                 // Mostly a balance the books explain; sometimes a shortfall.
                 9 => EventKind::HotBalance {
                     asset: asset(),
-                    balance: e.magnitude(0, custody.max(1)),
+                    balance: Amount::from_units(e.magnitude(0, custody.max(1))),
                 },
                 _ => EventKind::HotBalance {
                     asset: asset(),
-                    balance: u64::MAX,
+                    balance: Amount::MAX,
                 },
             },
             10 => {

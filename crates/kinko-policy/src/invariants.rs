@@ -10,9 +10,12 @@ use std::collections::{BTreeSet, HashMap};
 
 use crate::bound::{loss_bound, LossBound};
 use crate::config::{AllowlistMode, AssetPolicy, Config};
-use crate::engine::{decide, decide_asset, DecideError, Decision, Proposal, Rule};
+use crate::decision::{Change, DecideError, Decision, Proposal, Rule};
+use crate::engine::{decide, decide_asset};
 use crate::event::{Event, EventKind, Wallet};
-use crate::state::{AssetState, Change, State, WithdrawalStatus};
+use crate::ids::{AssetId, Destination, UserId, WithdrawalId};
+use crate::record::WithdrawalStatus;
+use crate::state::{AssetState, State};
 use crate::units::{Amount, Duration, Timestamp};
 
 /// An invariant that did not hold.
@@ -58,10 +61,10 @@ pub struct InvariantReport {
 }
 
 struct Approval {
-    id: String,
+    id: WithdrawalId,
     at: Timestamp,
     amount: Amount,
-    user: String,
+    user: UserId,
     custody: Amount,
     via_quorum: bool,
     /// When the destination was added by an event; `None` for file entries
@@ -111,10 +114,10 @@ pub fn check_invariants(config: &Config, events: &[Event]) -> Result<InvariantRe
     let mut approvals: Vec<Approval> = Vec::new();
     let mut requests: Vec<(Timestamp, Amount)> = Vec::new();
     let mut lifts: Vec<Timestamp> = Vec::new();
-    let mut allow_added: HashMap<String, Timestamp> = HashMap::new();
-    let mut approvers_of: HashMap<String, BTreeSet<String>> = HashMap::new();
-    let mut max_custody: Amount = 0;
-    let mut deposited: Amount = 0;
+    let mut allow_added: HashMap<Destination, Timestamp> = HashMap::new();
+    let mut approvers_of: HashMap<WithdrawalId, BTreeSet<String>> = HashMap::new();
+    let mut max_custody: Amount = Amount::ZERO;
+    let mut deposited: Amount = Amount::ZERO;
 
     for (i, ev) in events.iter().enumerate() {
         let asset = ev.kind.asset();
@@ -213,7 +216,7 @@ pub fn check_invariants(config: &Config, events: &[Event]) -> Result<InvariantRe
                     let sum = requests
                         .iter()
                         .filter(|(t, _)| *t > from)
-                        .fold(0u64, |s, (_, a)| s.saturating_add(*a));
+                        .fold(Amount::ZERO, |s, (_, a)| s.saturating_add(*a));
                     let limit = b.limit().resolve(pre.custody());
                     if sum > limit && post.freeze.is_none() {
                         return Err(violation(
@@ -241,7 +244,7 @@ pub fn check_invariants(config: &Config, events: &[Event]) -> Result<InvariantRe
             .withdrawals
             .values()
             .filter(|w| w.status == WithdrawalStatus::Reserved)
-            .fold(0u64, |s, w| s.saturating_add(w.amount));
+            .fold(Amount::ZERO, |s, w| s.saturating_add(w.amount));
         if sum_reserved != post.reserved || post.reserved > post.hot {
             return Err(violation(
                 i,
@@ -338,13 +341,13 @@ pub fn check_invariants(config: &Config, events: &[Event]) -> Result<InvariantRe
             report.approved_amount = report.approved_amount.saturating_add(w.amount);
 
             // velocity (exact reference over the whole history)
-            let this = approvals.last().map_or(0, |a| a.custody);
+            let this = approvals.last().map_or(Amount::ZERO, |a| a.custody);
             for win in policy.windows() {
                 let from = ev.at.saturating_sub(win.duration());
                 let sum = approvals
                     .iter()
                     .filter(|a| a.at > from && (!win.per_user() || a.user == w.user))
-                    .fold(0u64, |s, a| s.saturating_add(a.amount));
+                    .fold(Amount::ZERO, |s, a| s.saturating_add(a.amount));
                 let limit = win.limit().resolve(this);
                 if sum > limit {
                     return Err(violation(
@@ -395,7 +398,7 @@ pub fn check_invariants(config: &Config, events: &[Event]) -> Result<InvariantRe
                 .iter()
                 .filter(|a| a.at < end && !a.via_quorum && !released.contains(a.id.as_str()))
                 .filter(|a| policy.allowlist().is_none() || a.added_at.is_some_and(|t| t >= start))
-                .fold(0u64, |acc, a| acc.saturating_add(a.amount));
+                .fold(Amount::ZERO, |acc, a| acc.saturating_add(a.amount));
             let lifted = lifts.iter().any(|t| *t >= start && *t < end);
             let bound = if lifted { &no_breaker } else { &full };
             // With no limiting term, the bound is custody itself; deposits
@@ -429,7 +432,7 @@ fn check_hot_cap(
         Proposal::Sweep { amount, .. } => Some(*amount),
         _ => None,
     });
-    let after = s.hot.saturating_sub(sweep.unwrap_or(0));
+    let after = s.hot.saturating_sub(sweep.unwrap_or(Amount::ZERO));
     if after > ceiling {
         return Err(violation(
             i,
@@ -476,9 +479,9 @@ pub fn greedy_attack(
     let bound = loss_bound(policy, horizon).at_custody(custody).0;
     let mut s = AssetState::default();
     let t0 = Timestamp::from_unix(crate::gen::START);
-    let asset = || crate::gen::ASSET.to_owned();
+    let asset = || AssetId::new_unchecked(crate::gen::ASSET);
     let mut attack = Attack {
-        taken: 0,
+        taken: Amount::ZERO,
         bound,
         requests: 0,
         truncated: false,
@@ -487,8 +490,11 @@ pub fn greedy_attack(
         decide_asset(policy, s, &Event::new(at, kind)).ok()
     };
     let hot = policy.hot_cap().resolve(custody).min(custody);
-    for (wallet, amount) in [(Wallet::Hot, hot), (Wallet::Cold, custody - hot)] {
-        if amount > 0 {
+    for (wallet, amount) in [
+        (Wallet::Hot, hot),
+        (Wallet::Cold, custody.saturating_sub(hot)),
+    ] {
+        if !amount.is_zero() {
             run(
                 &mut s,
                 t0,
@@ -500,7 +506,7 @@ pub fn greedy_attack(
             );
         }
     }
-    let dest = "attacker".to_owned();
+    let dest = Destination::new_unchecked("attacker");
     let mut t = t0;
     if let Some(a) = policy.allowlist() {
         run(
@@ -536,9 +542,11 @@ pub fn greedy_attack(
             for (i, w) in policy.windows().iter().enumerate() {
                 let limit = w.limit().resolve(c);
                 let used = if w.per_user() {
-                    0
+                    Amount::ZERO
                 } else {
-                    s.windows.get(i).map_or(0, |u| u.used(t, w.duration()))
+                    s.windows
+                        .get(i)
+                        .map_or(Amount::ZERO, |u| u.used(t, w.duration()))
                 };
                 room = room.min(limit.saturating_sub(used));
             }
@@ -549,12 +557,17 @@ pub fn greedy_attack(
                         .saturating_sub(s.breaker.used(t, b.window())),
                 );
             }
-            if room == 0 || room == Amount::MAX && s.hot_available() == 0 && s.cold == 0 {
+            if room.is_zero()
+                || room == Amount::MAX && s.hot_available().is_zero() && s.cold.is_zero()
+            {
                 break;
             }
-            if s.hot_available() < room && s.cold > 0 {
-                let need = (room.min(c) - s.hot_available().min(room)).min(s.cold);
-                if need > 0 {
+            if s.hot_available() < room && !s.cold.is_zero() {
+                let need = room
+                    .min(c)
+                    .saturating_sub(s.hot_available().min(room))
+                    .min(s.cold);
+                if !need.is_zero() {
                     run(
                         &mut s,
                         t,
@@ -566,7 +579,7 @@ pub fn greedy_attack(
                 }
             }
             let amount = room.min(s.hot_available());
-            if amount == 0 {
+            if amount.is_zero() {
                 break;
             }
             if attack.requests >= max_requests {
@@ -575,12 +588,13 @@ pub fn greedy_attack(
             }
             attack.requests += 1;
             let id = format!("x{}", attack.requests);
+            let (id, user) = (WithdrawalId::new_unchecked(&id), UserId::new_unchecked(&id));
             let out = run(
                 &mut s,
                 t,
                 EventKind::Withdrawal {
-                    id: id.clone(),
-                    user: id,
+                    id,
+                    user,
                     asset: asset(),
                     destination: dest.clone(),
                     amount,

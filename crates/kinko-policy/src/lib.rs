@@ -14,7 +14,7 @@
 //! books say, or by hand — only a quorum unfreezes.
 //!
 //! ```
-//! use kinko_policy::{decide, Config, Decision, Event, EventKind, State, Timestamp, Wallet};
+//! use kinko_policy::{decide, Amount, Config, Decision, Event, EventKind, State, Timestamp, Wallet};
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let config = Config::from_toml_str(r#"
 //!     [assets.BTC]
@@ -25,11 +25,14 @@
 //! "#)?;
 //! let mut state = State::default();
 //! let t0 = Timestamp::parse_rfc3339("2026-01-01T00:00:00Z")?;
-//! let deposit = EventKind::Deposit { asset: "BTC".into(), wallet: Wallet::Hot, amount: 1_000_000_000 };
+//! let btc = "BTC".parse()?; // ids are checked when they are made
+//! let deposit = EventKind::Deposit {
+//!     asset: btc, wallet: Wallet::Hot, amount: Amount::from_units(1_000_000_000),
+//! };
 //! decide(&config, &mut state, &Event::new(t0, deposit))?;
 //! let w = EventKind::Withdrawal {
-//!     id: "w1".into(), user: "alice".into(), asset: "BTC".into(),
-//!     destination: "bc1qexample".into(), amount: 600_000_000,
+//!     id: "w1".parse()?, user: "alice".parse()?, asset: "BTC".parse()?,
+//!     destination: "bc1qexample".parse()?, amount: Amount::from_units(600_000_000),
 //! };
 //! let out = decide(&config, &mut state, &Event::new(t0, w))?;
 //! assert!(matches!(out.decision, Decision::Denied { .. })); // above the 24h window
@@ -40,12 +43,15 @@
 
 mod bound;
 mod config;
+mod decision;
 mod engine;
 mod event;
 #[cfg(feature = "proptest")]
 pub mod gen;
+mod ids;
 #[cfg(feature = "proptest")]
 mod invariants;
+mod record;
 pub mod replay;
 mod state;
 #[cfg(feature = "proptest")]
@@ -54,22 +60,23 @@ mod units;
 
 pub use bound::{loss_bound, BoundTerm, LossBound};
 pub use config::{
-    Allowlist, AllowlistMode, Approvals, AssetId, AssetPolicy, Breaker, Config, ConfigError, Limit,
-    PresetFill, Window, JAPAN_HOT_SHARE, MAX_NAME_LEN, MAX_WINDOWS, PRESETS,
+    Allowlist, AllowlistMode, Approvals, AssetPolicy, Breaker, Config, ConfigError, Limit,
+    PresetFill, Window, JAPAN_HOT_SHARE, MAX_WINDOWS, PRESETS,
 };
-pub use engine::{
-    decide, decide_asset, proposals, DecideError, Decision, Missing, Outcome, PendingReason,
-    Proposal, Rule,
+pub use decision::{
+    ApplyError, Change, DecideError, Decision, Missing, Outcome, PendingReason, Proposal, Rule,
+    WindowRef,
 };
-pub use event::{
-    Destination, Event, EventKind, Touches, UserId, Wallet, WithdrawalId, MAX_SETTLED_PER_TX,
+pub use engine::{decide, decide_asset, proposals};
+pub use event::{Event, EventKind, Touches, Wallet, MAX_SETTLED_PER_TX};
+pub use ids::{
+    valid_asset, valid_name, AssetId, Destination, IdError, UserId, WithdrawalId, MAX_ASSET_LEN,
+    MAX_NAME_LEN,
 };
 #[cfg(feature = "proptest")]
 pub use invariants::{check_invariants, greedy_attack, Attack, InvariantReport, Violation};
-pub use state::{
-    AllowlistEntry, ApplyError, AssetState, Change, Freeze, FreezeReason, State, WindowRef,
-    WindowUsage, Withdrawal, WithdrawalStatus,
-};
+pub use record::{AllowlistEntry, Freeze, FreezeReason, Withdrawal, WithdrawalStatus};
+pub use state::{AssetState, AssetStateParts, State, WindowUsage};
 pub use units::{
     Amount, Duration, DurationError, Level, Share, ShareError, Timestamp, TimestampError,
     BPS_PER_WHOLE, MAX_DURATION_SECS,

@@ -5,9 +5,13 @@
 
 use crate::bound::loss_bound;
 use crate::config::Config;
-use crate::engine::{decide, Decision};
+use crate::decision::Decision;
+use crate::decision::{Change, DecideError};
+use crate::engine::decide;
 use crate::event::{Event, EventKind, Wallet};
-use crate::state::{Change, FreezeReason, State};
+use crate::ids::{AssetId, Destination, IdError, UserId, WithdrawalId};
+use crate::record::FreezeReason;
+use crate::state::State;
 use crate::units::{Amount, Duration, Timestamp};
 
 /// One withdrawal of the incident.
@@ -76,7 +80,7 @@ pub enum ReplayError {
     Time(#[source] crate::units::TimestampError),
     /// The engine refused an event.
     #[error("scenario {0}: event refused")]
-    Decide(&'static str, #[source] crate::engine::DecideError),
+    Decide(&'static str, #[source] DecideError),
 }
 
 const APPROVERS: &str =
@@ -139,12 +143,11 @@ pub fn run(
     for sc in scenarios {
         let config =
             Config::from_toml_str(&sc.policy).map_err(|e| ReplayError::Policy(sc.name, e))?;
-        let p = config.asset(asset).ok_or_else(|| {
-            ReplayError::Decide(
-                sc.name,
-                crate::engine::DecideError::UnknownAsset(asset.into()),
-            )
-        })?;
+        let p = config
+            .asset(asset)
+            .ok_or_else(|| ReplayError::Decide(sc.name, DecideError::UnknownAsset(asset.into())))?;
+        let bad = |e: IdError| ReplayError::Decide(sc.name, DecideError::from(e));
+        let asset_id = AssetId::new(asset).map_err(bad)?;
         let mut state = State::default();
         let before = start.saturating_sub(Duration::from_secs(3_600).unwrap_or_default());
         let hot = p.hot_cap().resolve(custody).min(custody);
@@ -152,13 +155,16 @@ pub fn run(
             decide(&config, state, &Event::new(at, kind))
                 .map_err(|e| ReplayError::Decide(sc.name, e))
         };
-        for (wallet, amount) in [(Wallet::Hot, hot), (Wallet::Cold, custody - hot)] {
-            if amount > 0 {
+        for (wallet, amount) in [
+            (Wallet::Hot, hot),
+            (Wallet::Cold, custody.saturating_sub(hot)),
+        ] {
+            if !amount.is_zero() {
                 ev(
                     &mut state,
                     before,
                     EventKind::Deposit {
-                        asset: asset.into(),
+                        asset: asset_id.clone(),
                         wallet,
                         amount,
                     },
@@ -169,19 +175,19 @@ pub fn run(
             name: sc.name,
             hot_at_start: hot,
             denied_by: Vec::new(),
-            lost: 0,
+            lost: Amount::ZERO,
             breaker_fired_at: None,
-            bound: 0,
+            bound: Amount::ZERO,
         };
         for (i, (theft, at)) in thefts.iter().zip(&times).enumerate() {
             let out = ev(
                 &mut state,
                 *at,
                 EventKind::Withdrawal {
-                    id: format!("theft-{i}"),
-                    user: format!("victim-{i}"),
-                    asset: asset.into(),
-                    destination: "thief".into(),
+                    id: WithdrawalId::new(&format!("theft-{i}")).map_err(bad)?,
+                    user: UserId::new(&format!("victim-{i}")).map_err(bad)?,
+                    asset: asset_id.clone(),
+                    destination: Destination::new("thief").map_err(bad)?,
                     amount: theft.amount,
                 },
             )?;
@@ -201,8 +207,8 @@ pub fn run(
                         &mut state,
                         *at,
                         EventKind::Confirmed {
-                            asset: asset.into(),
-                            id: format!("theft-{i}"),
+                            asset: asset_id.clone(),
+                            id: WithdrawalId::new(&format!("theft-{i}")).map_err(bad)?,
                         },
                     )?;
                 }
@@ -240,7 +246,10 @@ pub fn run(
 /// # Errors
 /// [`ReplayError`] if the built-in data is wrong (a bug).
 pub fn coincheck_2018() -> Result<Replay, ReplayError> {
-    let t = |at, amount| Theft { at, amount };
+    let t = |at, amount| Theft {
+        at,
+        amount: Amount::from_units(amount),
+    };
     let thefts = vec![
         t("2018-01-26T00:02:00+09:00", 10),
         t("2018-01-26T00:02:00+09:00", 100_000_000),
@@ -257,7 +266,7 @@ pub fn coincheck_2018() -> Result<Replay, ReplayError> {
     run(
         "XEM",
         "XEM",
-        526_300_010,
+        Amount::from_units(526_300_010),
         thefts,
         Some("2018-01-26T11:25:00+09:00"),
         &scenarios("XEM"),
@@ -280,10 +289,10 @@ pub fn binance_2019() -> Result<Replay, ReplayError> {
     run(
         "BTC",
         "BTC",
-        350_000,
+        Amount::from_units(350_000),
         vec![Theft {
             at: "2019-05-07T17:17:24Z",
-            amount: 7_000,
+            amount: Amount::from_units(7_000),
         }],
         None,
         &sc,

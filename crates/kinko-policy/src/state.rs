@@ -5,13 +5,15 @@
 //! changes against the state read-only, then applies them. A ledger may
 //! persist the changes as increments instead of the whole state.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{AssetId, AssetPolicy};
-use crate::engine::Rule;
-use crate::event::{Destination, UserId, Wallet, WithdrawalId};
+use crate::config::AssetPolicy;
+use crate::decision::{ApplyError, Change, WindowRef};
+use crate::event::Wallet;
+use crate::ids::{AssetId, Destination, UserId, WithdrawalId};
+use crate::record::{AllowlistEntry, Freeze, Withdrawal, WithdrawalStatus};
 use crate::units::{Amount, Duration, Timestamp};
 
 /// The state of every asset.
@@ -22,8 +24,49 @@ pub struct State {
 }
 
 /// The state of one asset.
+///
+/// Its fields are private: a decision changes it only through
+/// [`AssetState::apply`] of the [`Change`]s it planned. A ledger that stores
+/// the state in its own rows rebuilds it with [`AssetState::from_parts`] and
+/// takes it apart with [`AssetState::into_parts`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AssetState {
+    /// The time of the last accepted event; an older event is refused.
+    pub(crate) last_at: Option<Timestamp>,
+    /// Hot wallet balance on the books (including reserved amounts not yet
+    /// confirmed).
+    pub(crate) hot: Amount,
+    /// Cold wallet balance on the books.
+    pub(crate) cold: Amount,
+    /// Sum of the amounts of reserved (approved, unconfirmed) withdrawals.
+    pub(crate) reserved: Amount,
+    /// Usage of the total-scope velocity windows, by the window's index in
+    /// the config (per-user windows leave their slot empty).
+    pub(crate) windows: Vec<WindowUsage>,
+    /// Usage of the per-user velocity windows, by user, then window index.
+    pub(crate) user_windows: HashMap<UserId, Vec<WindowUsage>>,
+    /// Requested outflow counted by the circuit breaker.
+    pub(crate) breaker: WindowUsage,
+    /// The freeze in force, if any.
+    pub(crate) freeze: Option<Freeze>,
+    /// Every withdrawal id ever seen, with its record (a ledger may load
+    /// only those an event touches).
+    pub(crate) withdrawals: HashMap<WithdrawalId, Withdrawal>,
+    /// Allowlist entries added by events (entries from the config are not here).
+    pub(crate) allowlist: HashMap<Destination, AllowlistEntry>,
+    /// The custody last vouched for by a custody statement, less the
+    /// withdrawals settled since (`None`: no statement, share limits use the
+    /// books' custody).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) vouched: Option<Amount>,
+}
+
+/// The parts of an [`AssetState`], as a ledger stores them. Nothing checks
+/// that they agree (a ledger loads only the records an event touches); a
+/// state whose parts disagree makes a decision fail with
+/// [`crate::DecideError::Corrupt`], never pass a limit.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AssetStateParts {
     /// The time of the last accepted event; an older event is refused.
     pub last_at: Option<Timestamp>,
     /// Hot wallet balance on the books (including reserved amounts not yet
@@ -42,14 +85,14 @@ pub struct AssetState {
     pub breaker: WindowUsage,
     /// The freeze in force, if any.
     pub freeze: Option<Freeze>,
-    /// Every withdrawal id ever seen, with its record.
+    /// Every withdrawal id ever seen, with its record (a ledger may load
+    /// only those an event touches).
     pub withdrawals: HashMap<WithdrawalId, Withdrawal>,
     /// Allowlist entries added by events (entries from the config are not here).
     pub allowlist: HashMap<Destination, AllowlistEntry>,
     /// The custody last vouched for by a custody statement, less the
     /// withdrawals settled since (`None`: no statement, share limits use the
     /// books' custody).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vouched: Option<Amount>,
 }
 
@@ -75,7 +118,7 @@ impl WindowUsage {
         let (a, b) = self.buckets.as_slices();
         let sum = counted_sum(a, from) + counted_sum(b, from);
         // The exact sum, clamped: equal to adding term by term saturating.
-        Amount::try_from(sum).unwrap_or(Amount::MAX)
+        u64::try_from(sum).map_or(Amount::MAX, Amount::from_units)
     }
 
     /// Adds `amount` to the bucket ending at `end` (saturating: a count at
@@ -125,278 +168,16 @@ fn counted_sum(s: &[(Timestamp, Amount)], from: Timestamp) -> u128 {
     let mut chunks = s[first..].chunks_exact(4);
     let mut sum: u128 = 0;
     for c in &mut chunks {
-        sum += u128::from(c[0].1) + u128::from(c[1].1) + u128::from(c[2].1) + u128::from(c[3].1);
+        sum += u128::from(c[0].1.units())
+            + u128::from(c[1].1.units())
+            + u128::from(c[2].1.units())
+            + u128::from(c[3].1.units());
     }
     sum + chunks
         .remainder()
         .iter()
-        .map(|&(_, a)| u128::from(a))
+        .map(|&(_, a)| u128::from(a.units()))
         .sum::<u128>()
-}
-
-/// Where a withdrawal stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum WithdrawalStatus {
-    /// Waiting for approvals.
-    Pending,
-    /// Approved; its amount is reserved in the hot wallet.
-    Reserved,
-    /// Confirmed on chain.
-    Settled,
-    /// Failed; its reservation was released.
-    Released,
-    /// Denied by a rule.
-    Denied,
-}
-
-impl WithdrawalStatus {
-    /// Lowercase name.
-    pub fn name(self) -> &'static str {
-        match self {
-            WithdrawalStatus::Pending => "pending",
-            WithdrawalStatus::Reserved => "reserved",
-            WithdrawalStatus::Settled => "settled",
-            WithdrawalStatus::Released => "released",
-            WithdrawalStatus::Denied => "denied",
-        }
-    }
-}
-
-/// A withdrawal the engine has seen.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Withdrawal {
-    /// Who asked.
-    pub user: UserId,
-    /// Where to.
-    pub destination: Destination,
-    /// How much.
-    pub amount: Amount,
-    /// When it was requested.
-    pub requested_at: Timestamp,
-    /// Where it stands.
-    pub status: WithdrawalStatus,
-    /// Distinct approvals needed (0: none).
-    pub required_approvals: u32,
-    /// Distinct configured approvers who approved it.
-    pub approvals: BTreeSet<String>,
-}
-
-/// An allowlist entry added by an event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AllowlistEntry {
-    /// When it was asked for.
-    pub added_at: Timestamp,
-    /// From when it counts.
-    pub active_at: Timestamp,
-}
-
-/// Why an asset is frozen.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum FreezeReason {
-    /// Frozen by hand.
-    Manual {
-        /// Who.
-        by: String,
-        /// Why.
-        reason: String,
-    },
-    /// Requested outflow within the breaker's window would have exceeded its limit.
-    CircuitBreaker {
-        /// Requested outflow including the request that tripped it.
-        requested: Amount,
-        /// The limit in force.
-        limit: Amount,
-    },
-    /// The hot wallet held less than the books say: a spend bypassed the policy.
-    HotShortfall {
-        /// Least the books say the hot wallet holds (hot minus reserved).
-        expected_at_least: Amount,
-        /// What was observed.
-        observed: Amount,
-    },
-}
-
-impl std::fmt::Display for FreezeReason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            FreezeReason::Manual { by, reason } => write!(f, "manual freeze by {by}: {reason}"),
-            FreezeReason::CircuitBreaker { requested, limit } => write!(
-                f,
-                "circuit breaker: requested outflow {requested} above limit {limit}"
-            ),
-            FreezeReason::HotShortfall {
-                expected_at_least,
-                observed,
-            } => write!(
-                f,
-                "hot balance {observed} below the books' {expected_at_least}"
-            ),
-        }
-    }
-}
-
-/// A freeze in force.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Freeze {
-    /// Since when.
-    pub at: Timestamp,
-    /// Why.
-    pub reason: FreezeReason,
-    /// Approvers who voted to lift it.
-    pub votes: BTreeSet<String>,
-}
-
-/// Which window a usage change is about.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "scope", rename_all = "snake_case")]
-pub enum WindowRef {
-    /// A total-scope velocity window, by config index.
-    Total {
-        /// Index in [`AssetPolicy::windows`].
-        index: usize,
-    },
-    /// A per-user velocity window, by config index.
-    User {
-        /// The user.
-        user: UserId,
-        /// Index in [`AssetPolicy::windows`].
-        index: usize,
-    },
-    /// The circuit breaker's requested outflow.
-    Breaker,
-}
-
-/// One change a decision made to an [`AssetState`]: what a ledger writes and
-/// an audit log records.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "change", rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum Change {
-    /// The asset's clock moved to `at` (every accepted event).
-    Clock {
-        /// The event's time.
-        at: Timestamp,
-    },
-    /// A wallet was credited (deposit).
-    Credited {
-        /// Which wallet.
-        wallet: Wallet,
-        /// How much.
-        amount: Amount,
-    },
-    /// Funds moved between the wallets (sweep or refill executed).
-    Moved {
-        /// From this wallet to the other one.
-        from: Wallet,
-        /// How much.
-        amount: Amount,
-    },
-    /// A new withdrawal was recorded. If its status is `Reserved`, its amount
-    /// is added to `reserved` (reservation created).
-    WithdrawalRecorded {
-        /// Its id.
-        id: WithdrawalId,
-        /// Its record.
-        withdrawal: Withdrawal,
-    },
-    /// An approver approved a pending withdrawal.
-    ApprovalAdded {
-        /// The withdrawal.
-        id: WithdrawalId,
-        /// The approver.
-        approver: String,
-    },
-    /// A pending withdrawal was approved: reservation created.
-    Reserved {
-        /// The withdrawal.
-        id: WithdrawalId,
-        /// Its amount (added to `reserved`).
-        amount: Amount,
-    },
-    /// A pending withdrawal was denied when its quorum was reached.
-    PendingDenied {
-        /// The withdrawal.
-        id: WithdrawalId,
-        /// The rule.
-        rule: Rule,
-    },
-    /// A reservation settled: `hot` and `reserved` go down by `amount`.
-    Settled {
-        /// The withdrawal.
-        id: WithdrawalId,
-        /// Its amount.
-        amount: Amount,
-    },
-    /// A confirmed transaction's fee left the hot wallet: `hot` goes down by
-    /// `amount`.
-    FeePaid {
-        /// The fee.
-        amount: Amount,
-    },
-    /// A reservation was released: `reserved` goes down by `amount`.
-    Released {
-        /// The withdrawal.
-        id: WithdrawalId,
-        /// Its amount.
-        amount: Amount,
-    },
-    /// Outflow was added to a window's bucket.
-    UsageAdded {
-        /// The window.
-        window: WindowRef,
-        /// The bucket's end.
-        bucket_end: Timestamp,
-        /// How much.
-        amount: Amount,
-    },
-    /// A destination was added to the allowlist.
-    AllowlistAdded {
-        /// The destination.
-        destination: Destination,
-        /// Its entry.
-        entry: AllowlistEntry,
-    },
-    /// A destination was removed from the allowlist.
-    AllowlistRemoved {
-        /// The destination.
-        destination: Destination,
-    },
-    /// The asset froze.
-    FreezeSet {
-        /// The freeze.
-        freeze: Freeze,
-    },
-    /// An approver voted to lift the freeze.
-    UnfreezeVoted {
-        /// The approver.
-        approver: String,
-    },
-    /// The freeze was lifted, and the breaker's count reset.
-    FreezeLifted,
-    /// A custody statement set the vouched custody.
-    Vouched {
-        /// The custody vouched for.
-        amount: Amount,
-    },
-}
-
-/// A change that does not fit the state it is applied to (a corrupt or
-/// mismatched state; never from the engine's own plan on the same state).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ApplyError {
-    /// A sum overflowed or a difference went below zero.
-    #[error("amount overflow or underflow")]
-    Overflow,
-    /// The change names a withdrawal the state does not hold.
-    #[error("unknown withdrawal {0:?}")]
-    UnknownWithdrawal(String),
-    /// The change names an allowlist entry the state does not hold.
-    #[error("unknown allowlist entry")]
-    UnknownEntry,
 }
 
 fn sub(a: Amount, b: Amount) -> Result<Amount, ApplyError> {
@@ -407,6 +188,101 @@ fn add(a: Amount, b: Amount) -> Result<Amount, ApplyError> {
 }
 
 impl AssetState {
+    /// Rebuilds a state from its stored parts.
+    pub fn from_parts(p: AssetStateParts) -> Self {
+        AssetState {
+            last_at: p.last_at,
+            hot: p.hot,
+            cold: p.cold,
+            reserved: p.reserved,
+            windows: p.windows,
+            user_windows: p.user_windows,
+            breaker: p.breaker,
+            freeze: p.freeze,
+            withdrawals: p.withdrawals,
+            allowlist: p.allowlist,
+            vouched: p.vouched,
+        }
+    }
+
+    /// Takes the state apart, to store it.
+    pub fn into_parts(self) -> AssetStateParts {
+        AssetStateParts {
+            last_at: self.last_at,
+            hot: self.hot,
+            cold: self.cold,
+            reserved: self.reserved,
+            windows: self.windows,
+            user_windows: self.user_windows,
+            breaker: self.breaker,
+            freeze: self.freeze,
+            withdrawals: self.withdrawals,
+            allowlist: self.allowlist,
+            vouched: self.vouched,
+        }
+    }
+
+    /// The time of the last accepted event.
+    pub fn last_at(&self) -> Option<Timestamp> {
+        self.last_at
+    }
+
+    /// Hot wallet balance on the books (including reserved amounts).
+    pub fn hot(&self) -> Amount {
+        self.hot
+    }
+
+    /// Cold wallet balance on the books.
+    pub fn cold(&self) -> Amount {
+        self.cold
+    }
+
+    /// Sum of the amounts of reserved withdrawals.
+    pub fn reserved(&self) -> Amount {
+        self.reserved
+    }
+
+    /// Usage of the total-scope velocity windows, by config index.
+    pub fn windows(&self) -> &[WindowUsage] {
+        &self.windows
+    }
+
+    /// Usage of the per-user velocity windows, by user, then config index.
+    pub fn user_windows(&self) -> &HashMap<UserId, Vec<WindowUsage>> {
+        &self.user_windows
+    }
+
+    /// Requested outflow counted by the circuit breaker.
+    pub fn breaker(&self) -> &WindowUsage {
+        &self.breaker
+    }
+
+    /// The freeze in force, if any.
+    pub fn freeze(&self) -> Option<&Freeze> {
+        self.freeze.as_ref()
+    }
+
+    /// The withdrawals the state holds.
+    pub fn withdrawals(&self) -> &HashMap<WithdrawalId, Withdrawal> {
+        &self.withdrawals
+    }
+
+    /// One withdrawal's record.
+    pub fn withdrawal(&self, id: &str) -> Option<&Withdrawal> {
+        self.withdrawals.get(id)
+    }
+
+    /// Allowlist entries added by events.
+    pub fn allowlist(&self) -> &HashMap<Destination, AllowlistEntry> {
+        &self.allowlist
+    }
+
+    /// The custody vouched for by the last custody statement, less what
+    /// settled since.
+    pub fn vouched(&self) -> Option<Amount> {
+        self.vouched
+    }
+
     /// The custody on the books: hot + cold (saturating; the engine keeps it
     /// below `u64::MAX`).
     pub fn custody(&self) -> Amount {
@@ -608,7 +484,7 @@ mod tests {
         let g = Duration::from_secs(10).unwrap();
         let mut u = WindowUsage::default();
         let a = t(1_000_005);
-        u.add(WindowUsage::bucket_end(a, g), 7);
+        u.add(WindowUsage::bucket_end(a, g), Amount::from_units(7));
         // Counted through a + W - 1 (the span (t - W, t] still holds a).
         for dt in 0..600 {
             assert_eq!(u.used(t(a.unix() + dt), w), 7, "dt {dt}");
@@ -638,7 +514,7 @@ mod tests {
             let mut end = 0;
             for &(gap, amount) in &steps {
                 end += gap;
-                u.buckets.push_back((t(end), amount));
+                u.buckets.push_back((t(end), Amount::from_units(amount)));
             }
             // Popping from the front and pushing again makes the deque wrap.
             for _ in 0..popped.min(u.buckets.len()) {
@@ -647,7 +523,7 @@ mod tests {
                 u.buckets.push_back((t(end), b.1));
             }
             let from = t(at).saturating_sub(Duration::from_secs(window).unwrap());
-            let mut expected: Amount = 0;
+            let mut expected = Amount::ZERO;
             for &(e, a) in u.buckets.iter().rev() {
                 if e <= from {
                     break;

@@ -11,8 +11,124 @@ use time::OffsetDateTime;
 
 /// An amount in an asset's integer base units (satoshi, micro-XEM, ...).
 ///
-/// Plain `u64`: every sum the engine makes is checked.
-pub type Amount = u64;
+/// No arithmetic operators: every sum is [`Amount::checked_add`] or says
+/// that it saturates. Its JSON and TOML form is the plain integer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Amount(u64);
+
+impl Amount {
+    /// No base units.
+    pub const ZERO: Amount = Amount(0);
+    /// The largest amount (`u64::MAX` base units).
+    pub const MAX: Amount = Amount(u64::MAX);
+
+    /// This many base units.
+    pub const fn from_units(units: u64) -> Self {
+        Amount(units)
+    }
+
+    /// The number of base units.
+    pub const fn units(self) -> u64 {
+        self.0
+    }
+
+    /// Whether it is zero.
+    pub const fn is_zero(self) -> bool {
+        self.0 == 0
+    }
+
+    /// `self + other`, `None` on overflow.
+    #[must_use]
+    pub const fn checked_add(self, other: Amount) -> Option<Amount> {
+        match self.0.checked_add(other.0) {
+            Some(v) => Some(Amount(v)),
+            None => None,
+        }
+    }
+
+    /// `self - other`, `None` below zero.
+    #[must_use]
+    pub const fn checked_sub(self, other: Amount) -> Option<Amount> {
+        match self.0.checked_sub(other.0) {
+            Some(v) => Some(Amount(v)),
+            None => None,
+        }
+    }
+
+    /// `self × n`, `None` on overflow.
+    #[must_use]
+    pub const fn checked_mul(self, n: u64) -> Option<Amount> {
+        match self.0.checked_mul(n) {
+            Some(v) => Some(Amount(v)),
+            None => None,
+        }
+    }
+
+    /// `self × n`, at most [`Amount::MAX`].
+    #[must_use]
+    pub const fn saturating_mul(self, n: u64) -> Amount {
+        Amount(self.0.saturating_mul(n))
+    }
+
+    /// `self + other`, at most [`Amount::MAX`].
+    #[must_use]
+    pub const fn saturating_add(self, other: Amount) -> Amount {
+        Amount(self.0.saturating_add(other.0))
+    }
+
+    /// `self - other`, at least zero.
+    #[must_use]
+    pub const fn saturating_sub(self, other: Amount) -> Amount {
+        Amount(self.0.saturating_sub(other.0))
+    }
+
+    /// The sum of `amounts`, `None` on overflow.
+    pub fn checked_sum(amounts: impl IntoIterator<Item = Amount>) -> Option<Amount> {
+        amounts
+            .into_iter()
+            .try_fold(Amount::ZERO, |s, a| s.checked_add(a))
+    }
+}
+
+// Comparing with a count of base units makes no amount, so it is allowed
+// (tests and limits read naturally); arithmetic with bare integers is not.
+impl PartialEq<u64> for Amount {
+    fn eq(&self, other: &u64) -> bool {
+        self.0 == *other
+    }
+}
+
+impl PartialOrd<u64> for Amount {
+    fn partial_cmp(&self, other: &u64) -> Option<std::cmp::Ordering> {
+        self.0.partial_cmp(other)
+    }
+}
+
+impl fmt::Display for Amount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl FromStr for Amount {
+    type Err = std::num::ParseIntError;
+    /// A decimal integer of base units.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        s.parse().map(Amount)
+    }
+}
+
+impl Serialize for Amount {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Amount {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        u64::deserialize(d).map(Amount)
+    }
+}
 
 /// Basis points in one whole (100%).
 pub const BPS_PER_WHOLE: u32 = 10_000;
@@ -371,8 +487,8 @@ impl Share {
         // division is a library call (every decision resolves a cap).
         let bps = u64::from(self.0);
         let whole = u64::from(BPS_PER_WHOLE);
-        let (q, r) = (amount / whole, amount % whole);
-        q * bps + r * bps / whole
+        let (q, r) = (amount.0 / whole, amount.0 % whole);
+        Amount(q * bps + r * bps / whole)
     }
 
     /// Parses `"5%"`-style text; see the type's documentation.
@@ -488,7 +604,7 @@ impl fmt::Display for Level {
 impl Serialize for Level {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {
-            Level::Amount(a) => s.serialize_u64(*a),
+            Level::Amount(a) => a.serialize(s),
             Level::ShareOfCap(sh) => sh.serialize(s),
         }
     }
@@ -503,11 +619,11 @@ impl<'de> Deserialize<'de> for Level {
                 f.write_str("an integer amount in base units or a percentage of the hot cap")
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Level, E> {
-                Ok(Level::Amount(v))
+                Ok(Level::Amount(Amount(v)))
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Level, E> {
                 u64::try_from(v)
-                    .map(Level::Amount)
+                    .map(|v| Level::Amount(Amount(v)))
                     .map_err(|_| E::custom(format!("negative amount {v}")))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Level, E> {
@@ -574,8 +690,13 @@ mod tests {
         for s in ["5%", "0.25%", "0.5%", "12.3%", "100%"] {
             assert_eq!(Share::parse(s).unwrap().to_string(), s);
         }
-        assert_eq!(Share::parse("5%").unwrap().of(526_300_010), 26_315_000);
-        assert_eq!(Share::WHOLE.of(u64::MAX), u64::MAX);
+        assert_eq!(
+            Share::parse("5%")
+                .unwrap()
+                .of(Amount::from_units(526_300_010)),
+            26_315_000
+        );
+        assert_eq!(Share::WHOLE.of(Amount::MAX), Amount::MAX);
     }
 
     proptest::proptest! {
@@ -591,7 +712,7 @@ mod tests {
         ) {
             let exact = u128::from(amount) * u128::from(bps) / u128::from(BPS_PER_WHOLE);
             let share = Share::from_bps(bps).unwrap();
-            proptest::prop_assert_eq!(u128::from(share.of(amount)), exact);
+            proptest::prop_assert_eq!(u128::from(share.of(Amount::from_units(amount)).units()), exact);
         }
     }
 

@@ -1,6 +1,7 @@
 //! What docs/policy.md says about the cases a reader would otherwise have to
 //! guess (issue 14): one test a case, each naming the section that says it.
 
+use kinko_policy::Amount;
 use kinko_policy::{
     Change, Config, DecideError, Decision, Event, EventKind, FreezeReason, Level, Limit, Proposal,
     Rule, Share, Wallet, WithdrawalStatus,
@@ -15,7 +16,7 @@ fn share(text: &str) -> Share {
 }
 
 fn limit(amount: Option<u64>, share_text: Option<&str>) -> Option<Limit> {
-    Limit::new(amount, share_text.map(share))
+    Limit::new(amount.map(Amount::from_units), share_text.map(share))
 }
 
 /// The refused config's message (`key: reason`).
@@ -52,8 +53,10 @@ fn a_written_max_withdrawal_keeps_the_presets_share_beside_it() {
         assert_eq!(
             d,
             Decision::Denied {
-                id: "w-1".into(),
-                rule: Rule::MaxWithdrawal { limit: 4_733 }
+                id: "w-1".parse().unwrap(),
+                rule: Rule::MaxWithdrawal {
+                    limit: Amount::from_units(4_733)
+                }
             },
             "{preset}"
         );
@@ -137,8 +140,12 @@ fn presets_fill_in_each_half_of_every_pair_alike() {
             // The refill pair (floor, target): each level left out is the preset's.
             let c = Config::from_toml_str(&format!(
                 "{base}{}{APPROVERS}",
-                amount.map_or(String::new(), |_| "refill_floor = \"30%\"\n".into())
-                    + &share_text.map_or(String::new(), |_| "refill_target = \"40%\"\n".into())
+                amount.map_or(String::new(), |_| "refill_floor = \"30%\"\n"
+                    .parse()
+                    .unwrap())
+                    + &share_text.map_or(String::new(), |_| "refill_target = \"40%\"\n"
+                        .parse()
+                        .unwrap())
             ))
             .unwrap();
             let p = c.asset("A").unwrap();
@@ -190,7 +197,7 @@ fn presets_fill_in_each_half_of_every_pair_alike() {
                     );
                     assert_eq!(
                         breaker,
-                        Some(("1h".into(), limit(None, Some("3%")))),
+                        Some(("1h".parse().unwrap(), limit(None, Some("3%")))),
                         "{ctx}"
                     );
                 }
@@ -202,7 +209,7 @@ fn presets_fill_in_each_half_of_every_pair_alike() {
                     );
                     assert_eq!(
                         breaker,
-                        Some(("2h".into(), limit(amount, share_text))),
+                        Some(("2h".parse().unwrap(), limit(amount, share_text))),
                         "{ctx}"
                     );
                 }
@@ -248,20 +255,20 @@ fn the_breakers_count_restarts_when_a_freeze_is_lifted() {
     h.deposit(0, Wallet::Hot, 1_000_000);
     assert!(approved(&h.withdraw(1, "w1", 15_000)));
     assert_eq!(denied_by(&h.withdraw(2, "w2", 6_000)), "circuit_breaker");
-    assert_eq!(h.a().breaker.used(t(2), window), 21_000);
+    assert_eq!(h.a().breaker().used(t(2), window), 21_000);
     assert_eq!(denied_by(&h.withdraw(3, "w3", 1_000)), "frozen");
-    assert_eq!(h.a().breaker.used(t(3), window), 21_000);
+    assert_eq!(h.a().breaker().used(t(3), window), 21_000);
     h.unfreeze(4, "ann").unwrap();
     let out = h.unfreeze(5, "ben").unwrap();
     assert!(out.changes.contains(&Change::FreezeLifted));
-    assert_eq!(h.a().breaker.used(t(5), window), 0);
+    assert_eq!(h.a().breaker().used(t(5), window), 0);
     // Within the same hour, a fresh 19,999 fits.
     assert!(approved(&h.withdraw(6, "w4", 19_999)));
     // A manual freeze's lift clears it as well.
     h.freeze(7, "op", "drill");
     h.unfreeze(8, "ann").unwrap();
     h.unfreeze(9, "cat").unwrap();
-    assert_eq!(h.a().breaker.used(t(9), window), 0);
+    assert_eq!(h.a().breaker().used(t(9), window), 0);
 }
 
 const ALLOWLIST: &str = "[assets.A]\nhot_cap = 1_000_000\n\
@@ -299,7 +306,7 @@ fn cancelling_and_adding_again() {
     let again = h.allowlist(1_800, true, "d1").unwrap();
     assert!(changes(&again).is_empty());
     assert!(changes(&h.allowlist(1_800, true, "file-dest").unwrap()).is_empty());
-    assert_eq!(h.a().allowlist["d1"].active_at, t(3_600));
+    assert_eq!(h.a().allowlist()["d1"].active_at, t(3_600));
     assert!(approved(&h.withdraw_to(3_600, "w1", "u", "d1", 10)));
     // Cancelled after it became active: gone at once.
     h.allowlist(4_000, false, "d1").unwrap();
@@ -309,7 +316,7 @@ fn cancelling_and_adding_again() {
     );
     // Added again: a new delay.
     h.allowlist(4_000, true, "d1").unwrap();
-    assert_eq!(h.a().allowlist["d1"].active_at, t(7_600));
+    assert_eq!(h.a().allowlist()["d1"].active_at, t(7_600));
     let before = h.state.clone();
     assert_eq!(
         h.allowlist(4_001, false, "file-dest").unwrap_err(),
@@ -347,8 +354,8 @@ fn a_quorum_reached_while_frozen_denies_frozen() {
     h.freeze(3, "op", "incident");
     let d = h.approve(4, "w1", "ben").unwrap();
     assert_eq!(denied_by(&d), "frozen");
-    assert_eq!(h.a().withdrawals["w1"].status, WithdrawalStatus::Denied);
-    assert_eq!(h.a().reserved, 0);
+    assert_eq!(h.a().withdrawals()["w1"].status, WithdrawalStatus::Denied);
+    assert_eq!(h.a().reserved(), 0);
     h.unfreeze(5, "ann").unwrap();
     h.unfreeze(6, "ben").unwrap();
     assert!(matches!(
@@ -375,13 +382,13 @@ fn a_freeze_while_frozen_keeps_the_first_freeze_and_its_votes() {
         .ev(
             4,
             EventKind::HotBalance {
-                asset: "A".into(),
-                balance: 1,
+                asset: "A".parse().unwrap(),
+                balance: Amount::from_units(1),
             },
         )
         .unwrap();
     assert!(changes(&shortfall).is_empty());
-    let f = h.a().freeze.clone().unwrap();
+    let f = h.a().freeze().unwrap().clone();
     assert_eq!(f.at, t(1));
     assert!(matches!(f.reason, FreezeReason::Manual { ref by, .. } if by == "op1"));
     assert_eq!(f.votes.len(), 1);
@@ -403,22 +410,24 @@ fn insufficient_hot_is_named_before_velocity_and_windows_in_file_order() {
     assert_eq!(
         h.withdraw(1, "w1", 2_000),
         Decision::Denied {
-            id: "w1".into(),
-            rule: Rule::InsufficientHot { available: 1_000 }
+            id: "w1".parse().unwrap(),
+            rule: Rule::InsufficientHot {
+                available: Amount::from_units(1_000)
+            }
         }
     );
     match h.withdraw(2, "w2", 600) {
         Decision::Denied {
             rule: Rule::Velocity { window, limit, .. },
             ..
-        } => assert_eq!((window.to_string(), limit), ("1h".to_owned(), 500)),
+        } => assert_eq!((window.to_string(), limit.units()), ("1h".to_owned(), 500)),
         other => panic!("{other:?}"),
     }
 }
 
 fn refill_of(out: &kinko_policy::Outcome) -> Option<u64> {
     out.proposals.iter().find_map(|p| match p {
-        Proposal::Refill { amount, .. } => Some(*amount),
+        Proposal::Refill { amount, .. } => Some(amount.units()),
         _ => None,
     })
 }
@@ -455,8 +464,8 @@ fn levels_are_clamped_to_the_cap_and_shares_round_down() {
     h.deposit(0, Wallet::Hot, 12_000);
     let out = h.tick(0);
     assert!(out.proposals.contains(&Proposal::Sweep {
-        asset: "A".into(),
-        amount: 2_000
+        asset: "A".parse().unwrap(),
+        amount: Amount::from_units(2_000)
     }));
 
     // cap 999: floor 33.33% = 332.97 → 332, target 50% = 499.5 → 499.
@@ -473,7 +482,7 @@ fn levels_are_clamped_to_the_cap_and_shares_round_down() {
     let out = h.tick(0);
     assert_eq!(refill_of(&out), Some(168));
     let c = Config::from_toml_str("[assets.A]\nhot_cap_share = \"10%\"\n").unwrap();
-    assert_eq!(c.asset("A").unwrap().hot_cap().resolve(999), 99);
+    assert_eq!(c.asset("A").unwrap().hot_cap().resolve(Amount::from_units(999)), 99);
 }
 
 /// docs/policy.md, "Withdrawals": ids are unique per asset: the same id in
@@ -483,17 +492,17 @@ fn withdrawal_ids_are_unique_per_asset() {
     let mut h = H::new("[assets.A]\nhot_cap = 1_000\n[assets.B]\nhot_cap = 1_000\n");
     for asset in ["A", "B"] {
         let deposit = EventKind::Deposit {
-            asset: asset.into(),
+            asset: asset.parse().unwrap(),
             wallet: Wallet::Hot,
-            amount: 500,
+            amount: Amount::from_units(500),
         };
         h.ev(0, deposit).unwrap();
         let w = EventKind::Withdrawal {
-            id: "w1".into(),
-            user: "u".into(),
-            asset: asset.into(),
-            destination: "d".into(),
-            amount: 100,
+            id: "w1".parse().unwrap(),
+            user: "u".parse().unwrap(),
+            asset: asset.parse().unwrap(),
+            destination: "d".parse().unwrap(),
+            amount: Amount::from_units(100),
         };
         assert!(approved(&h.ev(1, w).unwrap().decision), "{asset}");
     }
@@ -525,9 +534,9 @@ fn approvals_and_votes_that_are_refused_or_change_nothing() {
         .ev(
             3,
             EventKind::Approval {
-                asset: "A".into(),
-                id: "w1".into(),
-                approver: "ann".into(),
+                asset: "A".parse().unwrap(),
+                id: "w1".parse().unwrap(),
+                approver: "ann".parse().unwrap(),
             },
         )
         .unwrap();
@@ -548,7 +557,7 @@ fn approvals_and_votes_that_are_refused_or_change_nothing() {
         h.unfreeze(8, "mallory").unwrap_err(),
         DecideError::UnknownApprover
     );
-    assert!(h.a().freeze.is_some());
+    assert!(h.a().freeze().is_some());
 }
 
 /// docs/policy.md, "Event streams" and "Refused events": a line that is not an event (bad JSON,
@@ -567,9 +576,16 @@ fn malformed_lines_are_not_events_and_a_refused_event_is_refused_alone() {
     }
     let mut h = H::new("[assets.A]\nhot_cap = 1_000\n");
     h.deposit(10, Wallet::Hot, 5);
-    assert!(h.ev(9, EventKind::Tick { asset: "A".into() }).is_err());
+    assert!(h
+        .ev(
+            9,
+            EventKind::Tick {
+                asset: "A".parse().unwrap()
+            }
+        )
+        .is_err());
     h.deposit(10, Wallet::Hot, 5);
-    assert_eq!(h.a().hot, 10);
+    assert_eq!(h.a().hot(), 10);
 }
 
 /// docs/policy.md, "Velocity windows": a share limit is the share of the
@@ -590,8 +606,8 @@ fn share_limits_use_the_custody_at_each_decision() {
         h.ev(
             at,
             EventKind::Confirmed {
-                asset: "A".into(),
-                id: id.into(),
+                asset: "A".parse().unwrap(),
+                id: id.parse().unwrap(),
             },
         )
         .unwrap();
@@ -645,29 +661,26 @@ fn validation_rules() {
     // Events: amounts above zero, names of 1 to 256 bytes without spaces, no overflow.
     let mut h = H::new("[assets.A]\nhot_cap = 1\n");
     let zero = EventKind::Deposit {
-        asset: "A".into(),
+        asset: "A".parse().unwrap(),
         wallet: Wallet::Hot,
-        amount: 0,
+        amount: Amount::from_units(0),
     };
     assert_eq!(h.ev(0, zero).unwrap_err(), DecideError::ZeroAmount);
+    // Names are checked when they are made: an event cannot hold a bad one.
     for id in ["", "a b", &"x".repeat(257)] {
-        let w = EventKind::Withdrawal {
-            id: id.into(),
-            user: "u".into(),
-            asset: "A".into(),
-            destination: "d".into(),
-            amount: 1,
-        };
-        assert_eq!(
-            h.ev(0, w).unwrap_err(),
-            DecideError::InvalidName("withdrawal id")
+        let e = id.parse::<kinko_policy::WithdrawalId>().unwrap_err();
+        assert_eq!(DecideError::from(e), DecideError::InvalidName("withdrawal id"));
+        let line = format!(
+            r#"{{"at":"2026-01-01T00:00:00Z","type":"withdrawal","id":{},"user":"u","asset":"A","destination":"d","amount":1}}"#,
+            serde_json::to_string(id).unwrap()
         );
+        assert!(serde_json::from_str::<kinko_policy::Event>(&line).is_err());
     }
     h.deposit(0, Wallet::Cold, u64::MAX);
     let more = EventKind::Deposit {
-        asset: "A".into(),
+        asset: "A".parse().unwrap(),
         wallet: Wallet::Hot,
-        amount: 1,
+        amount: Amount::from_units(1),
     };
     assert_eq!(h.ev(0, more).unwrap_err(), DecideError::Overflow);
 }

@@ -5,6 +5,7 @@
 //! run: `PROPTEST_CASES=1000000 cargo test --release -p kinko-policy --test invariants`.
 
 use kinko_policy::testkit::{arb_config, arb_scenario, check_invariants, greedy_attack};
+use kinko_policy::Amount;
 use kinko_policy::{loss_bound, Config, Duration};
 use proptest::prelude::*;
 
@@ -39,14 +40,14 @@ proptest! {
     ) {
         let policy = config.asset("A").unwrap();
         let h = Duration::from_secs(horizon).unwrap();
-        let a = greedy_attack(policy, custody, h, 2_000);
+        let a = greedy_attack(policy, Amount::from_units(custody), h, 2_000);
         prop_assert!(a.taken <= a.bound, "taken {} above bound {}", a.taken, a.bound);
         if !a.truncated {
             // Slack comes only from the buckets (an amount counts up to one
             // bucket, at most a tenth of the window, longer than its window),
             // which can push the horizon's last span out of it.
             prop_assert!(
-                u128::from(a.taken) * 2 >= u128::from(a.bound),
+                u128::from(a.taken.units()) * 2 >= u128::from(a.bound.units()),
                 "attacker took {} of bound {}", a.taken, a.bound
             );
         }
@@ -70,10 +71,13 @@ fn bound_is_reached_exactly_on_common_shapes() {
     let custody = 526_300_010;
     for h in [3_600, 86_400] {
         let h = Duration::from_secs(h).unwrap();
-        let a = greedy_attack(p, custody, h, 100_000);
+        let a = greedy_attack(p, Amount::from_units(custody), h, 100_000);
         assert!(!a.truncated);
         assert_eq!(a.taken, a.bound, "{h}: {a:?}");
-        assert_eq!(a.bound, loss_bound(p, h).at_custody(custody).0);
+        assert_eq!(
+            a.bound,
+            loss_bound(p, h).at_custody(Amount::from_units(custody)).0
+        );
     }
     // A 10-minute window alone: six fills in an hour.
     let config = Config::from_toml_str(
@@ -82,9 +86,9 @@ fn bound_is_reached_exactly_on_common_shapes() {
     .unwrap();
     let a = greedy_attack(
         config.asset("A").unwrap(),
-        10_000_000,
+        Amount::from_units(10_000_000),
         Duration::from_secs(3_600).unwrap(),
         100_000,
     );
-    assert_eq!((a.taken, a.bound), (3_000, 3_000));
+    assert_eq!((a.taken.units(), a.bound.units()), (3_000, 3_000));
 }

@@ -1,13 +1,17 @@
 //! The incident replays' key numbers (the examples print the same data).
 
 use kinko_policy::replay::{binance_2019, coincheck_2018};
+use kinko_policy::Amount;
 use kinko_policy::Timestamp;
 
 #[test]
 fn coincheck_2018_numbers() {
     let r = coincheck_2018().unwrap();
-    // The thefts add up to the whole custody: 100% lost without a policy.
-    assert_eq!(r.thefts.iter().map(|t| t.amount).sum::<u64>(), 526_300_010);
+    // The thefts add up to the whole custody: Amount::from_units(100)% lost without a policy.
+    assert_eq!(
+        Amount::checked_sum(r.thefts.iter().map(|t| t.amount)).unwrap(),
+        526_300_010
+    );
     let col = |name: &str| r.columns.iter().find(|c| c.name == name).unwrap();
 
     let none = col("no policy");

@@ -1,5 +1,6 @@
 //! One test per rule of the engine, through the public API.
 
+use kinko_policy::Amount;
 use kinko_policy::{
     Change, DecideError, Decision, EventKind, FreezeReason, PendingReason, Proposal, Rule, Wallet,
     WithdrawalStatus,
@@ -32,9 +33,9 @@ fn time_never_goes_backwards_and_a_refused_event_changes_nothing() {
         .ev(
             99,
             EventKind::Deposit {
-                asset: "A".into(),
+                asset: "A".parse().unwrap(),
                 wallet: Wallet::Hot,
-                amount: 1,
+                amount: Amount::from_units(1),
             },
         )
         .unwrap_err();
@@ -47,40 +48,37 @@ fn time_never_goes_backwards_and_a_refused_event_changes_nothing() {
 #[test]
 fn unknown_asset_zero_amount_and_bad_names_are_errors() {
     let mut h = H::new(BASIC);
-    let e = h.ev(0, EventKind::Tick { asset: "B".into() }).unwrap_err();
+    let e = h
+        .ev(
+            0,
+            EventKind::Tick {
+                asset: "B".parse().unwrap(),
+            },
+        )
+        .unwrap_err();
     assert!(matches!(e, DecideError::UnknownAsset(_)));
     let e = h
         .ev(
             0,
             EventKind::Deposit {
-                asset: "A".into(),
+                asset: "A".parse().unwrap(),
                 wallet: Wallet::Cold,
-                amount: 0,
+                amount: Amount::from_units(0),
             },
         )
         .unwrap_err();
     assert_eq!(e, DecideError::ZeroAmount);
-    let e = h
-        .ev(
-            0,
-            EventKind::Withdrawal {
-                id: "".into(),
-                user: "u".into(),
-                asset: "A".into(),
-                destination: "d".into(),
-                amount: 1,
-            },
-        )
-        .unwrap_err();
-    assert!(matches!(e, DecideError::InvalidName(_)));
+    // A bad name never reaches the engine: it is refused when it is made.
+    let e = "".parse::<kinko_policy::WithdrawalId>().unwrap_err();
+    assert!(matches!(DecideError::from(e), DecideError::InvalidName(_)));
     h.deposit(0, Wallet::Hot, u64::MAX - 1);
     let e = h
         .ev(
             0,
             EventKind::Deposit {
-                asset: "A".into(),
+                asset: "A".parse().unwrap(),
                 wallet: Wallet::Cold,
-                amount: 2,
+                amount: Amount::from_units(2),
             },
         )
         .unwrap_err();
@@ -96,17 +94,17 @@ fn same_withdrawal_id_never_spends_twice() {
     assert_eq!(
         d,
         Decision::Duplicate {
-            id: "w1".into(),
+            id: "w1".parse().unwrap(),
             status: WithdrawalStatus::Reserved
         }
     );
-    assert_eq!(h.a().reserved, 1_000);
+    assert_eq!(h.a().reserved(), 1_000);
     // Even with another amount, user or after settlement.
     h.ev(
         3,
         EventKind::Confirmed {
-            asset: "A".into(),
-            id: "w1".into(),
+            asset: "A".parse().unwrap(),
+            id: "w1".parse().unwrap(),
         },
     )
     .unwrap();
@@ -114,7 +112,7 @@ fn same_withdrawal_id_never_spends_twice() {
         h.withdraw_to(4, "w1", "u2", "x", 7),
         Decision::Duplicate { .. }
     ));
-    assert_eq!(h.a().hot, 49_000);
+    assert_eq!(h.a().hot(), 49_000);
     // A denied id stays denied.
     assert_eq!(denied_by(&h.withdraw(5, "w2", 9_999)), "max_withdrawal");
     assert!(matches!(h.withdraw(6, "w2", 1), Decision::Duplicate { .. }));
@@ -141,12 +139,12 @@ fn total_window_holds_across_users_and_reopens_after_window_plus_bucket() {
     assert_eq!(
         d,
         Decision::Denied {
-            id: "w5".into(),
+            id: "w5".parse().unwrap(),
             rule: Rule::Velocity {
                 window: kinko_policy::Duration::parse("10m").unwrap(),
                 per_user: false,
-                limit: 10_000,
-                used: 10_000
+                limit: Amount::from_units(10_000),
+                used: Amount::from_units(10_000)
             }
         }
     );
@@ -179,8 +177,10 @@ fn insufficient_hot_counts_reservations() {
     assert_eq!(
         h.withdraw_to(0, "w2", "b", "d", 1_001),
         Decision::Denied {
-            id: "w2".into(),
-            rule: Rule::InsufficientHot { available: 1_000 }
+            id: "w2".parse().unwrap(),
+            rule: Rule::InsufficientHot {
+                available: Amount::from_units(1_000)
+            }
         }
     );
 }
@@ -215,8 +215,8 @@ fn allowlist_deny_mode_with_activation_delay_and_cancellation() {
     h.ev(
         10,
         EventKind::AllowlistAdd {
-            asset: "A".into(),
-            destination: "new".into(),
+            asset: "A".parse().unwrap(),
+            destination: "new".parse().unwrap(),
         },
     )
     .unwrap();
@@ -229,16 +229,16 @@ fn allowlist_deny_mode_with_activation_delay_and_cancellation() {
     h.ev(
         86_410,
         EventKind::AllowlistAdd {
-            asset: "A".into(),
-            destination: "evil".into(),
+            asset: "A".parse().unwrap(),
+            destination: "evil".parse().unwrap(),
         },
     )
     .unwrap();
     h.ev(
         86_411,
         EventKind::AllowlistCancel {
-            asset: "A".into(),
-            destination: "evil".into(),
+            asset: "A".parse().unwrap(),
+            destination: "evil".parse().unwrap(),
         },
     )
     .unwrap();
@@ -251,8 +251,8 @@ fn allowlist_deny_mode_with_activation_delay_and_cancellation() {
         .ev(
             200_000,
             EventKind::AllowlistAdd {
-                asset: "A".into(),
-                destination: "new".into(),
+                asset: "A".parse().unwrap(),
+                destination: "new".parse().unwrap(),
             },
         )
         .unwrap();
@@ -261,8 +261,8 @@ fn allowlist_deny_mode_with_activation_delay_and_cancellation() {
         .ev(
             200_000,
             EventKind::AllowlistCancel {
-                asset: "A".into(),
-                destination: "from-config".into(),
+                asset: "A".parse().unwrap(),
+                destination: "from-config".parse().unwrap(),
             },
         )
         .unwrap_err();
@@ -289,7 +289,7 @@ fn require_approval_needs_k_distinct_listed_approvers() {
     assert_eq!(
         d,
         Decision::Pending {
-            id: "w1".into(),
+            id: "w1".parse().unwrap(),
             missing: kinko_policy::Missing {
                 required: 2,
                 have: 0,
@@ -310,18 +310,20 @@ fn require_approval_needs_k_distinct_listed_approvers() {
         h.approve(3, "w1", "alice"),
         Ok(Decision::Pending { .. })
     ));
-    assert_eq!(h.a().reserved, 0);
+    assert_eq!(h.a().reserved(), 0);
     assert_eq!(
         h.approve(4, "w1", "bob"),
-        Ok(Decision::Approved { id: "w1".into() })
+        Ok(Decision::Approved {
+            id: "w1".parse().unwrap()
+        })
     );
-    assert_eq!(h.a().reserved, 100);
+    assert_eq!(h.a().reserved(), 100);
     // Approving again is an error (not pending), never a second reservation.
     assert!(matches!(
         h.approve(5, "w1", "carol"),
         Err(DecideError::WrongStatus { .. })
     ));
-    assert_eq!(h.a().reserved, 100);
+    assert_eq!(h.a().reserved(), 100);
 }
 
 #[test]
@@ -331,8 +333,8 @@ fn amounts_above_the_threshold_need_the_quorum() {
     h.ev(
         0,
         EventKind::AllowlistAdd {
-            asset: "A".into(),
-            destination: "d".into(),
+            asset: "A".parse().unwrap(),
+            destination: "d".parse().unwrap(),
         },
     )
     .unwrap();
@@ -341,7 +343,7 @@ fn amounts_above_the_threshold_need_the_quorum() {
     assert!(matches!(
         d,
         Decision::Pending { ref missing, .. }
-            if missing.reasons == vec![PendingReason::AboveThreshold { threshold: 10_000 }]
+            if missing.reasons == vec![PendingReason::AboveThreshold { threshold: Amount::from_units(10_000) }]
     ));
 }
 
@@ -370,21 +372,21 @@ fn breaker_counts_requested_outflow_freezes_and_only_a_quorum_unfreezes() {
         .ev(
             2,
             EventKind::Withdrawal {
-                id: "w3".into(),
-                user: "u".into(),
-                asset: "A".into(),
-                destination: "d".into(),
-                amount: 5_001,
+                id: "w3".parse().unwrap(),
+                user: "u".parse().unwrap(),
+                asset: "A".parse().unwrap(),
+                destination: "d".parse().unwrap(),
+                amount: Amount::from_units(5_001),
             },
         )
         .unwrap();
     assert_eq!(
         out.decision,
         Decision::Denied {
-            id: "w3".into(),
+            id: "w3".parse().unwrap(),
             rule: Rule::CircuitBreaker {
-                requested: 20_001,
-                limit: 20_000
+                requested: Amount::from_units(20_001),
+                limit: Amount::from_units(20_000)
             }
         }
     );
@@ -398,7 +400,7 @@ fn breaker_counts_requested_outflow_freezes_and_only_a_quorum_unfreezes() {
         h.ev(
             at,
             EventKind::Unfreeze {
-                asset: "A".into(),
+                asset: "A".parse().unwrap(),
                 approver: who.into(),
             },
         )
@@ -409,9 +411,12 @@ fn breaker_counts_requested_outflow_freezes_and_only_a_quorum_unfreezes() {
     );
     unfreeze(&mut h, 10_002, "alice").unwrap();
     unfreeze(&mut h, 10_003, "alice").unwrap();
-    assert!(h.a().freeze.is_some(), "one approver twice is not a quorum");
+    assert!(
+        h.a().freeze().is_some(),
+        "one approver twice is not a quorum"
+    );
     unfreeze(&mut h, 10_004, "carol").unwrap();
-    assert!(h.a().freeze.is_none());
+    assert!(h.a().freeze().is_none());
     assert!(approved(&h.withdraw(10_005, "w5", 1)));
     assert_eq!(
         unfreeze(&mut h, 10_006, "bob").unwrap_err(),
@@ -430,9 +435,9 @@ fn manual_freeze_denies_requests_and_quorum_completions() {
     h.ev(
         1,
         EventKind::Freeze {
-            asset: "A".into(),
-            by: "ops".into(),
-            reason: "drill".into(),
+            asset: "A".parse().unwrap(),
+            by: "ops".parse().unwrap(),
+            reason: "drill".parse().unwrap(),
         },
     )
     .unwrap();
@@ -442,7 +447,7 @@ fn manual_freeze_denies_requests_and_quorum_completions() {
     );
     h.approve(3, "w1", "alice").unwrap();
     assert_eq!(denied_by(&h.approve(4, "w1", "bob").unwrap()), "frozen");
-    assert_eq!(h.a().reserved, 0);
+    assert_eq!(h.a().reserved(), 0);
 }
 
 #[test]
@@ -455,25 +460,25 @@ fn hot_balance_below_the_books_freezes_at_once() {
     h.ev(
         1,
         EventKind::HotBalance {
-            asset: "A".into(),
-            balance: 6_000,
+            asset: "A".parse().unwrap(),
+            balance: Amount::from_units(6_000),
         },
     )
     .unwrap();
-    assert!(h.a().freeze.is_none());
+    assert!(h.a().freeze().is_none());
     h.ev(
         2,
         EventKind::HotBalance {
-            asset: "A".into(),
-            balance: 5_999,
+            asset: "A".parse().unwrap(),
+            balance: Amount::from_units(5_999),
         },
     )
     .unwrap();
     assert_eq!(
-        h.a().freeze.as_ref().map(|f| f.reason.clone()),
+        h.a().freeze().as_ref().map(|f| f.reason.clone()),
         Some(FreezeReason::HotShortfall {
-            expected_at_least: 6_000,
-            observed: 5_999
+            expected_at_least: Amount::from_units(6_000),
+            observed: Amount::from_units(5_999)
         })
     );
     assert_eq!(denied_by(&h.withdraw(3, "w2", 1)), "frozen");
@@ -490,28 +495,31 @@ fn confirmation_settles_and_failure_releases_without_returning_window_budget() {
     h.ev(
         0,
         EventKind::Confirmed {
-            asset: "A".into(),
-            id: "w1".into(),
+            asset: "A".parse().unwrap(),
+            id: "w1".parse().unwrap(),
         },
     )
     .unwrap();
     h.ev(
         0,
         EventKind::Failed {
-            asset: "A".into(),
-            id: "w2".into(),
+            asset: "A".parse().unwrap(),
+            id: "w2".parse().unwrap(),
         },
     )
     .unwrap();
-    assert_eq!((h.a().hot, h.a().reserved), (97_000, 4_000));
+    assert_eq!(
+        (h.a().hot().units(), h.a().reserved().units()),
+        (97_000, 4_000)
+    );
     // The failed 3,000 still counts in the 10m window (fail closed).
     assert_eq!(denied_by(&h.withdraw_to(1, "w3", "c", "d", 1)), "velocity");
     let e = h
         .ev(
             2,
             EventKind::Confirmed {
-                asset: "A".into(),
-                id: "w1".into(),
+                asset: "A".parse().unwrap(),
+                id: "w1".parse().unwrap(),
             },
         )
         .unwrap_err();
@@ -520,8 +528,8 @@ fn confirmation_settles_and_failure_releases_without_returning_window_budget() {
         .ev(
             2,
             EventKind::Failed {
-                asset: "A".into(),
-                id: "nope".into(),
+                asset: "A".parse().unwrap(),
+                id: "nope".parse().unwrap(),
             },
         )
         .unwrap_err();
@@ -545,9 +553,9 @@ fn sweep_and_refill_proposals_keep_hot_between_floor_and_cap() {
         .ev(
             1,
             EventKind::Deposit {
-                asset: "A".into(),
+                asset: "A".parse().unwrap(),
                 wallet: Wallet::Hot,
-                amount: 30_000,
+                amount: Amount::from_units(30_000),
             },
         )
         .unwrap();
@@ -555,37 +563,44 @@ fn sweep_and_refill_proposals_keep_hot_between_floor_and_cap() {
     assert_eq!(
         out.proposals,
         vec![Proposal::Sweep {
-            asset: "A".into(),
-            amount: 22_000
+            asset: "A".parse().unwrap(),
+            amount: Amount::from_units(22_000)
         }]
     );
     let out = h
         .ev(
             2,
             EventKind::Sweep {
-                asset: "A".into(),
-                amount: 22_000,
+                asset: "A".parse().unwrap(),
+                amount: Amount::from_units(22_000),
             },
         )
         .unwrap();
     assert!(out.proposals.is_empty());
-    assert_eq!(h.a().hot, 8_000);
+    assert_eq!(h.a().hot(), 8_000);
     assert!(approved(&h.withdraw(3, "w1", 7_000)));
     // Hot can pay 1,000 < floor 2,000: refill up to 5,000.
-    let out = h.ev(4, EventKind::Tick { asset: "A".into() }).unwrap();
+    let out = h
+        .ev(
+            4,
+            EventKind::Tick {
+                asset: "A".parse().unwrap(),
+            },
+        )
+        .unwrap();
     assert_eq!(
         out.proposals,
         vec![Proposal::Refill {
-            asset: "A".into(),
-            amount: 4_000
+            asset: "A".parse().unwrap(),
+            amount: Amount::from_units(4_000)
         }]
     );
     let e = h
         .ev(
             5,
             EventKind::Sweep {
-                asset: "A".into(),
-                amount: 1_001,
+                asset: "A".parse().unwrap(),
+                amount: Amount::from_units(1_001),
             },
         )
         .unwrap_err();
@@ -613,8 +628,8 @@ fn cancelling_an_entry_denies_a_pending_withdrawal_to_it_in_deny_mode() {
     h.ev(
         0,
         EventKind::AllowlistAdd {
-            asset: "A".into(),
-            destination: "d".into(),
+            asset: "A".parse().unwrap(),
+            destination: "d".parse().unwrap(),
         },
     )
     .unwrap();
@@ -625,8 +640,8 @@ fn cancelling_an_entry_denies_a_pending_withdrawal_to_it_in_deny_mode() {
     h.ev(
         3_601,
         EventKind::AllowlistCancel {
-            asset: "A".into(),
-            destination: "d".into(),
+            asset: "A".parse().unwrap(),
+            destination: "d".parse().unwrap(),
         },
     )
     .unwrap();
@@ -635,7 +650,7 @@ fn cancelling_an_entry_denies_a_pending_withdrawal_to_it_in_deny_mode() {
         denied_by(&h.approve(3_603, "w1", "bob").unwrap()),
         "not_allowlisted"
     );
-    assert_eq!(h.a().reserved, 0);
+    assert_eq!(h.a().reserved(), 0);
 }
 
 /// A custody statement caps the custody share limits are measured against:
@@ -655,8 +670,8 @@ max_withdrawal_share = "10%"
     h.ev(
         1,
         EventKind::CustodyStatement {
-            asset: "A".into(),
-            amount: 1_000_000,
+            asset: "A".parse().unwrap(),
+            amount: Amount::from_units(1_000_000),
         },
     )
     .unwrap();
@@ -672,16 +687,19 @@ max_withdrawal_share = "10%"
         Decision::Denied { rule, .. } => assert_eq!(rule.name(), "max_withdrawal"),
         other => panic!("{other:?}"),
     }
-    // Settling w1 takes it out of the vouched custody: 10% of 900,000.
+    // Settling w1 takes it out of the vouched custody: Amount::from_units(10)% of 900,000.
     h.ev(
         5,
         EventKind::Confirmed {
-            asset: "A".into(),
-            id: "w1".into(),
+            asset: "A".parse().unwrap(),
+            id: "w1".parse().unwrap(),
         },
     )
     .unwrap();
-    assert_eq!(h.state.assets["A"].vouched, Some(900_000));
+    assert_eq!(
+        h.state.assets["A"].vouched(),
+        Some(Amount::from_units(900_000))
+    );
     match h.withdraw(6, "w3", 90_001) {
         Decision::Denied { rule, .. } => assert_eq!(rule.name(), "max_withdrawal"),
         other => panic!("{other:?}"),
@@ -694,8 +712,8 @@ max_withdrawal_share = "10%"
     h.ev(
         8,
         EventKind::CustodyStatement {
-            asset: "A".into(),
-            amount: 50_000_000_000,
+            asset: "A".parse().unwrap(),
+            amount: Amount::from_units(50_000_000_000),
         },
     )
     .unwrap();
@@ -711,10 +729,10 @@ fn a_confirmed_transaction_settles_its_withdrawals_at_once_and_books_its_fee() {
         assert!(approved(&h.withdraw_to(0, id, user, "d", 2_000)));
     }
     let tx = |ids: &[&str], fee| EventKind::TxConfirmed {
-        asset: "A".into(),
-        tx: "t1".into(),
-        withdrawals: ids.iter().map(|s| (*s).to_owned()).collect(),
-        fee,
+        asset: "A".parse().unwrap(),
+        tx: "t1".parse().unwrap(),
+        withdrawals: ids.iter().map(|s| s.parse().unwrap()).collect(),
+        fee: Amount::from_units(fee),
     };
     // Refused outright, nothing changed: an id twice, an unknown id, a fee
     // above what is free (100,000 - 6,000 reserved), nothing at all.
@@ -727,14 +745,14 @@ fn a_confirmed_transaction_settles_its_withdrawals_at_once_and_books_its_fee() {
         h.ev(1, tx(&["b1", "zz"], 10)).unwrap_err(),
         DecideError::UnknownWithdrawal
     );
-    assert!(matches!(
+    assert_eq!(
         h.ev(1, tx(&["b1"], 94_001)).unwrap_err(),
         DecideError::InsufficientFunds {
             from: Wallet::Hot,
-            amount: 94_001,
-            available: 94_000
+            amount: Amount::from_units(94_001),
+            available: Amount::from_units(94_000)
         }
-    ));
+    );
     assert_eq!(h.ev(1, tx(&[], 0)).unwrap_err(), DecideError::ZeroAmount);
     assert_eq!(h.state, before);
 
@@ -747,9 +765,14 @@ fn a_confirmed_transaction_settles_its_withdrawals_at_once_and_books_its_fee() {
             .count(),
         2
     );
-    assert!(out.changes.contains(&Change::FeePaid { amount: 345 }));
-    assert_eq!((h.a().hot, h.a().reserved), (100_000 - 4_000 - 345, 2_000));
-    assert_eq!(h.a().withdrawals["b2"].status, WithdrawalStatus::Settled);
+    assert!(out.changes.contains(&Change::FeePaid {
+        amount: Amount::from_units(345)
+    }));
+    assert_eq!(
+        (h.a().hot().units(), h.a().reserved().units()),
+        (100_000 - 4_000 - 345, 2_000)
+    );
+    assert_eq!(h.a().withdrawals()["b2"].status, WithdrawalStatus::Settled);
     // Settled once: the same transaction again is refused.
     assert!(matches!(
         h.ev(2, tx(&["b1"], 345)).unwrap_err(),
@@ -760,5 +783,5 @@ fn a_confirmed_transaction_settles_its_withdrawals_at_once_and_books_its_fee() {
     ));
     // A sweep's or consolidation's fee alone.
     h.ev(2, tx(&[], 100)).unwrap();
-    assert_eq!(h.a().hot, 100_000 - 4_000 - 345 - 100);
+    assert_eq!(h.a().hot(), 100_000 - 4_000 - 345 - 100);
 }

@@ -48,7 +48,7 @@ pub fn print(r: &Replay) {
     println!();
     print!("{:<40}", "lost (% of custody)");
     for c in &r.columns {
-        print!("  {:>w$}", pct(c.lost, r.custody));
+        print!("  {:>w$}", pct(c.lost.units(), r.custody.units()));
     }
     println!();
     print!("{:<40}", "breaker fired at");

@@ -4,7 +4,8 @@
 #![allow(dead_code)] // each test file uses its own part
 
 use kinko_policy::{
-    decide, Config, DecideError, Decision, Event, EventKind, Outcome, State, Timestamp, Wallet,
+    decide, Amount, Config, DecideError, Decision, Event, EventKind, Outcome, State, Timestamp,
+    Wallet,
 };
 
 /// A config, a state and a clock in seconds from an arbitrary epoch.
@@ -33,16 +34,22 @@ impl H {
         self.ev(
             at,
             EventKind::Deposit {
-                asset: "A".into(),
+                asset: "A".parse().unwrap(),
                 wallet,
-                amount,
+                amount: Amount::from_units(amount),
             },
         )
         .unwrap()
     }
     /// A tick of asset A.
     pub fn tick(&mut self, at: i64) -> Outcome {
-        self.ev(at, EventKind::Tick { asset: "A".into() }).unwrap()
+        self.ev(
+            at,
+            EventKind::Tick {
+                asset: "A".parse().unwrap(),
+            },
+        )
+        .unwrap()
     }
     pub fn withdraw_to(
         &mut self,
@@ -55,11 +62,11 @@ impl H {
         self.ev(
             at,
             EventKind::Withdrawal {
-                id: id.into(),
-                user: user.into(),
-                asset: "A".into(),
-                destination: dest.into(),
-                amount,
+                id: id.parse().unwrap(),
+                user: user.parse().unwrap(),
+                asset: "A".parse().unwrap(),
+                destination: dest.parse().unwrap(),
+                amount: Amount::from_units(amount),
             },
         )
         .unwrap()
@@ -72,8 +79,8 @@ impl H {
         self.ev(
             at,
             EventKind::Approval {
-                asset: "A".into(),
-                id: id.into(),
+                asset: "A".parse().unwrap(),
+                id: id.parse().unwrap(),
                 approver: approver.into(),
             },
         )
@@ -82,13 +89,13 @@ impl H {
     /// A manual freeze of asset A.
     pub fn freeze(&mut self, at: i64, by: &str, reason: &str) -> Outcome {
         let (by, reason) = (by.into(), reason.into());
-        let asset = "A".into();
+        let asset = "A".parse().unwrap();
         self.ev(at, EventKind::Freeze { asset, by, reason })
             .unwrap()
     }
     /// One approver's unfreeze vote on asset A.
     pub fn unfreeze(&mut self, at: i64, approver: &str) -> Result<Outcome, DecideError> {
-        let (asset, approver) = ("A".into(), approver.into());
+        let (asset, approver) = ("A".parse().unwrap(), approver.into());
         self.ev(at, EventKind::Unfreeze { asset, approver })
     }
     /// An `allowlist_add` (or, with `add` false, `allowlist_cancel`) on asset A.
@@ -98,7 +105,7 @@ impl H {
         add: bool,
         destination: &str,
     ) -> Result<Outcome, DecideError> {
-        let (asset, destination) = ("A".into(), destination.into());
+        let (asset, destination) = ("A".parse().unwrap(), destination.parse().unwrap());
         let kind = if add {
             EventKind::AllowlistAdd { asset, destination }
         } else {
