@@ -228,9 +228,9 @@ impl Env {
         l.decide_at(
             at,
             kinko_policy::EventKind::Deposit {
-                asset: "BTC".into(),
+                asset: "BTC".parse().unwrap(),
                 wallet: kinko_policy::Wallet::Hot,
-                amount,
+                amount: kinko_policy::Amount::from_units(amount),
             },
         )
         .unwrap();

@@ -152,7 +152,7 @@ fn withdrawals(f: &mut Fixture) -> u64 {
         .ledger()
         .asset_state("BTC")
         .expect("read the state")
-        .map_or(0, |s| s.withdrawals.len() as u64)
+        .map_or(0, |s| s.withdrawals().len() as u64)
 }
 
 fn configure(c: &mut Criterion) -> criterion::BenchmarkGroup<'_, criterion::measurement::WallTime> {

@@ -494,8 +494,7 @@ fn load(f: Fixture, services: usize, streams: u64, what: &str) {
     let state = fresh.state();
     for (id, seq) in world.approved.lock().unwrap().iter() {
         let w = state
-            .withdrawals
-            .get(id)
+            .withdrawal(id)
             .unwrap_or_else(|| panic!("{id}, approved by record {seq}, is not in the state"));
         assert!(
             matches!(
@@ -510,7 +509,11 @@ fn load(f: Fixture, services: usize, streams: u64, what: &str) {
         let st = svc.client.state().unwrap();
         assert_eq!(
             (st.hot_sat, st.reserved_sat, st.audit_count),
-            (state.hot, state.reserved, records.len() as u64)
+            (
+                state.hot().units(),
+                state.reserved().units(),
+                records.len() as u64
+            )
         );
         let ready = svc.client.ready().expect("ready");
         assert_eq!(ready["audit_count"], records.len() as u64);

@@ -34,7 +34,10 @@ use bitcoin::secp256k1::{Keypair, XOnlyPublicKey};
 use bitcoin::{Address, Amount};
 use kinko_auth::{Action, ActionRefusal, ActionRule, SignedAction, UnixTime, Verifier};
 use kinko_ledger::{AuditSigner, Committed, CosignResult, CosignVerdict, Ledger, Request};
-use kinko_policy::{Decision, EventKind, Timestamp, Wallet, WithdrawalStatus};
+use kinko_policy::{
+    Amount as Units, AssetId, Decision, Destination, EventKind, IdError, Timestamp, Wallet,
+    WithdrawalId, WithdrawalStatus,
+};
 use kinko_wallet::{Keychain, OutputKind, PsbtAnalysis, SigningKeys};
 use serde_json::{json, Value};
 
@@ -218,6 +221,15 @@ impl From<ActionRefusal> for AuthorityError {
 impl From<Refusal> for AuthorityError {
     fn from(r: Refusal) -> Self {
         AuthorityError::refused(AuthorityRule::Cosign(r.rule), r.detail)
+    }
+}
+
+impl From<IdError> for AuthorityError {
+    fn from(e: IdError) -> Self {
+        // The engine's own refusal of a bad name, as before names were
+        // checked when made.
+        let e = kinko_policy::DecideError::from(e);
+        AuthorityError::refused(AuthorityRule::InvalidEvent, e.to_string())
     }
 }
 
@@ -664,8 +676,8 @@ impl<K: SigningKeys> Authority<K> {
         committed
     }
 
-    fn asset(&self) -> String {
-        self.setup.asset().to_owned()
+    fn asset(&self) -> AssetId {
+        self.setup.asset_id().clone()
     }
 
     /// What a decision's evidence rests on still holds on the chain it is
@@ -709,7 +721,7 @@ impl<K: SigningKeys> Authority<K> {
                 }
             }
             if let Action::Unfreeze { frozen_at, .. } = &s.action {
-                let freeze = self.replay.state().freeze.as_ref();
+                let freeze = self.replay.state().freeze();
                 if freeze.is_none_or(|f| f.at.unix() != frozen_at.unix()) {
                     return Err(AuthorityError::refused(
                         AuthorityRule::Action(ActionRule::ObjectMismatch),
@@ -758,7 +770,7 @@ impl<K: SigningKeys> Authority<K> {
         let AuthorityError::Refused { rule, detail } = &e else {
             return e;
         };
-        if !self.replay.state().withdrawals.contains_key(id) {
+        if self.replay.state().withdrawal(id).is_none() {
             return e;
         }
         let payload = json!({
@@ -814,11 +826,11 @@ impl<K: SigningKeys> Authority<K> {
         destination_script(destination, self.setup.network())?;
         self.decide(
             EventKind::Withdrawal {
-                id: id.to_owned(),
-                user: user.to_owned(),
+                id: id.parse()?,
+                user: user.parse()?,
                 asset: self.asset(),
-                destination: destination.to_owned(),
-                amount,
+                destination: destination.parse()?,
+                amount: Units::from_units(amount),
             },
             None,
         )
@@ -870,13 +882,13 @@ impl<K: SigningKeys> Authority<K> {
         // A replay is named as one whatever the withdrawal's state (after the
         // approval that completed the quorum it is no longer pending).
         self.unused(signed)?;
-        let Some(w) = self.replay.state().withdrawals.get(withdrawal_id) else {
+        let Some(w) = self.replay.state().withdrawal(withdrawal_id) else {
             return Err(AuthorityError::refused(
                 AuthorityRule::Action(ActionRule::ObjectMismatch),
                 format!("no withdrawal {withdrawal_id:?} of {asset}"),
             ));
         };
-        if &w.destination != destination || w.amount != *amount {
+        if w.destination != destination.as_str() || w.amount != *amount {
             return Err(AuthorityError::refused(
                 AuthorityRule::Action(ActionRule::ObjectMismatch),
                 format!(
@@ -903,7 +915,7 @@ impl<K: SigningKeys> Authority<K> {
         self.decide(
             EventKind::Approval {
                 asset,
-                id: withdrawal_id.clone(),
+                id: withdrawal_id.parse()?,
                 approver: name,
             },
             Some(json!({ "signatures": [signed_json(signed)] })),
@@ -929,7 +941,7 @@ impl<K: SigningKeys> Authority<K> {
             .verifier(self.setup.approvers())
             .check(signed, Some(&asset))?
             .to_owned();
-        let Some(f) = &self.replay.state().freeze else {
+        let Some(f) = &self.replay.state().freeze() else {
             return Err(AuthorityError::refused(
                 AuthorityRule::Action(ActionRule::ObjectMismatch),
                 format!("{asset} is not frozen"),
@@ -1023,11 +1035,11 @@ impl<K: SigningKeys> Authority<K> {
                 "not an allowlist-add",
             ));
         };
-        let destination = destination.clone();
+        let destination: Destination = destination.parse()?;
         self.decide(
             EventKind::AllowlistAdd {
                 asset: self.asset(),
-                destination,
+                destination: destination.parse()?,
             },
             Some(evidence),
         )
@@ -1049,7 +1061,7 @@ impl<K: SigningKeys> Authority<K> {
         self.verifier(self.setup.admins())
             .check(signed, Some(&asset))?;
         self.unused(signed)?;
-        let destination = destination.clone();
+        let destination: Destination = destination.parse()?;
         self.decide(
             EventKind::AllowlistCancel { asset, destination },
             Some(json!({ "signatures": [signed_json(signed)] })),
@@ -1087,7 +1099,7 @@ impl<K: SigningKeys> Authority<K> {
         self.decide(
             EventKind::CustodyStatement {
                 asset: self.asset(),
-                amount,
+                amount: Units::from_units(amount),
             },
             Some(evidence),
         )
@@ -1246,7 +1258,7 @@ impl<K: SigningKeys> Authority<K> {
             EventKind::Deposit {
                 asset: self.asset(),
                 wallet,
-                amount,
+                amount: Units::from_units(amount),
             },
             None,
         )
@@ -1261,7 +1273,7 @@ impl<K: SigningKeys> Authority<K> {
         self.decide(
             EventKind::HotBalance {
                 asset: self.asset(),
-                balance,
+                balance: Units::from_units(balance),
             },
             None,
         )
@@ -1276,7 +1288,7 @@ impl<K: SigningKeys> Authority<K> {
         self.decide(
             EventKind::Refill {
                 asset: self.asset(),
-                amount,
+                amount: Units::from_units(amount),
             },
             None,
         )
@@ -1312,7 +1324,7 @@ impl<K: SigningKeys> Authority<K> {
         self.decide(
             EventKind::Confirmed {
                 asset: self.asset(),
-                id: id.to_owned(),
+                id: id.parse()?,
             },
             None,
         )
@@ -1331,7 +1343,7 @@ impl<K: SigningKeys> Authority<K> {
         self.decide(
             EventKind::Failed {
                 asset: self.asset(),
-                id: id.to_owned(),
+                id: id.parse()?,
             },
             None,
         )
@@ -1435,7 +1447,7 @@ impl<K: SigningKeys> Authority<K> {
             self.decide(
                 EventKind::Sweep {
                     asset: self.asset(),
-                    amount: amount.to_sat(),
+                    amount: Units::from_units(amount.to_sat()),
                 },
                 Some(evidence),
             )?;
@@ -1543,7 +1555,7 @@ impl<K: SigningKeys> Authority<K> {
                     )
                     .into())
                 }
-                Some((a, _)) if a != asset => {
+                Some((a, _)) if a != asset.as_str() => {
                     return Err(Refusal::new(
                         CosignRule::WrongAsset,
                         format!(
@@ -1572,7 +1584,7 @@ impl<K: SigningKeys> Authority<K> {
             let mut chain_ws = Vec::with_capacity(ids.len());
             let mut chain_families = Vec::with_capacity(ids.len());
             for id in ids {
-                let Some(w) = self.replay.state().withdrawals.get(id).cloned() else {
+                let Some(w) = self.replay.state().withdrawal(id).cloned() else {
                     return Err(
                         Mismatch(format!("withdrawal {id:?} has no decision record")).into(),
                     );
@@ -1614,7 +1626,7 @@ impl<K: SigningKeys> Authority<K> {
                     ws.iter()
                         .map(|w| {
                             destination_script(&w.destination, network)
-                                .map(|s| (s, Amount::from_sat(w.amount)))
+                                .map(|s| (s, bitcoin::Amount::from_sat(w.amount.units())))
                         })
                         .collect::<Result<Vec<_>, _>>()
                         .and_then(|payouts| check_payout(&analysis, &payouts))
@@ -1767,7 +1779,7 @@ impl<K: SigningKeys> Authority<K> {
         let paid: HashSet<&str> = self
             .replay
             .tx(first)
-            .map(|t| t.withdrawals.iter().map(String::as_str).collect())
+            .map(|t| t.withdrawals.iter().map(WithdrawalId::as_str).collect())
             .unwrap_or_default();
         let asked: HashSet<&str> = ids.iter().map(String::as_str).collect();
         if paid != asked {
@@ -1789,7 +1801,7 @@ impl<K: SigningKeys> Authority<K> {
                     ),
                 ));
             }
-            if fee <= member.fee {
+            if fee <= member.fee.units() {
                 return Err(Refusal::new(
                     CosignRule::ReplacementFeeNotHigher,
                     format!("fee {fee} sat is not above the {} sat of {t}", member.fee),
@@ -1925,7 +1937,7 @@ impl<K: SigningKeys> Authority<K> {
         self.decide(
             EventKind::Failed {
                 asset: self.asset(),
-                id: id.to_owned(),
+                id: id.parse()?,
             },
             Some(json!({ "conflict": conflict })),
         )

@@ -27,7 +27,7 @@ pub enum ChangeError {
     },
 }
 
-fn le_amount(new: Option<u64>, old: Option<u64>) -> bool {
+fn le_amount(new: Option<kinko_policy::Amount>, old: Option<kinko_policy::Amount>) -> bool {
     match (new, old) {
         (_, None) => true,
         (None, Some(_)) => false,

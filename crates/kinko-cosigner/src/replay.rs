@@ -17,8 +17,8 @@ use kinko_auth::UnixTime;
 use kinko_ledger::audit::{record_hash, AuditRecord, GENESIS};
 use kinko_ledger::Policy;
 use kinko_policy::{
-    decide_asset, AssetPolicy, AssetState, Change, Decision, Event, EventKind, Proposal, Timestamp,
-    WithdrawalStatus,
+    decide_asset, Amount, AssetPolicy, AssetState, Change, Decision, Event, EventKind, Proposal,
+    Timestamp, WithdrawalId, WithdrawalStatus,
 };
 use serde::Deserialize;
 
@@ -94,9 +94,9 @@ pub struct TxRecord {
     /// What it is for.
     pub purpose: TxPurpose,
     /// The reservations it pays, in the order recorded.
-    pub withdrawals: Vec<String>,
+    pub withdrawals: Vec<WithdrawalId>,
     /// The fee it pays (base units).
-    pub fee: u64,
+    pub fee: Amount,
     /// The outpoints it spends (`txid:vout`).
     pub inputs: Vec<String>,
     /// The transaction of its payout family it replaced, if any.
@@ -382,27 +382,33 @@ impl Replay {
     }
 
     fn touch_clock(&mut self, at: Timestamp, at_rec: &str) -> Result<(), Mismatch> {
-        if let Some(last) = self.state.last_at {
+        if let Some(last) = self.state.last_at() {
             if at < last {
                 return Err(mismatch(format!(
                     "{at_rec} at {at} is older than the record before it"
                 )));
             }
         }
-        self.state.last_at = Some(at);
+        self.move_clock(at);
         Ok(())
+    }
+
+    /// Moves the asset's clock, as the ledger does for a record that is not
+    /// an engine decision (a clock change never fails).
+    fn move_clock(&mut self, at: Timestamp) {
+        let _ = self.state.apply(&Change::Clock { at });
     }
 
     fn feed_cosign(&mut self, r: &AuditRecord, at_rec: &str) -> Result<(), Mismatch> {
         let p: CosignPayload = serde_json::from_str(&r.payload)
             .map_err(|_| mismatch(format!("{at_rec}: cosign payload does not parse")))?;
         // The ledger's cosign step moves the clock to max(last, at).
-        let last = self.state.last_at;
-        self.state.last_at = Some(last.map_or(r.at, |l| l.max(r.at)));
+        let last = self.state.last_at();
+        self.move_clock(last.map_or(r.at, |l| l.max(r.at)));
         if p.result != "signed" || p.again {
             return Ok(());
         }
-        let w = self.state.withdrawals.get(&p.id);
+        let w = self.state.withdrawal(&p.id);
         if !w.is_some_and(|w| w.status == WithdrawalStatus::Reserved) {
             return Err(mismatch(format!(
                 "{at_rec} cosigned {:?}, which the chain never reserved",
@@ -438,14 +444,16 @@ impl Replay {
         let rec = self.txs.entry(txid).or_insert_with(|| TxRecord {
             purpose: TxPurpose::Payout,
             withdrawals: Vec::new(),
-            fee: ev.fee_sat.unwrap_or(0),
+            fee: Amount::from_units(ev.fee_sat.unwrap_or(0)),
             inputs: Vec::new(),
             replaces: p.replaces.clone(),
             confirmed: false,
             audit_seq: r.seq,
             at: r.at,
         });
-        rec.withdrawals.push(p.id);
+        let id = WithdrawalId::new(&p.id)
+            .map_err(|_| mismatch(format!("{at_rec}: cosign payload names a bad id")))?;
+        rec.withdrawals.push(id);
         if let Some(inputs) = ev.inputs {
             rec.inputs = inputs;
         }
@@ -537,8 +545,7 @@ impl Replay {
         if let EventKind::Failed { id, .. } = &p.event.kind {
             let reserved = self
                 .state
-                .withdrawals
-                .get(id)
+                .withdrawal(id)
                 .is_some_and(|w| w.status == WithdrawalStatus::Reserved);
             if reserved {
                 self.check_release(id, p.evidence.as_ref()).map_err(|why| {
@@ -665,7 +672,7 @@ impl Replay {
                 self.txs.entry(txid.clone()).or_insert_with(|| TxRecord {
                     purpose,
                     withdrawals: Vec::new(),
-                    fee: tx.fee_sat.unwrap_or(0),
+                    fee: Amount::from_units(tx.fee_sat.unwrap_or(0)),
                     inputs: tx.inputs.clone().unwrap_or_default(),
                     replaces: None,
                     confirmed: false,
@@ -695,7 +702,7 @@ impl Replay {
         }
         let mut mine = self.state.clone();
         let mut theirs = rows.clone();
-        if let Some(at) = mine.last_at {
+        if let Some(at) = mine.last_at() {
             mine.prune(&self.policy, at);
             theirs.prune(&self.policy, at);
         }
@@ -717,20 +724,20 @@ impl Replay {
 
 fn compare_core(a: &str, m: &AssetState, t: &AssetState) -> Result<(), Mismatch> {
     {
-        if (m.hot, m.cold, m.reserved) != (t.hot, t.cold, t.reserved) {
+        if (m.hot(), m.cold(), m.reserved()) != (t.hot(), t.cold(), t.reserved()) {
             return Err(mismatch(format!(
                 "the {a} books row says hot {} cold {} reserved {}, the chain says hot {} cold {} reserved {}",
-                t.hot, t.cold, t.reserved, m.hot, m.cold, m.reserved
+                t.hot(), t.cold(), t.reserved(), m.hot(), m.cold(), m.reserved()
             )));
         }
-        if m.freeze != t.freeze {
+        if m.freeze() != t.freeze() {
             return Err(mismatch(format!(
                 "the {a} freeze row says {}, the chain says {}",
                 freeze_word(t),
                 freeze_word(m)
             )));
         }
-        if m.vouched != t.vouched {
+        if m.vouched() != t.vouched() {
             return Err(mismatch(format!(
                 "the {a} vouched custody row differs from the chain"
             )));
@@ -755,7 +762,7 @@ pub(crate) fn fees_since(replay: &Replay, since: Timestamp, bump: Option<(&str, 
             .and_then(|id| replay.family(id).first())
             .map_or(txid.as_str(), String::as_str);
         let e = by_family.entry(key).or_default();
-        *e = (*e).max(t.fee);
+        *e = (*e).max(t.fee.units());
     }
     if let Some((root, fee)) = bump {
         let e = by_family.entry(root).or_default();
@@ -783,7 +790,7 @@ pub(crate) fn conflicts_with_family(
 }
 
 fn freeze_word(s: &AssetState) -> String {
-    match &s.freeze {
+    match &s.freeze() {
         Some(f) => format!("frozen since {} ({})", f.at, f.reason),
         None => "not frozen".into(),
     }
@@ -801,25 +808,25 @@ fn describe(d: &Decision) -> String {
 
 fn compare_states(a: &str, m: &AssetState, t: &AssetState) -> Result<(), Mismatch> {
     compare_core(a, m, t)?;
-    if m.last_at != t.last_at {
+    if m.last_at() != t.last_at() {
         return Err(mismatch(format!(
             "the {a} clock row says {:?}, the chain says {:?}",
-            t.last_at.map(|x| x.to_string()),
-            m.last_at.map(|x| x.to_string())
+            t.last_at().map(|x| x.to_string()),
+            m.last_at().map(|x| x.to_string())
         )));
     }
-    if m.windows != t.windows {
+    if m.windows() != t.windows() {
         return Err(mismatch(format!(
             "the {a} velocity window usage row differs from the chain"
         )));
     }
-    if m.breaker != t.breaker {
+    if m.breaker() != t.breaker() {
         return Err(mismatch(format!(
             "the {a} circuit breaker usage row differs from the chain"
         )));
     }
-    for (id, w) in &t.withdrawals {
-        match m.withdrawals.get(id) {
+    for (id, w) in t.withdrawals() {
+        match m.withdrawals().get(id) {
             None => {
                 return Err(mismatch(format!(
                     "withdrawal {id:?} ({} of {a}) is in the ledger's rows but in no audit record",
@@ -841,25 +848,25 @@ fn compare_states(a: &str, m: &AssetState, t: &AssetState) -> Result<(), Mismatc
         }
     }
     if let Some(id) = m
-        .withdrawals
+        .withdrawals()
         .keys()
-        .find(|id| !t.withdrawals.contains_key(*id))
+        .find(|id| !t.withdrawals().contains_key(*id))
     {
         return Err(mismatch(format!(
             "withdrawal {id:?} of {a} is in the audit chain but missing from the rows"
         )));
     }
-    let users = t.user_windows.keys().chain(m.user_windows.keys());
+    let users = t.user_windows().keys().chain(m.user_windows().keys());
     for u in users {
-        if m.user_windows.get(u) != t.user_windows.get(u) {
+        if m.user_windows().get(u) != t.user_windows().get(u) {
             return Err(mismatch(format!(
                 "user {u:?}'s velocity window row differs from the chain"
             )));
         }
     }
-    let dests = t.allowlist.keys().chain(m.allowlist.keys());
+    let dests = t.allowlist().keys().chain(m.allowlist().keys());
     for d in dests {
-        match (m.allowlist.get(d), t.allowlist.get(d)) {
+        match (m.allowlist().get(d), t.allowlist().get(d)) {
             (None, Some(_)) => {
                 return Err(mismatch(format!(
                     "allowlist entry {d:?} is in the rows but in no audit record"

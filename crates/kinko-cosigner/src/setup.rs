@@ -34,6 +34,7 @@ use bitcoin::secp256k1::XOnlyPublicKey;
 use bitcoin::{Amount, FeeRate, Network};
 use kinko_auth::{Action, ActionRule, SetupId, SignedAction, UnixTime, Verifier};
 use kinko_ledger::Policy;
+use kinko_policy::AssetId;
 use kinko_wallet::{DescriptorError, MultisigWallet};
 use serde::Deserialize;
 
@@ -352,7 +353,7 @@ struct RawPerson {
 #[derive(Debug, Clone)]
 pub struct Setup {
     id: SetupId,
-    asset: String,
+    asset: AssetId,
     network: Network,
     hot: MultisigWallet,
     cold: MultisigWallet,
@@ -398,7 +399,7 @@ pub fn check_policy(
     text: &str,
 ) -> Result<Policy, SetupError> {
     let policy = Policy::from_toml_str(text).map_err(SetupError::Policy)?;
-    let assets: Vec<&String> = policy.config().assets().map(|(id, _)| id).collect();
+    let assets: Vec<&AssetId> = policy.config().assets().map(|(id, _)| id).collect();
     if assets.len() != 1 || assets[0] != asset {
         return Err(SetupError::PolicyAssets {
             asset: cut(asset),
@@ -563,6 +564,11 @@ impl Setup {
         }
 
         let policy = check_policy(&raw.asset, &approvers, &raw.policy)?;
+        // The policy has exactly this asset, which its parser checked.
+        let asset = AssetId::new(&raw.asset).map_err(|_| SetupError::PolicyAssets {
+            asset: cut(&raw.asset),
+            found: Vec::new(),
+        })?;
         let policy_delay = match raw.policy_delay.as_deref() {
             None => DEFAULT_POLICY_DELAY,
             Some(text) => kinko_policy::Duration::parse(text)
@@ -573,7 +579,7 @@ impl Setup {
 
         Ok(Setup {
             id: SetupId::of_file(bytes),
-            asset: raw.asset,
+            asset,
             network,
             hot,
             cold,
@@ -687,6 +693,11 @@ impl Setup {
 
     /// The asset (the policy's one asset).
     pub fn asset(&self) -> &str {
+        &self.asset
+    }
+
+    /// The asset, as the engine's id.
+    pub fn asset_id(&self) -> &AssetId {
         &self.asset
     }
 

@@ -45,7 +45,7 @@ const BIG: u64 = 200_000_000;
 const SMALL: u64 = 50_000_000;
 
 fn status(f: &Fixture, id: &str) -> WithdrawalStatus {
-    f.authority.state().withdrawals[id].status
+    f.authority.state().withdrawal(id).unwrap().status
 }
 
 /// Requests `id` of `amount` to `dest`; returns the decision.
@@ -138,7 +138,7 @@ fn approvals_without_the_approvers_key_are_refused() {
     // A signed action of another kind.
     let vote = Action::Unfreeze {
         setup_id: f.setup.id(),
-        asset: "BTC".into(),
+        asset: "BTC".parse().unwrap(),
         frozen_at: UnixTime::from_unix(f.now().unix()),
         expires: f.expires_in(3600),
     }
@@ -260,11 +260,11 @@ fn a_withdrawal_decided_around_the_authority_is_refused() {
         .decide_at(
             f.now(),
             EventKind::Withdrawal {
-                id: "loot".into(),
-                user: "mallory".into(),
-                asset: "BTC".into(),
-                destination: loot.to_string(),
-                amount,
+                id: "loot".parse().unwrap(),
+                user: "mallory".parse().unwrap(),
+                asset: "BTC".parse().unwrap(),
+                destination: loot.to_string().parse().unwrap(),
+                amount: kinko_policy::Amount::from_units(amount),
             },
         )
         .unwrap();
@@ -289,7 +289,7 @@ fn a_far_future_record_written_around_the_authority_is_refused() {
             .decide_at(
                 Timestamp::parse_rfc3339("9999-12-31T23:59:59Z").unwrap(),
                 EventKind::Tick {
-                    asset: "BTC".into(),
+                    asset: "BTC".parse().unwrap(),
                 },
             )
             .unwrap();
@@ -318,8 +318,8 @@ fn an_approval_by_name_written_around_the_authority_is_refused() {
         .decide_at(
             f.now(),
             EventKind::Approval {
-                asset: "BTC".into(),
-                id: "w1".into(),
+                asset: "BTC".parse().unwrap(),
+                id: "w1".parse().unwrap(),
                 approver: "alice".into(),
             },
         )
@@ -340,9 +340,9 @@ fn an_approval_by_name_written_around_the_authority_is_refused() {
 /// INSERTs a reserved withdrawal row of `asset` paying `amount` to `dest`.
 fn insert_reservation(f: &Fixture, id: &str, asset: &str, dest: &bitcoin::Address, amount: u64) {
     let w = Withdrawal {
-        user: "mallory".into(),
-        destination: dest.to_string(),
-        amount,
+        user: "mallory".parse().unwrap(),
+        destination: dest.to_string().parse().unwrap(),
+        amount: kinko_policy::Amount::from_units(amount),
         requested_at: f.now(),
         status: WithdrawalStatus::Reserved,
         required_approvals: 0,
@@ -481,7 +481,7 @@ fn forge_next(f: &mut Fixture, kind: &str, payload: String) -> kinko_ledger::Aud
     let head = f.last_record();
     let seq = head.seq + 1;
     kinko_ledger::AuditRecord {
-        asset: "BTC".into(),
+        asset: "BTC".parse().unwrap(),
         seq,
         at: f.now(),
         kind: kind.into(),
@@ -499,9 +499,9 @@ fn forge_deposit(f: &mut Fixture, engine: bool) -> kinko_ledger::AuditRecord {
     let event = Event::new(
         f.now(),
         EventKind::Deposit {
-            asset: "BTC".into(),
+            asset: "BTC".parse().unwrap(),
             wallet: Wallet::Hot,
-            amount: FAKE,
+            amount: kinko_policy::Amount::from_units(FAKE),
         },
     );
     let mut out = kinko_policy::Outcome {
@@ -665,8 +665,8 @@ fn a_deleted_cosign_mark_neither_respends_nor_releases_a_reservation() {
         .decide_at(
             f.now(),
             EventKind::Failed {
-                asset: "BTC".into(),
-                id: "w1".into(),
+                asset: "BTC".parse().unwrap(),
+                id: "w1".parse().unwrap(),
             },
         )
         .unwrap();
@@ -688,7 +688,7 @@ fn a_fake_cold_deposit_is_refused() {
         "unvouched-cold-deposit"
     );
     assert_eq!(f.records().len(), count);
-    assert_eq!(f.authority.state().cold, 0);
+    assert_eq!(f.authority.state().cold(), 0);
 }
 
 #[test]
@@ -697,7 +697,7 @@ fn a_fake_hot_deposit_does_not_lift_a_share_limit() {
     // The admins vouch for the 20 BTC in custody.
     let statement = Action::CustodyStatement {
         setup_id: f.setup.id(),
-        asset: "BTC".into(),
+        asset: "BTC".parse().unwrap(),
         amount: 4 * COIN,
         as_of: UnixTime::from_unix(f.now().unix()),
         expires: f.expires_in(3600),
@@ -726,14 +726,17 @@ fn a_fake_hot_deposit_does_not_lift_a_share_limit() {
     f.advance(60);
     let older = Action::CustodyStatement {
         setup_id: f.setup.id(),
-        asset: "BTC".into(),
+        asset: "BTC".parse().unwrap(),
         amount: 40 * COIN,
         as_of: UnixTime::from_unix(f.now().unix() - 3600),
         expires: f.expires_in(3600),
     };
     let two = [older.sign(&person(0x21)), older.sign(&person(0x22))];
     assert_eq!(rule(f.authority.custody_statement(&two)), "object-mismatch");
-    assert_eq!(f.authority.state().vouched, Some(4 * COIN));
+    assert_eq!(
+        f.authority.state().vouched(),
+        Some(kinko_policy::Amount::from_units(4 * COIN))
+    );
 }
 
 // ----- 6. sweeps pay the pinned cold wallet at the index handed out -----
@@ -767,7 +770,7 @@ fn sweeps_pay_only_the_cold_address_handed_out() {
     let rec = f.last_record();
     assert_eq!(rec.kind, "sweep");
     assert!(rec.payload.contains("\"cold_index\":0"), "{}", rec.payload);
-    assert_eq!(f.authority.state().cold, COIN);
+    assert_eq!(f.authority.state().cold(), COIN);
     assert_eq!(f.authority.next_sweep_address().unwrap().0, 1);
     // Index 0 is spent: another sweep there is refused.
     let mut p = f.psbt(&[(&cold0, COIN / 2)], 5);
@@ -881,7 +884,7 @@ fn the_honest_day() {
     assert_eq!(status(&f, "w1"), WithdrawalStatus::Settled);
     // The fee left the books with the payment (issue #13).
     assert_eq!(
-        f.authority.state().hot,
+        f.authority.state().hot(),
         4 * COIN - BIG - done.payment.fee.to_sat()
     );
 
@@ -974,7 +977,7 @@ fn policy_changes_loosen_only_after_the_delay_and_keep_usage() {
     f.authority.propose_policy_change(&looser, &sigs).unwrap();
     let cancel = Action::PolicyCancel {
         setup_id: f.setup.id(),
-        asset: "BTC".into(),
+        asset: "BTC".parse().unwrap(),
         sequence: 2,
         expires: f.expires_in(3600),
     }

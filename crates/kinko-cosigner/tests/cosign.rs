@@ -128,7 +128,7 @@ fn unknown_denied_and_settled_withdrawals_are_refused() {
     f.verify(p);
     f.authority.confirm("w2").unwrap();
     assert_eq!(
-        f.authority.state().withdrawals["w2"].status,
+        f.authority.state().withdrawal("w2").unwrap().status,
         WithdrawalStatus::Settled
     );
     let again = f.psbt(&[(&dest, 50_000_000)], 7);

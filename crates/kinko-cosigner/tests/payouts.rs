@@ -294,8 +294,14 @@ fn a_fee_bump_pays_the_same_reservations_and_the_books_follow_the_chain() {
         rec.payload
     );
     let s = f.authority.state();
-    assert_eq!(s.withdrawals["p1"].status, WithdrawalStatus::Settled);
-    assert_eq!(s.withdrawals["p2"].status, WithdrawalStatus::Settled);
+    assert_eq!(
+        s.withdrawal("p1").unwrap().status,
+        WithdrawalStatus::Settled
+    );
+    assert_eq!(
+        s.withdrawal("p2").unwrap().status,
+        WithdrawalStatus::Settled
+    );
     // The chain: the three coins not spent, plus the bump's change.
     let change: u64 = bump
         .unsigned_tx
@@ -305,11 +311,11 @@ fn a_fee_bump_pays_the_same_reservations_and_the_books_follow_the_chain() {
         .map(|o| o.value.to_sat())
         .sum();
     let chain = 3 * COIN + change;
-    assert_eq!(s.hot, chain, "books equal the chain to the satoshi");
-    assert_eq!(s.hot, 4 * COIN - 50_000_000 - fee);
+    assert_eq!(s.hot(), chain, "books equal the chain to the satoshi");
+    assert_eq!(s.hot(), 4 * COIN - 50_000_000 - fee);
     // A truthful observation of the chain changes nothing.
     f.authority.report_hot_balance(chain).unwrap();
-    assert!(f.authority.state().freeze.is_none());
+    assert!(f.authority.state().freeze().is_none());
     // The original is replaced: confirming it too is refused.
     assert_eq!(
         rule(f.authority.confirm_tx(&orig_txid)),
@@ -357,16 +363,19 @@ fn a_payout_whose_inputs_were_spent_elsewhere_is_released_with_evidence_only() {
             "conflict-not-proven"
         );
     }
-    let hot = f.authority.state().hot;
+    let hot = f.authority.state().hot().units();
     f.authority.confirm_tx(&txid_c).unwrap();
-    assert_eq!(f.authority.state().hot, hot - c.fee.to_sat());
+    assert_eq!(f.authority.state().hot(), hot - c.fee.to_sat());
     f.authority.fail_with_conflict("c1", &txid_c).unwrap();
     let s = f.authority.state();
-    assert_eq!(s.withdrawals["c1"].status, WithdrawalStatus::Released);
-    assert_eq!(s.reserved, 0);
+    assert_eq!(
+        s.withdrawal("c1").unwrap().status,
+        WithdrawalStatus::Released
+    );
+    assert_eq!(s.reserved(), 0);
     // The chain: coins 2 and 3 and the consolidation's one output.
     assert_eq!(
-        s.hot,
+        s.hot(),
         2 * COIN + consolidation.unsigned_tx.output[0].value.to_sat()
     );
     assert_eq!(
@@ -500,11 +509,11 @@ fn a_child_pays_for_a_stuck_payout_from_its_change() {
     let c = f.authority.cosign_consolidation(&mut signed).unwrap();
     f.verify(signed);
     // Both confirm: the books lose the payment and both fees.
-    let hot = f.authority.state().hot;
+    let hot = f.authority.state().hot().units();
     f.authority.confirm_tx(&p.txid.to_string()).unwrap();
     f.authority.confirm_tx(&c.txid.to_string()).unwrap();
     assert_eq!(
-        f.authority.state().hot,
+        f.authority.state().hot(),
         hot - 10_000_000 - p.payout.fee.to_sat() - c.fee.to_sat()
     );
     f.reopen().unwrap();

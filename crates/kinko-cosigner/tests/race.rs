@@ -174,7 +174,7 @@ impl World<'_> {
                             let approver = if rng.below(2) == 0 { 0x11 } else { 0x12 };
                             let s = Action::Approval {
                                 setup_id: setup.id(),
-                                asset: "BTC".into(),
+                                asset: "BTC".parse().unwrap(),
                                 withdrawal_id: wid(n),
                                 destination: self.destinations[d as usize].to_string(),
                                 amount,
@@ -330,7 +330,7 @@ fn race(skews: &[i64]) {
     // Recompute from the committed records: every reservation within the
     // maximum, every span of every window within its limit, one transaction
     // per reservation.
-    let mut asked: HashMap<String, (String, u64)> = HashMap::new();
+    let mut asked: HashMap<String, (kinko_policy::UserId, kinko_policy::Amount)> = HashMap::new();
     let mut reservations: Vec<(i64, String, u64)> = Vec::new();
     let mut chain_cosigned: HashMap<String, String> = HashMap::new();
     for r in &records {
@@ -351,14 +351,18 @@ fn race(skews: &[i64]) {
                     match c {
                         Change::WithdrawalRecorded { id, withdrawal } => {
                             if withdrawal.status == WithdrawalStatus::Reserved {
-                                reservations.push((at, withdrawal.user.clone(), withdrawal.amount));
+                                reservations.push((
+                                    at,
+                                    withdrawal.user.to_string(),
+                                    withdrawal.amount.units(),
+                                ));
                             }
-                            asked.insert(id, (withdrawal.user, withdrawal.amount));
+                            asked.insert(id.to_string(), (withdrawal.user, withdrawal.amount));
                         }
                         Change::Reserved { id, amount } => {
-                            let (user, asked_amount) = asked[&id].clone();
+                            let (user, asked_amount) = asked[id.as_str()].clone();
                             assert_eq!(amount, asked_amount);
-                            reservations.push((at, user, amount));
+                            reservations.push((at, user.to_string(), amount.units()));
                         }
                         _ => {}
                     }
@@ -392,12 +396,12 @@ fn race(skews: &[i64]) {
     }
     let state = fresh.state();
     let reserved: u64 = state
-        .withdrawals
+        .withdrawals()
         .values()
         .filter(|w| w.status == WithdrawalStatus::Reserved)
-        .map(|w| w.amount)
+        .map(|w| w.amount.units())
         .sum();
-    assert_eq!(reserved, state.reserved);
+    assert_eq!(reserved, state.reserved());
 
     // What the hosts were given: one transaction per reservation, the
     // chain's, and each passes libbitcoinconsensus.

@@ -120,19 +120,19 @@ threshold = 500_000
 
 fn withdrawal(asset: usize, n: u64) -> EventKind {
     EventKind::Withdrawal {
-        id: format!("w{asset}_{n}"),
-        user: format!("u{}", n % 1_000),
-        asset: format!("A{asset}"),
-        destination: format!("dest{}", n % 97),
-        amount: 1 + n % 100,
+        id: format!("w{asset}_{n}").parse().expect("id"),
+        user: format!("u{}", n % 1_000).parse().expect("user"),
+        asset: format!("A{asset}").parse().expect("asset"),
+        destination: format!("dest{}", n % 97).parse().expect("destination"),
+        amount: kinko_policy::Amount::from_units(1 + n % 100),
     }
 }
 
 fn deposit(asset: usize) -> EventKind {
     EventKind::Deposit {
-        asset: format!("A{asset}"),
+        asset: format!("A{asset}").parse().expect("asset"),
         wallet: Wallet::Hot,
-        amount: 4_000_000_000_000_000,
+        amount: kinko_policy::Amount::from_units(4_000_000_000_000_000),
     }
 }
 

@@ -79,9 +79,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use kinko_policy::{
-    decide_asset, AllowlistEntry, AssetState, Change, Config, ConfigError, Decision, Event,
-    EventKind, Freeze, Outcome, Proposal, Timestamp, WindowRef, WindowUsage, Withdrawal,
-    WithdrawalStatus,
+    decide_asset, AllowlistEntry, Amount, AssetState, AssetStateParts, Change, Config, ConfigError,
+    Decision, Destination, Event, EventKind, Freeze, Outcome, Proposal, Timestamp, UserId,
+    WindowRef, WindowUsage, Withdrawal, WithdrawalId, WithdrawalStatus,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -872,11 +872,11 @@ impl Ledger {
         };
         let core: Core = serde_json::from_str(row.core.as_deref().unwrap_or("{}"))
             .map_err(|_| ReadError::Damaged("asset state"))?;
-        let mut s = AssetState {
+        let mut s = AssetStateParts {
             last_at: core.last_at,
-            hot: row.hot,
-            cold: row.cold,
-            reserved: row.reserved,
+            hot: Amount::from_units(row.hot),
+            cold: Amount::from_units(row.cold),
+            reserved: Amount::from_units(row.reserved),
             windows: core.windows,
             breaker: core.breaker,
             freeze: core.freeze,
@@ -886,14 +886,17 @@ impl Ledger {
         for (id, rec) in tx.all_withdrawals(asset)? {
             let w: Withdrawal =
                 serde_json::from_str(&rec).map_err(|_| ReadError::Damaged("withdrawal"))?;
+            let id = WithdrawalId::new(&id).map_err(|_| ReadError::Damaged("withdrawal"))?;
             s.withdrawals.insert(id, w);
         }
         for (user, usage) in tx.all_user_windows(asset)? {
             let u: Vec<WindowUsage> =
                 serde_json::from_str(&usage).map_err(|_| ReadError::Damaged("user windows"))?;
+            let user = UserId::new(&user).map_err(|_| ReadError::Damaged("user windows"))?;
             s.user_windows.insert(user, u);
         }
         for (dest, added, active) in tx.all_allowlist(asset)? {
+            let dest = Destination::new(&dest).map_err(|_| ReadError::Damaged("allowlist"))?;
             s.allowlist.insert(
                 dest,
                 AllowlistEntry {
@@ -902,7 +905,7 @@ impl Ledger {
                 },
             );
         }
-        Ok(Some(s))
+        Ok(Some(AssetState::from_parts(s)))
     }
 
     /// The assets the ledger holds, sorted.
@@ -1159,7 +1162,7 @@ fn prefetch(
     for e in &events {
         let t = e.touches();
         keys.ids.extend(t.withdrawal);
-        keys.ids.extend(t.settles.iter().map(String::as_str));
+        keys.ids.extend(t.settles.iter().map(WithdrawalId::as_str));
         keys.users.extend(t.user.map(|u| (t.asset, u)));
         keys.destinations
             .extend(t.destination.map(|d| (t.asset, d)));
@@ -1245,11 +1248,11 @@ fn decide_in(
             kinko_policy::DecideError::UnknownAsset(asset.chars().take(64).collect()),
         )));
     };
-    let mut s = AssetState {
+    let mut s = AssetStateParts {
         last_at: work.core.last_at,
-        hot: work.row.hot,
-        cold: work.row.cold,
-        reserved: work.row.reserved,
+        hot: Amount::from_units(work.row.hot),
+        cold: Amount::from_units(work.row.cold),
+        reserved: Amount::from_units(work.row.reserved),
         windows: work.core.windows.clone(),
         breaker: work.core.breaker.clone(),
         freeze: work.core.freeze.clone(),
@@ -1275,8 +1278,8 @@ fn decide_in(
             let mut destination = touches.destination.map(str::to_owned);
             if let Some((_, rec)) = &withdrawal {
                 let w: Withdrawal = serde_json::from_str(rec).map_err(damaged("withdrawal"))?;
-                user.get_or_insert(w.user);
-                destination.get_or_insert(w.destination);
+                user.get_or_insert(w.user.into());
+                destination.get_or_insert(w.destination.into());
             }
             let t = tx.touched(asset, None, user.as_deref(), destination.as_deref())?;
             let t = store::Touched { withdrawal, ..t };
@@ -1289,7 +1292,8 @@ fn decide_in(
             return Ok(Err(DecideError::IdOfOtherAsset));
         }
         let w: Withdrawal = serde_json::from_str(&rec).map_err(damaged("withdrawal"))?;
-        s.withdrawals.insert(id.to_owned(), w);
+        let id = WithdrawalId::new(id).map_err(|_| DecideError::Damaged("withdrawal"))?;
+        s.withdrawals.insert(id, w);
     }
     // The withdrawals a confirmed transaction settles (the engine refuses
     // an unknown one).
@@ -1305,9 +1309,11 @@ fn decide_in(
     if let Some(text) = t.user_windows {
         let usage: Vec<WindowUsage> =
             serde_json::from_str(&text).map_err(damaged("user windows"))?;
+        let user = UserId::new(&user).map_err(|_| DecideError::Damaged("user windows"))?;
         s.user_windows.insert(user, usage);
     }
     if let (Some(d), Some((added, active))) = (destination, t.allowlist) {
+        let d = Destination::new(&d).map_err(|_| DecideError::Damaged("allowlist"))?;
         s.allowlist.insert(
             d,
             AllowlistEntry {
@@ -1322,11 +1328,11 @@ fn decide_in(
     // caller names the confirmed transaction that conflicts with every one
     // it was cosigned for (evidence `conflict`; the policy cosigner checks
     // it against its own records before it asks, and again on replay).
+    let mut s = AssetState::from_parts(s);
     let conflict = evidence.is_some_and(|e| e.get("conflict").is_some());
     if let (EventKind::Failed { id, .. }, false) = (kind, conflict) {
         let reserved = s
-            .withdrawals
-            .get(id.as_str())
+            .withdrawal(id)
             .is_some_and(|w| w.status == WithdrawalStatus::Reserved);
         if reserved {
             if let Some(txid) = tx.cosign_mark(id)? {
@@ -1345,6 +1351,7 @@ fn decide_in(
         }
         Err(e) => return Ok(Err(DecideError::Refused(e))),
     };
+    let s = s.into_parts();
     // The SQL columns are i64: refuse (before writing anything) what they
     // cannot hold.
     let max = i64::MAX as u64;
@@ -1362,20 +1369,20 @@ fn decide_in(
     let mut changed_user = None;
     for c in &outcome.changes {
         match c {
-            Change::WithdrawalRecorded { id, .. } => new_w = Some(id.as_str()),
+            Change::WithdrawalRecorded { id, .. } => new_w = Some(id),
             Change::ApprovalAdded { id, .. }
             | Change::Reserved { id, .. }
             | Change::PendingDenied { id, .. }
             | Change::Settled { id, .. }
             | Change::Released { id, .. }
-                if changed_w.last() != Some(&id.as_str()) =>
+                if changed_w.last() != Some(&id) =>
             {
-                changed_w.push(id.as_str());
+                changed_w.push(id);
             }
             Change::UsageAdded {
                 window: WindowRef::User { user, .. },
                 ..
-            } => changed_user = Some(user.as_str()),
+            } => changed_user = Some(user),
             Change::AllowlistAdded { destination, entry } => tx.put_allowlist(
                 asset,
                 destination,
@@ -1398,10 +1405,10 @@ fn decide_in(
             .ok_or(DecideError::Damaged("withdrawal"))?;
         let row = WithdrawalRow {
             asset: asset.to_owned(),
-            id: id.to_owned(),
-            user: w.user.clone(),
+            id: id.to_string(),
+            user: w.user.to_string(),
             status: w.status.name(),
-            amount: store::to_i64(w.amount)?,
+            amount: store::to_i64(w.amount.units())?,
             record: serde_json::to_string(w).map_err(damaged("withdrawal"))?,
         };
         if insert {
@@ -1439,9 +1446,9 @@ fn decide_in(
     .map_err(damaged("audit payload"))?;
     let record = work.append(tx, asset, at, kind.type_name(), payload)?;
 
-    work.row.hot = s.hot;
-    work.row.cold = s.cold;
-    work.row.reserved = s.reserved;
+    work.row.hot = s.hot.units();
+    work.row.cold = s.cold.units();
+    work.row.reserved = s.reserved.units();
     work.core = Core {
         last_at: s.last_at,
         windows: s.windows,

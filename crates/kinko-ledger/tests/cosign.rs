@@ -6,6 +6,7 @@ use kinko_ledger::{
     CosignError, CosignResult, CosignVerdict, DecideError, Ledger, Request,
     RULE_RESERVATION_COSIGNED,
 };
+use kinko_policy::Amount;
 use kinko_policy::{Decision, EventKind, Timestamp, Wallet, WithdrawalStatus};
 
 use crate::common::Db;
@@ -27,9 +28,9 @@ fn reserve(l: &mut Ledger, id: &str) {
     l.decide_at(
         at,
         EventKind::Deposit {
-            asset: "BTC".into(),
+            asset: "BTC".parse().unwrap(),
             wallet: Wallet::Hot,
-            amount: 100_000_000,
+            amount: Amount::from_units(100_000_000),
         },
     )
     .unwrap();
@@ -37,11 +38,11 @@ fn reserve(l: &mut Ledger, id: &str) {
         .decide_at(
             at,
             EventKind::Withdrawal {
-                id: id.into(),
-                user: "alice".into(),
-                asset: "BTC".into(),
-                destination: "tb1qdest".into(),
-                amount: 1_000_000,
+                id: id.parse().unwrap(),
+                user: "alice".parse().unwrap(),
+                asset: "BTC".parse().unwrap(),
+                destination: "tb1qdest".parse().unwrap(),
+                amount: Amount::from_units(1_000_000),
             },
         )
         .unwrap();
@@ -50,7 +51,7 @@ fn reserve(l: &mut Ledger, id: &str) {
 
 fn sign(txid: &str) -> impl FnOnce(&str, &kinko_policy::Withdrawal) -> CosignVerdict + '_ {
     move |asset, w| {
-        assert_eq!((asset, w.amount), ("BTC", 1_000_000));
+        assert_eq!((asset, w.amount.units()), ("BTC", 1_000_000));
         CosignVerdict::Sign { txid: txid.into() }
     }
 }
@@ -110,8 +111,8 @@ fn cosign_marks_once_and_audits_every_decision(db: &Db) {
     l.decide_at(
         t("2026-01-26T09:02:00Z"),
         EventKind::Confirmed {
-            asset: "BTC".into(),
-            id: "w1".into(),
+            asset: "BTC".parse().unwrap(),
+            id: "w1".parse().unwrap(),
         },
     )
     .unwrap();
@@ -125,7 +126,7 @@ fn cosign_marks_once_and_audits_every_decision(db: &Db) {
         .unwrap();
     assert_eq!(rule(&r.result), "not-reserved");
     let s = l.asset_state("BTC").unwrap().unwrap();
-    assert_eq!((s.hot, s.reserved), (99_000_000, 0));
+    assert_eq!((s.hot().units(), s.reserved().units()), (99_000_000, 0));
     // deposit, withdrawal, 5 cosign decisions, confirmation.
     let v = other.verify_audit().unwrap();
     assert_eq!(v.records, 8);
@@ -174,8 +175,8 @@ fn racing_cosigners_mark_once(db: &Db) {
 
 fn failed(id: &str) -> EventKind {
     EventKind::Failed {
-        asset: "BTC".into(),
-        id: id.into(),
+        asset: "BTC".parse().unwrap(),
+        id: id.parse().unwrap(),
     }
 }
 
@@ -192,11 +193,11 @@ fn a_cosigned_reservation_is_not_released_by_a_failure(db: &Db) {
         .decide_at(
             at,
             EventKind::Withdrawal {
-                id: "w2".into(),
-                user: "bob".into(),
-                asset: "BTC".into(),
-                destination: "tb1qother".into(),
-                amount: 500_000,
+                id: "w2".parse().unwrap(),
+                user: "bob".parse().unwrap(),
+                asset: "BTC".parse().unwrap(),
+                destination: "tb1qother".parse().unwrap(),
+                amount: Amount::from_units(500_000),
             },
         )
         .unwrap();
@@ -249,21 +250,27 @@ fn a_cosigned_reservation_is_not_released_by_a_failure(db: &Db) {
     ));
     assert!(out[1].is_ok(), "{:?}", out[1]);
     let s = other.asset_state("BTC").unwrap().unwrap();
-    assert_eq!(s.withdrawals["w1"].status, WithdrawalStatus::Reserved);
-    assert_eq!(s.withdrawals["w2"].status, WithdrawalStatus::Released);
-    assert_eq!(s.reserved, 1_000_000);
+    assert_eq!(
+        s.withdrawal("w1").unwrap().status,
+        WithdrawalStatus::Reserved
+    );
+    assert_eq!(
+        s.withdrawal("w2").unwrap().status,
+        WithdrawalStatus::Released
+    );
+    assert_eq!(s.reserved(), 1_000_000);
 
     // The confirmation ends it.
     l.decide_at(
         t("2026-01-26T09:04:00Z"),
         EventKind::Confirmed {
-            asset: "BTC".into(),
-            id: "w1".into(),
+            asset: "BTC".parse().unwrap(),
+            id: "w1".parse().unwrap(),
         },
     )
     .unwrap();
     let s = other.asset_state("BTC").unwrap().unwrap();
-    assert_eq!((s.hot, s.reserved), (99_000_000, 0));
+    assert_eq!((s.hot().units(), s.reserved().units()), (99_000_000, 0));
     // deposit, 2 withdrawals, cosign, 2 refusals, failure, confirmation.
     assert_eq!(other.verify_audit().unwrap().records, 8);
     let mut out = Vec::new();
@@ -292,11 +299,11 @@ fn withdraw(l: &mut Ledger, id: &str, amount: u64) {
         .decide_at(
             t("2026-01-26T09:00:00Z"),
             EventKind::Withdrawal {
-                id: id.into(),
-                user: format!("user-{id}"),
-                asset: "BTC".into(),
-                destination: format!("tb1q{id}"),
-                amount,
+                id: id.parse().unwrap(),
+                user: format!("user-{id}").parse().unwrap(),
+                asset: "BTC".parse().unwrap(),
+                destination: format!("tb1q{id}").parse().unwrap(),
+                amount: Amount::from_units(amount),
             },
         )
         .unwrap();
@@ -305,6 +312,10 @@ fn withdraw(l: &mut Ledger, id: &str, amount: u64) {
 
 fn ids(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| (*s).to_owned()).collect()
+}
+
+fn wids(v: &[&str]) -> Vec<kinko_policy::WithdrawalId> {
+    v.iter().map(|s| s.parse().unwrap()).collect()
 }
 
 /// Issue #13: one transaction pays many reservations; all are marked in one
@@ -394,24 +405,27 @@ fn a_batch_marks_every_reservation_or_none_and_a_bump_joins_the_family(db: &Db) 
 
     // Settled at once by the bump, with its fee; w4 untouched.
     let s = l.asset_state("BTC").unwrap().unwrap();
-    let (hot, reserved) = (s.hot, s.reserved);
+    let (hot, reserved) = (s.hot(), s.reserved());
     l.decide_at(
         t("2026-01-26T09:05:00Z"),
         EventKind::TxConfirmed {
-            asset: "BTC".into(),
+            asset: "BTC".parse().unwrap(),
             tx: "b3".into(),
-            withdrawals: ids(&["w1", "w2", "w3"]),
-            fee: 777,
+            withdrawals: wids(&["w1", "w2", "w3"]),
+            fee: Amount::from_units(777),
         },
     )
     .unwrap();
     let s = other.asset_state("BTC").unwrap().unwrap();
-    assert_eq!(s.hot, hot - 1_020_000 - 777);
-    assert_eq!(s.reserved, reserved - 1_020_000);
+    assert_eq!(s.hot().units(), hot.units() - 1_020_000 - 777);
+    assert_eq!(s.reserved().units(), reserved.units() - 1_020_000);
     for id in ["w1", "w2", "w3"] {
-        assert_eq!(s.withdrawals[id].status, WithdrawalStatus::Settled);
+        assert_eq!(s.withdrawal(id).unwrap().status, WithdrawalStatus::Settled);
     }
-    assert_eq!(s.withdrawals["w4"].status, WithdrawalStatus::Reserved);
+    assert_eq!(
+        s.withdrawal("w4").unwrap().status,
+        WithdrawalStatus::Reserved
+    );
     other.verify_audit().unwrap();
 }
 

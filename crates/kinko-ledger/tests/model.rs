@@ -17,7 +17,7 @@ use crate::common::*;
 fn comparable(mut s: AssetState, config: &Config, asset: &str) -> AssetState {
     // The ledger prunes only the user rows a decision touched; pruning never
     // changes a decision, so compare both pruned at the last time.
-    if let (Some(p), Some(at)) = (config.asset(asset), s.last_at) {
+    if let (Some(p), Some(at)) = (config.asset(asset), s.last_at()) {
         s.prune(p, at);
     }
     s

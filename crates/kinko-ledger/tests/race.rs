@@ -68,16 +68,16 @@ pub fn worker(url: &str, seed: u64, n: u64, id_space: u64) -> Tally {
                 )
             }
             12..=14 => EventKind::Confirmed {
-                asset: asset.into(),
-                id,
+                asset: asset.parse().unwrap(),
+                id: id.parse().unwrap(),
             },
             15..=16 => EventKind::Failed {
-                asset: asset.into(),
-                id,
+                asset: asset.parse().unwrap(),
+                id: id.parse().unwrap(),
             },
             _ => EventKind::Approval {
-                asset: asset.into(),
-                id,
+                asset: asset.parse().unwrap(),
+                id: id.parse().unwrap(),
                 approver: ["alice", "bob", "carol"][rng.below(3) as usize].into(),
             },
         };
@@ -126,7 +126,7 @@ pub fn check_invariants(db: &Db) -> Stats {
         let out = decide(&config, &mut replay, &p.event).expect("replay decides");
         assert_eq!(out.decision, p.decision, "replay of {}#{}", r.asset, r.seq);
         if let EventKind::Deposit { amount, .. } = &p.event.kind {
-            *deposits.entry(r.asset.clone()).or_default() += amount;
+            *deposits.entry(r.asset.clone()).or_default() += amount.units();
         }
         match &p.decision {
             Decision::Denied { rule, .. } if rule.name() == "velocity" => {
@@ -137,13 +137,13 @@ pub fn check_invariants(db: &Db) -> Stats {
         }
         if let Decision::Approved { id } = &p.decision {
             stats.approved += 1;
-            *approved_ids.entry(id.clone()).or_default() += 1;
-            let w = &replay.assets[&r.asset].withdrawals[id];
+            *approved_ids.entry(id.to_string()).or_default() += 1;
+            let w = &replay.assets[r.asset.as_str()].withdrawal(id).unwrap();
             approvals.entry(r.asset.clone()).or_default().push((
                 p.event.at.unix(),
-                id.clone(),
-                w.user.clone(),
-                w.amount,
+                id.to_string(),
+                w.user.to_string(),
+                w.amount.units(),
             ));
         }
     }
@@ -160,31 +160,35 @@ pub fn check_invariants(db: &Db) -> Stats {
         })
         .collect::<Vec<_>>()
     {
-        let mem = &replay.assets[&asset];
+        let mem = &replay.assets[asset.as_str()];
         assert_eq!(
-            (stored.hot, stored.cold, stored.reserved),
-            (mem.hot, mem.cold, mem.reserved),
+            (stored.hot(), stored.cold(), stored.reserved()),
+            (mem.hot(), mem.cold(), mem.reserved()),
             "{asset} books"
         );
-        assert_eq!(stored.withdrawals, mem.withdrawals, "{asset} withdrawals");
+        assert_eq!(
+            stored.withdrawals(),
+            mem.withdrawals(),
+            "{asset} withdrawals"
+        );
         let settled: u64 = stored
-            .withdrawals
+            .withdrawals()
             .values()
             .filter(|w| w.status == WithdrawalStatus::Settled)
-            .map(|w| w.amount)
+            .map(|w| w.amount.units())
             .sum();
         let reserved: u64 = stored
-            .withdrawals
+            .withdrawals()
             .values()
             .filter(|w| w.status == WithdrawalStatus::Reserved)
-            .map(|w| w.amount)
+            .map(|w| w.amount.units())
             .sum();
         assert_eq!(
             deposits.get(&asset).copied().unwrap_or(0) - settled,
-            stored.hot + stored.cold,
+            stored.hot().units() + stored.cold().units(),
             "{asset} balance"
         );
-        assert_eq!(reserved, stored.reserved, "{asset} reserved");
+        assert_eq!(reserved, stored.reserved(), "{asset} reserved");
         // Windows: every span (t - W, t] ending at an approval.
         let policy = config.asset(&asset).unwrap();
         let list = approvals.get(&asset).cloned().unwrap_or_default();

@@ -114,8 +114,8 @@ fn signed_ledger(db: &Db) -> (Ledger, String) {
     l.decide_at(
         t(5),
         EventKind::Confirmed {
-            asset: "BTC".into(),
-            id: "w1".into(),
+            asset: "BTC".parse().unwrap(),
+            id: "w1".parse().unwrap(),
         },
     )
     .unwrap();
@@ -137,7 +137,7 @@ fn mismatch(asset: &str, signed_count: u64, chain_count: u64) -> String {
     format!(
         "{:?}",
         VerifyError::HeadMismatch {
-            asset: asset.into(),
+            asset: asset.parse().unwrap(),
             signed_count,
             chain_count,
         }
@@ -203,7 +203,7 @@ fn attacker_without_the_key_is_caught(db: &Db) {
     // 5. Replace it with the true head signed by another key.
     let other = Action::AuditHead {
         setup_id: setup_id(),
-        asset: "BTC".into(),
+        asset: "BTC".parse().unwrap(),
         count: 5,
         hash: last.hash.parse::<Digest>().unwrap(),
         at: UnixTime::from_unix(last.at.unix()),
@@ -366,8 +366,8 @@ fn every_write_that_appends_signs_its_chains(db: &Db) {
         .decide_at(
             t(3),
             EventKind::Failed {
-                asset: "BTC".into(),
-                id: "w1".into(),
+                asset: "BTC".parse().unwrap(),
+                id: "w1".parse().unwrap(),
             },
         )
         .unwrap_err();
@@ -402,8 +402,8 @@ fn evidence_is_recorded_and_old_records_hash_the_same(db: &Db) {
         .decide_at(
             t(2),
             EventKind::Confirmed {
-                asset: "BTC".into(),
-                id: "w1".into(),
+                asset: "BTC".parse().unwrap(),
+                id: "w1".parse().unwrap(),
             },
         )
         .unwrap();

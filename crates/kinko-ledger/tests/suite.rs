@@ -46,37 +46,46 @@ fn reserve_confirm_release_and_idempotency(db: &Db) {
         }
     ));
     let s = l.asset_state("BTC").unwrap().unwrap();
-    assert_eq!((s.hot, s.reserved), (100_000_000, 1_000_000));
+    assert_eq!(
+        (s.hot().units(), s.reserved().units()),
+        (100_000_000, 1_000_000)
+    );
 
     l.decide_at(t(3), withdrawal("BTC", "w2", "u2", "bc1qb", 2_000_000))
         .unwrap();
     l.decide_at(
         t(4),
         EventKind::Confirmed {
-            asset: "BTC".into(),
-            id: "w1".into(),
+            asset: "BTC".parse().unwrap(),
+            id: "w1".parse().unwrap(),
         },
     )
     .unwrap();
     l.decide_at(
         t(5),
         EventKind::Failed {
-            asset: "BTC".into(),
-            id: "w2".into(),
+            asset: "BTC".parse().unwrap(),
+            id: "w2".parse().unwrap(),
         },
     )
     .unwrap();
     let s = l.asset_state("BTC").unwrap().unwrap();
-    assert_eq!((s.hot, s.reserved), (99_000_000, 0));
-    assert_eq!(s.withdrawals["w1"].status, WithdrawalStatus::Settled);
-    assert_eq!(s.withdrawals["w2"].status, WithdrawalStatus::Released);
+    assert_eq!((s.hot().units(), s.reserved().units()), (99_000_000, 0));
+    assert_eq!(
+        s.withdrawal("w1").unwrap().status,
+        WithdrawalStatus::Settled
+    );
+    assert_eq!(
+        s.withdrawal("w2").unwrap().status,
+        WithdrawalStatus::Released
+    );
     // Confirming twice is refused (not reserved any more), nothing recorded.
     let e = l
         .decide_at(
             t(6),
             EventKind::Confirmed {
-                asset: "BTC".into(),
-                id: "w1".into(),
+                asset: "BTC".parse().unwrap(),
+                id: "w1".parse().unwrap(),
             },
         )
         .unwrap_err();
@@ -110,9 +119,9 @@ fn state_survives_reopen_and_other_workers_see_it(db: &Db) {
     drop((a, b));
     let mut c = db.open();
     let s = c.asset_state("BTC").unwrap().unwrap();
-    assert_eq!(s.reserved, 6_000_000);
-    assert_eq!(s.hot, 50_000_000);
-    assert_eq!(s.withdrawals.len(), 6);
+    assert_eq!(s.reserved(), 6_000_000);
+    assert_eq!(s.hot(), 50_000_000);
+    assert_eq!(s.withdrawals().len(), 6);
     assert_eq!(c.verify_audit().unwrap().records, 7);
     // Time went on in the stored clock: an older event is refused after reopen.
     assert!(matches!(
@@ -146,11 +155,14 @@ fn velocity_denial_names_the_rule_across_workers(db: &Db) {
                 Rule::Velocity {
                     window,
                     per_user: false,
-                    limit: 20_000_000,
-                    used: 17_400_000,
+                    limit,
+                    used,
                 },
             ..
-        } => assert_eq!(window.to_string(), "10m"),
+        } => assert_eq!(
+            (window.to_string(), limit.units(), used.units()),
+            ("10m".to_owned(), 20_000_000, 17_400_000)
+        ),
         other => panic!("{other:?}"),
     }
     // The per-user 1h window (8,000,000) across workers: u0 has 2.9M.
@@ -177,8 +189,8 @@ fn approvals_and_allowlist_delay(db: &Db) {
         "{d:?}"
     );
     let approve = |who: &str| EventKind::Approval {
-        asset: "XEM".into(),
-        id: "x1".into(),
+        asset: "XEM".parse().unwrap(),
+        id: "x1".parse().unwrap(),
         approver: who.into(),
     };
     let d = l.decide_at(t(2), approve("alice")).unwrap();
@@ -189,14 +201,14 @@ fn approvals_and_allowlist_delay(db: &Db) {
     assert!(matches!(d.outcome.decision, Decision::Pending { .. }));
     let d = other.decide_at(t(4), approve("bob")).unwrap();
     assert!(approved(&d.outcome.decision), "{d:?}");
-    assert_eq!(l.asset_state("XEM").unwrap().unwrap().reserved, 1_000);
+    assert_eq!(l.asset_state("XEM").unwrap().unwrap().reserved(), 1_000);
 
     // An allowlist entry is active only after its delay.
     l.decide_at(
         t(10),
         EventKind::AllowlistAdd {
-            asset: "XEM".into(),
-            destination: "NLATER".into(),
+            asset: "XEM".parse().unwrap(),
+            destination: "NLATER".parse().unwrap(),
         },
     )
     .unwrap();
@@ -212,7 +224,7 @@ fn approvals_and_allowlist_delay(db: &Db) {
         .unwrap();
     assert!(approved(&d.outcome.decision), "{d:?}");
     let s = l.asset_state("XEM").unwrap().unwrap();
-    assert!(s.allowlist.contains_key("NLATER"));
+    assert!(s.allowlist_entry("NLATER").is_some());
 }
 
 fn clock_going_backwards_fails_closed(db: &Db) {
@@ -291,8 +303,8 @@ fn batch_commits_all_or_nothing_and_refuses_per_event(db: &Db) {
         Decision::Duplicate { .. }
     ));
     let mut fresh = db.open();
-    assert_eq!(fresh.asset_state("BTC").unwrap().unwrap().reserved, 1_000);
-    assert_eq!(fresh.asset_state("XEM").unwrap().unwrap().hot, 5);
+    assert_eq!(fresh.asset_state("BTC").unwrap().unwrap().reserved(), 1_000);
+    assert_eq!(fresh.asset_state("XEM").unwrap().unwrap().hot(), 5);
     let v = fresh.verify_audit().unwrap();
     assert_eq!((v.chains, v.records), (2, 4));
 }
@@ -311,12 +323,12 @@ fn batch_sees_its_own_writes_as_the_engine_does(db: &Db) {
         kind,
     };
     let approve = |asset: &str, id: &str, who: &str| EventKind::Approval {
-        asset: asset.into(),
-        id: id.into(),
+        asset: asset.parse().unwrap(),
+        id: id.parse().unwrap(),
         approver: who.into(),
     };
     let allow = |add: bool| {
-        let (asset, destination) = ("XEM".to_owned(), "NX1".to_owned());
+        let (asset, destination) = ("XEM".parse().unwrap(), "NX1".parse().unwrap());
         if add {
             EventKind::AllowlistAdd { asset, destination }
         } else {
@@ -337,15 +349,15 @@ fn batch_sees_its_own_writes_as_the_engine_does(db: &Db) {
         ev(
             7,
             EventKind::Confirmed {
-                asset: "BTC".into(),
-                id: "a".into(),
+                asset: "BTC".parse().unwrap(),
+                id: "a".parse().unwrap(),
             },
         ),
         ev(
             8,
             EventKind::Failed {
-                asset: "BTC".into(),
-                id: "b".into(),
+                asset: "BTC".parse().unwrap(),
+                id: "b".parse().unwrap(),
             },
         ),
         // "b" is BTC's, recorded earlier in this batch.

@@ -50,6 +50,9 @@ pub fn decide_asset(
     event: &Event,
 ) -> Result<Outcome, DecideError> {
     let (decision, changes) = plan(policy, state, event)?;
+    // Buckets stop counting only as time passes: the decision before this
+    // one, at the same second, already pruned the asset's own windows.
+    let pruned = state.last_at == Some(event.at);
     // The plan was made on this very state and checked every sum and every
     // record it touches, so applying it cannot fail on a consistent state.
     // On a state that was inconsistent to begin with (e.g. loaded from a
@@ -60,18 +63,16 @@ pub fn decide_asset(
     if policy.windows().iter().any(|w| w.per_user()) {
         // The approval's user is read from the record (cloned: rare path).
         let approval_user = match &event.kind {
-            EventKind::Approval { id, .. } => {
-                state.withdrawals.get(id.as_str()).map(|w| w.user.clone())
-            }
+            EventKind::Approval { id, .. } => state.withdrawals.get(id).map(|w| w.user.clone()),
             _ => None,
         };
         let user = match &event.kind {
-            EventKind::Withdrawal { user, .. } => Some(user.as_str()),
-            _ => approval_user.as_deref(),
+            EventKind::Withdrawal { user, .. } => Some(user),
+            _ => approval_user.as_ref(),
         };
-        state.prune_touched(policy, event.at, user);
-    } else {
-        state.prune_touched(policy, event.at, None);
+        state.prune_windows(policy, event.at, !pruned, user);
+    } else if !pruned {
+        state.prune_windows(policy, event.at, true, None);
     }
     let proposals = proposals(policy, state, event.kind.asset_id());
     Ok(Outcome {
@@ -114,7 +115,7 @@ pub fn proposals(policy: &AssetPolicy, state: &AssetState, asset: &AssetId) -> V
 /// The withdrawal `id`, which must be in `status`.
 fn withdrawal_in<'s>(
     s: &'s AssetState,
-    id: &str,
+    id: &WithdrawalId,
     status: WithdrawalStatus,
 ) -> Result<&'s Withdrawal, DecideError> {
     let w = s
@@ -179,7 +180,7 @@ fn plan(
             if amount.is_zero() {
                 return Err(DecideError::ZeroAmount);
             }
-            if let Some(w) = s.withdrawals.get(id.as_str()) {
+            if let Some(w) = s.withdrawals.get(id) {
                 return Ok((
                     Decision::Duplicate {
                         id: id.clone(),
@@ -354,8 +355,7 @@ fn plan(
         }
         EventKind::AllowlistAdd { destination, .. } => {
             let al = policy.allowlist().ok_or(DecideError::NoAllowlist)?;
-            if !al.contains(destination.as_str()) && !s.allowlist.contains_key(destination.as_str())
-            {
+            if !al.contains(destination.as_str()) && !s.allowlist.contains_key(destination) {
                 ch.push(Change::AllowlistAdded {
                     destination: destination.clone(),
                     entry: AllowlistEntry {
@@ -371,7 +371,7 @@ fn plan(
             if al.contains(destination.as_str()) {
                 return Err(DecideError::EntryInConfig);
             }
-            if !s.allowlist.contains_key(destination.as_str()) {
+            if !s.allowlist.contains_key(destination) {
                 return Err(DecideError::UnknownEntry);
             }
             ch.push(Change::AllowlistRemoved {
@@ -427,7 +427,12 @@ fn plan(
 
 /// Whether a destination is an active allowlist entry at `at`: written in
 /// the file, or added by an event whose activation time has come.
-fn destination_active(al: &Allowlist, s: &AssetState, destination: &str, at: Timestamp) -> bool {
+fn destination_active(
+    al: &Allowlist,
+    s: &AssetState,
+    destination: &Destination,
+    at: Timestamp,
+) -> bool {
     al.contains(destination)
         || s.allowlist
             .get(destination)

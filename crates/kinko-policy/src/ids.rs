@@ -7,10 +7,13 @@
 //! configured approvers, which the policy file validated.
 
 use std::borrow::Borrow;
+use std::collections::hash_map::{DefaultHasher, RandomState};
+use std::collections::HashMap;
 use std::fmt;
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::ops::Deref;
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 
@@ -74,13 +77,119 @@ pub(crate) fn invisible(c: char) -> bool {
         | '\u{E0000}'..='\u{E0FFF}')
 }
 
+/// The one keyed SipHash of the process: std's `RandomState` (random keys
+/// from the operating system).
+fn sip() -> &'static RandomState {
+    static KEYS: OnceLock<RandomState> = OnceLock::new();
+    KEYS.get_or_init(RandomState::new)
+}
+
+/// The keyed hash of a name's text, computed once when the name is made.
+/// The names keyed by it come from outside (withdrawal ids, users,
+/// destinations), so it stays keyed against collision floods; it is just not
+/// computed again for every map operation (lookup, insert, rehash).
+fn text_hash(s: &str) -> u64 {
+    sip().hash_one(s)
+}
+
+/// The hasher of an [`IdMap`]: takes the hash a name computed when it was
+/// made; anything else written to it is hashed with the keyed SipHash.
+#[derive(Debug, Clone)]
+pub struct IdHasher {
+    other: DefaultHasher,
+    cached: Option<u64>,
+}
+
+impl Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        self.cached = None;
+        self.other.write(bytes);
+    }
+
+    fn write_u64(&mut self, i: u64) {
+        // Only a name's cached hash is written as one u64 to this hasher.
+        self.cached = Some(i);
+    }
+
+    fn finish(&self) -> u64 {
+        self.cached.unwrap_or_else(|| self.other.finish())
+    }
+}
+
+/// Builds [`IdHasher`]s (see there).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct IdHashState;
+
+impl BuildHasher for IdHashState {
+    type Hasher = IdHasher;
+
+    fn build_hasher(&self) -> IdHasher {
+        IdHasher {
+            other: sip().build_hasher(),
+            cached: None,
+        }
+    }
+}
+
+/// A map keyed by a withdrawal id, user or destination, hashing each key
+/// once (when the name was made).
+pub type IdMap<K, V> = HashMap<K, V, IdHashState>;
+
 // Four types with one shape: written once. A crate for "validated shared
 // string" would still need the four rules and names spelled out here.
 macro_rules! name_type {
-    ($(#[$doc:meta])* $name:ident, $what:literal, $valid:path, $rule:expr) => {
+    // A name hashed once, when it is made: its `Hash` is that cached keyed
+    // hash (consistent with `Eq`, as equal names have equal hashes). It has
+    // no `Borrow<str>`, which would need `Hash` to agree with `str`'s for
+    // every hasher: a map keyed by it is looked up by a name.
+    (@hash $name:ident, cached) => {
+        impl Hash for $name {
+            fn hash<H: Hasher>(&self, state: &mut H) {
+                state.write_u64(self.1);
+            }
+        }
+    };
+    // A name hashed as its text, so that a map keyed by it is looked up by
+    // `&str` too (assets: few, and only configured ones are keys).
+    (@hash $name:ident, text) => {
+        impl Hash for $name {
+            fn hash<H: Hasher>(&self, state: &mut H) {
+                self.0.hash(state);
+            }
+        }
+
+        impl Borrow<str> for $name {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
+    };
+    ($(#[$doc:meta])* $name:ident, $what:literal, $valid:path, $rule:expr, $keying:ident) => {
         $(#[$doc])*
-        #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub struct $name(Arc<str>);
+        #[derive(Clone)]
+        pub struct $name(Arc<str>, u64);
+
+        impl PartialEq for $name {
+            fn eq(&self, other: &Self) -> bool {
+                self.1 == other.1 && self.0 == other.0
+            }
+        }
+
+        impl Eq for $name {}
+
+        impl PartialOrd for $name {
+            fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+                Some(self.cmp(other))
+            }
+        }
+
+        impl Ord for $name {
+            fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+                self.0.cmp(&other.0)
+            }
+        }
+
+        name_type!(@hash $name, $keying);
 
         impl $name {
             /// Checks `s` and makes the id.
@@ -89,7 +198,7 @@ macro_rules! name_type {
             /// [`IdError`] when `s` breaks the rule.
             pub fn new(s: &str) -> Result<Self, IdError> {
                 if $valid(s) {
-                    Ok($name(Arc::from(s)))
+                    Ok($name(Arc::from(s), text_hash(s)))
                 } else {
                     Err(IdError { what: $what, rule: $rule })
                 }
@@ -100,7 +209,7 @@ macro_rules! name_type {
             #[allow(dead_code)]
             pub(crate) fn new_unchecked(s: &str) -> Self {
                 debug_assert!($valid(s), "{s:?}");
-                $name(Arc::from(s))
+                $name(Arc::from(s), text_hash(s))
             }
 
             /// The id's text.
@@ -116,11 +225,6 @@ macro_rules! name_type {
             }
         }
 
-        impl Borrow<str> for $name {
-            fn borrow(&self) -> &str {
-                &self.0
-            }
-        }
 
         impl AsRef<str> for $name {
             fn as_ref(&self) -> &str {
@@ -228,7 +332,8 @@ name_type!(
     AssetId,
     "asset",
     valid_asset,
-    ASSET_RULE
+    ASSET_RULE,
+    text
 );
 
 name_type!(
@@ -236,7 +341,8 @@ name_type!(
     UserId,
     "user",
     valid_name,
-    NAME_RULE
+    NAME_RULE,
+    cached
 );
 
 name_type!(
@@ -244,7 +350,8 @@ name_type!(
     WithdrawalId,
     "withdrawal id",
     valid_name,
-    NAME_RULE
+    NAME_RULE,
+    cached
 );
 
 name_type!(
@@ -253,7 +360,8 @@ name_type!(
     Destination,
     "destination",
     valid_name,
-    NAME_RULE
+    NAME_RULE,
+    cached
 );
 
 #[cfg(test)]
@@ -277,8 +385,21 @@ mod tests {
         assert!(AssetId::new(&"A".repeat(65)).is_err());
         let d: Destination = serde_json::from_str("\"bc1qexample\"").unwrap();
         assert_eq!(serde_json::to_string(&d).unwrap(), "\"bc1qexample\"");
-        let m: std::collections::HashMap<UserId, u8> = [(UserId::new("u").unwrap(), 1)].into();
-        assert_eq!(m.get("u"), Some(&1));
+        let mut m: IdMap<UserId, u8> = IdMap::default();
+        for i in 0..1_000 {
+            m.insert(UserId::new(&format!("u{i}")).unwrap(), 1);
+        }
+        assert_eq!(
+            m.get(&UserId::new("u7").unwrap()),
+            Some(&1),
+            "made again, found"
+        );
+        assert_eq!(m.get(&UserId::new("u1000").unwrap()), None);
+        let std: std::collections::HashSet<UserId> = m.keys().cloned().collect();
+        assert!(std.contains(&UserId::new("u999").unwrap()));
+        let assets: std::collections::HashMap<AssetId, u8> =
+            [(AssetId::new("BTC").unwrap(), 1)].into();
+        assert_eq!(assets.get("BTC"), Some(&1));
     }
 
     proptest::proptest! {

@@ -164,12 +164,12 @@ pub fn check_invariants(config: &Config, events: &[Event]) -> Result<InvariantRe
                 let in_file = policy
                     .allowlist()
                     .is_some_and(|a| a.contains(destination.as_str()));
-                if !in_file && !allow_added.contains_key(destination.as_str()) {
+                if !in_file && !allow_added.contains_key(destination) {
                     allow_added.insert(destination.clone(), ev.at);
                 }
             }
             EventKind::AllowlistCancel { destination, .. } => {
-                allow_added.remove(destination.as_str());
+                allow_added.remove(destination);
             }
             EventKind::Approval { id, approver, .. } => {
                 approvers_of
@@ -190,7 +190,7 @@ pub fn check_invariants(config: &Config, events: &[Event]) -> Result<InvariantRe
 
         // idempotent_id
         if let EventKind::Withdrawal { id, .. } = &ev.kind {
-            let seen = pre.withdrawals.contains_key(id.as_str());
+            let seen = pre.withdrawals.contains_key(id);
             let dup = matches!(out.decision, Decision::Duplicate { .. });
             if seen != dup {
                 return Err(violation(
@@ -261,7 +261,7 @@ pub fn check_invariants(config: &Config, events: &[Event]) -> Result<InvariantRe
 
         // Approvals.
         if let Decision::Approved { id } = &out.decision {
-            let Some(w) = post.withdrawals.get(id.as_str()) else {
+            let Some(w) = post.withdrawals.get(id) else {
                 return Err(violation(i, "books", "approved id has no record".into()));
             };
             if pre.freeze.is_some() {
@@ -278,7 +278,7 @@ pub fn check_invariants(config: &Config, events: &[Event]) -> Result<InvariantRe
             let file_entry = policy
                 .allowlist()
                 .is_some_and(|a| a.contains(w.destination.as_str()));
-            let added_at = allow_added.get(w.destination.as_str()).copied();
+            let added_at = allow_added.get(&w.destination).copied();
             let active = match policy.allowlist() {
                 None => true,
                 Some(a) => {
@@ -307,7 +307,7 @@ pub fn check_invariants(config: &Config, events: &[Event]) -> Result<InvariantRe
             }
             if needs_quorum || via_quorum {
                 let listed = policy.approvals().map_or(0, |a| {
-                    approvers_of.get(id.as_str()).map_or(0, |s| {
+                    approvers_of.get(id).map_or(0, |s| {
                         s.iter()
                             .filter(|n| a.approvers().contains(n.as_str()))
                             .count()

@@ -70,8 +70,8 @@ pub use decision::{
 pub use engine::{decide, decide_asset, proposals};
 pub use event::{Event, EventKind, Touches, Wallet, MAX_SETTLED_PER_TX};
 pub use ids::{
-    valid_asset, valid_name, AssetId, Destination, IdError, UserId, WithdrawalId, MAX_ASSET_LEN,
-    MAX_NAME_LEN,
+    valid_asset, valid_name, AssetId, Destination, IdError, IdHashState, IdHasher, IdMap, UserId,
+    WithdrawalId, MAX_ASSET_LEN, MAX_NAME_LEN,
 };
 #[cfg(feature = "proptest")]
 pub use invariants::{check_invariants, greedy_attack, Attack, InvariantReport, Violation};

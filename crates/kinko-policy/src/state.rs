@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::AssetPolicy;
 use crate::decision::{ApplyError, Change, WindowRef};
 use crate::event::Wallet;
-use crate::ids::{AssetId, Destination, UserId, WithdrawalId};
+use crate::ids::{AssetId, Destination, IdMap, UserId, WithdrawalId};
 use crate::record::{AllowlistEntry, Freeze, Withdrawal, WithdrawalStatus};
 use crate::units::{Amount, Duration, Timestamp};
 
@@ -20,7 +20,9 @@ use crate::units::{Amount, Duration, Timestamp};
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct State {
     /// Per asset (an asset the config knows but the state lacks starts empty).
-    pub assets: HashMap<AssetId, AssetState>,
+    /// Keyed by configured assets only (the engine refuses any other), so
+    /// hashed with foldhash, not a keyed hash.
+    pub assets: HashMap<AssetId, AssetState, foldhash::fast::RandomState>,
 }
 
 /// The state of one asset.
@@ -44,16 +46,16 @@ pub struct AssetState {
     /// the config (per-user windows leave their slot empty).
     pub(crate) windows: Vec<WindowUsage>,
     /// Usage of the per-user velocity windows, by user, then window index.
-    pub(crate) user_windows: HashMap<UserId, Vec<WindowUsage>>,
+    pub(crate) user_windows: IdMap<UserId, Vec<WindowUsage>>,
     /// Requested outflow counted by the circuit breaker.
     pub(crate) breaker: WindowUsage,
     /// The freeze in force, if any.
     pub(crate) freeze: Option<Freeze>,
     /// Every withdrawal id ever seen, with its record (a ledger may load
     /// only those an event touches).
-    pub(crate) withdrawals: HashMap<WithdrawalId, Withdrawal>,
+    pub(crate) withdrawals: IdMap<WithdrawalId, Withdrawal>,
     /// Allowlist entries added by events (entries from the config are not here).
-    pub(crate) allowlist: HashMap<Destination, AllowlistEntry>,
+    pub(crate) allowlist: IdMap<Destination, AllowlistEntry>,
     /// The custody last vouched for by a custody statement, less the
     /// withdrawals settled since (`None`: no statement, share limits use the
     /// books' custody).
@@ -80,16 +82,16 @@ pub struct AssetStateParts {
     /// the config (per-user windows leave their slot empty).
     pub windows: Vec<WindowUsage>,
     /// Usage of the per-user velocity windows, by user, then window index.
-    pub user_windows: HashMap<UserId, Vec<WindowUsage>>,
+    pub user_windows: IdMap<UserId, Vec<WindowUsage>>,
     /// Requested outflow counted by the circuit breaker.
     pub breaker: WindowUsage,
     /// The freeze in force, if any.
     pub freeze: Option<Freeze>,
     /// Every withdrawal id ever seen, with its record (a ledger may load
     /// only those an event touches).
-    pub withdrawals: HashMap<WithdrawalId, Withdrawal>,
+    pub withdrawals: IdMap<WithdrawalId, Withdrawal>,
     /// Allowlist entries added by events (entries from the config are not here).
-    pub allowlist: HashMap<Destination, AllowlistEntry>,
+    pub allowlist: IdMap<Destination, AllowlistEntry>,
     /// The custody last vouched for by a custody statement, less the
     /// withdrawals settled since (`None`: no statement, share limits use the
     /// books' custody).
@@ -105,18 +107,87 @@ pub struct AssetStateParts {
 /// guarantee: every span of length `W` holds at most the limit) and at most
 /// until `a + W + bucket` (conservative by at most one bucket). Buckets that
 /// no longer count can be dropped at any time without changing a decision.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WindowUsage {
     /// Buckets in increasing `end` order.
-    pub buckets: VecDeque<(Timestamp, Amount)>,
+    buckets: VecDeque<(Timestamp, Amount)>,
+    /// The exact sum of the buckets (below 2^64 terms of below 2^64 each:
+    /// no overflow), kept with them so that a window's usage costs the few
+    /// buckets that stopped counting, not all of them.
+    total: u128,
+}
+
+/// The stored form: the buckets only (the total follows from them).
+#[derive(Serialize)]
+struct BucketsRef<'a> {
+    buckets: &'a VecDeque<(Timestamp, Amount)>,
+}
+
+#[derive(Deserialize)]
+struct Buckets {
+    buckets: VecDeque<(Timestamp, Amount)>,
+}
+
+impl Serialize for WindowUsage {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        BucketsRef {
+            buckets: &self.buckets,
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for WindowUsage {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let b = Buckets::deserialize(d)?;
+        if !b
+            .buckets
+            .iter()
+            .zip(b.buckets.iter().skip(1))
+            .all(|(x, y)| x.0 < y.0)
+        {
+            return Err(serde::de::Error::custom(
+                "window buckets are not in increasing end order",
+            ));
+        }
+        Ok(WindowUsage::from_buckets(b.buckets))
+    }
 }
 
 impl WindowUsage {
+    fn from_buckets(buckets: VecDeque<(Timestamp, Amount)>) -> Self {
+        let total = buckets.iter().map(|&(_, a)| u128::from(a.units())).sum();
+        WindowUsage { buckets, total }
+    }
+
+    /// The buckets, in increasing `end` order: `(end, amount)`.
+    pub fn buckets(&self) -> &VecDeque<(Timestamp, Amount)> {
+        &self.buckets
+    }
+
+    /// Whether no bucket is kept.
+    pub fn is_empty(&self) -> bool {
+        self.buckets.is_empty()
+    }
+
+    /// Drops every bucket.
+    pub fn clear(&mut self) {
+        self.buckets.clear();
+        self.total = 0;
+    }
+
     /// Outflow counted at `at` for a window of length `window` (saturating).
     pub fn used(&self, at: Timestamp, window: Duration) -> Amount {
         let from = at.saturating_sub(window);
-        let (a, b) = self.buckets.as_slices();
-        let sum = counted_sum(a, from) + counted_sum(b, from);
+        // The buckets that no longer count are a prefix, usually empty or
+        // one long (the engine prunes after every decision).
+        let mut sum = self.total;
+        for &(end, a) in &self.buckets {
+            if end > from {
+                break;
+            }
+            sum -= u128::from(a.units());
+        }
         // The exact sum, clamped: equal to adding term by term saturating.
         u64::try_from(sum).map_or(Amount::MAX, Amount::from_units)
     }
@@ -124,27 +195,39 @@ impl WindowUsage {
     /// Adds `amount` to the bucket ending at `end` (saturating: a count at
     /// `u64::MAX` already blocks everything).
     pub fn add(&mut self, end: Timestamp, amount: Amount) {
-        match self.buckets.back_mut() {
-            Some((last, a)) if *last == end => {
-                *a = a.saturating_add(amount);
-            }
+        let slot = match self.buckets.back_mut() {
+            Some((last, a)) if *last == end => a,
             Some((last, _)) if *last > end => {
                 // Out of order (a config change shrank the buckets): insert in place.
                 let pos = self.buckets.partition_point(|(e, _)| *e < end);
+                if self.buckets.get(pos).is_none_or(|(e, _)| *e != end) {
+                    self.buckets.insert(pos, (end, Amount::ZERO));
+                }
                 match self.buckets.get_mut(pos) {
-                    Some((e, a)) if *e == end => *a = a.saturating_add(amount),
-                    _ => self.buckets.insert(pos, (end, amount)),
+                    Some((_, a)) => a,
+                    None => return,
                 }
             }
-            _ => self.buckets.push_back((end, amount)),
-        }
+            _ => {
+                self.buckets.push_back((end, Amount::ZERO));
+                match self.buckets.back_mut() {
+                    Some((_, a)) => a,
+                    None => return,
+                }
+            }
+        };
+        let before = *slot;
+        *slot = before.saturating_add(amount);
+        self.total += u128::from(slot.units() - before.units());
     }
 
     /// Drops the buckets that no longer count at `at` for `window`.
     pub fn prune(&mut self, at: Timestamp, window: Duration) {
         let from = at.saturating_sub(window);
         while self.buckets.front().is_some_and(|(end, _)| *end <= from) {
-            self.buckets.pop_front();
+            if let Some((_, a)) = self.buckets.pop_front() {
+                self.total -= u128::from(a.units());
+            }
         }
     }
 
@@ -154,30 +237,6 @@ impl WindowUsage {
         let start = at.unix().div_euclid(g).saturating_mul(g);
         Timestamp::from_unix(start.saturating_add(g))
     }
-}
-
-/// The exact sum of the amounts of the buckets of `s` (in increasing `end`
-/// order) that end after `from`. Every decision sums every window, so this is
-/// written to be cheap: the buckets that no longer count are a prefix, and
-/// usually none or one (the engine prunes after every decision), so a linear
-/// skip beats a binary search; the rest is summed in u128, which cannot
-/// overflow (fewer than 2^64 terms below 2^64) and needs no branch per term.
-fn counted_sum(s: &[(Timestamp, Amount)], from: Timestamp) -> u128 {
-    let first = s.iter().position(|&(end, _)| end > from).unwrap_or(s.len());
-    // Four terms a step: the loop's own work is then a small part.
-    let mut chunks = s[first..].chunks_exact(4);
-    let mut sum: u128 = 0;
-    for c in &mut chunks {
-        sum += u128::from(c[0].1.units())
-            + u128::from(c[1].1.units())
-            + u128::from(c[2].1.units())
-            + u128::from(c[3].1.units());
-    }
-    sum + chunks
-        .remainder()
-        .iter()
-        .map(|&(_, a)| u128::from(a.units()))
-        .sum::<u128>()
 }
 
 fn sub(a: Amount, b: Amount) -> Result<Amount, ApplyError> {
@@ -248,7 +307,7 @@ impl AssetState {
     }
 
     /// Usage of the per-user velocity windows, by user, then config index.
-    pub fn user_windows(&self) -> &HashMap<UserId, Vec<WindowUsage>> {
+    pub fn user_windows(&self) -> &IdMap<UserId, Vec<WindowUsage>> {
         &self.user_windows
     }
 
@@ -263,17 +322,24 @@ impl AssetState {
     }
 
     /// The withdrawals the state holds.
-    pub fn withdrawals(&self) -> &HashMap<WithdrawalId, Withdrawal> {
+    pub fn withdrawals(&self) -> &IdMap<WithdrawalId, Withdrawal> {
         &self.withdrawals
     }
 
-    /// One withdrawal's record.
+    /// One withdrawal's record (`None` also for text that is no id).
     pub fn withdrawal(&self, id: &str) -> Option<&Withdrawal> {
-        self.withdrawals.get(id)
+        let id = WithdrawalId::new(id).ok()?;
+        self.withdrawals.get(&id)
+    }
+
+    /// One allowlist entry added by an event.
+    pub fn allowlist_entry(&self, destination: &str) -> Option<&AllowlistEntry> {
+        let d = Destination::new(destination).ok()?;
+        self.allowlist.get(&d)
     }
 
     /// Allowlist entries added by events.
-    pub fn allowlist(&self) -> &HashMap<Destination, AllowlistEntry> {
+    pub fn allowlist(&self) -> &IdMap<Destination, AllowlistEntry> {
         &self.allowlist
     }
 
@@ -394,13 +460,13 @@ impl AssetState {
             Change::Vouched { amount } => self.vouched = Some(*amount),
             Change::FreezeLifted => {
                 self.freeze = None;
-                self.breaker.buckets.clear();
+                self.breaker.clear();
             }
         }
         Ok(())
     }
 
-    fn withdrawal_mut(&mut self, id: &str) -> Result<&mut Withdrawal, ApplyError> {
+    fn withdrawal_mut(&mut self, id: &WithdrawalId) -> Result<&mut Withdrawal, ApplyError> {
         self.withdrawals
             .get_mut(id)
             .ok_or_else(|| ApplyError::UnknownWithdrawal(id.chars().take(64).collect()))
@@ -410,26 +476,40 @@ impl AssetState {
     /// count at `at`, and those of one user (dropping the user when nothing
     /// of theirs counts). Cost independent of the number of users: the
     /// engine calls it after every decision. Never changes a decision.
-    pub fn prune_touched(&mut self, policy: &AssetPolicy, at: Timestamp, user: Option<&str>) {
+    pub fn prune_touched(&mut self, policy: &AssetPolicy, at: Timestamp, user: Option<&UserId>) {
+        self.prune_windows(policy, at, true, user);
+    }
+
+    /// [`AssetState::prune_touched`], the asset's own windows and breaker
+    /// only when `asset` is set.
+    pub(crate) fn prune_windows(
+        &mut self,
+        policy: &AssetPolicy,
+        at: Timestamp,
+        asset: bool,
+        user: Option<&UserId>,
+    ) {
         let windows = policy.windows();
-        for (i, usage) in self.windows.iter_mut().enumerate() {
-            match windows.get(i) {
-                Some(w) => usage.prune(at, w.duration()),
-                None => usage.buckets.clear(),
+        if asset {
+            for (i, usage) in self.windows.iter_mut().enumerate() {
+                match windows.get(i) {
+                    Some(w) => usage.prune(at, w.duration()),
+                    None => usage.clear(),
+                }
             }
-        }
-        if let Some(b) = policy.breaker() {
-            self.breaker.prune(at, b.window());
+            if let Some(b) = policy.breaker() {
+                self.breaker.prune(at, b.window());
+            }
         }
         if let Some(user) = user {
             if let Some(v) = self.user_windows.get_mut(user) {
                 for (i, usage) in v.iter_mut().enumerate() {
                     match windows.get(i) {
                         Some(w) => usage.prune(at, w.duration()),
-                        None => usage.buckets.clear(),
+                        None => usage.clear(),
                     }
                 }
-                if v.iter().all(|u| u.buckets.is_empty()) {
+                if v.iter().all(WindowUsage::is_empty) {
                     self.user_windows.remove(user);
                 }
             }
@@ -444,17 +524,17 @@ impl AssetState {
         for (i, usage) in self.windows.iter_mut().enumerate() {
             match windows.get(i) {
                 Some(w) => usage.prune(at, w.duration()),
-                None => usage.buckets.clear(),
+                None => usage.clear(),
             }
         }
         self.user_windows.retain(|_, v| {
             for (i, usage) in v.iter_mut().enumerate() {
                 match windows.get(i) {
                     Some(w) => usage.prune(at, w.duration()),
-                    None => usage.buckets.clear(),
+                    None => usage.clear(),
                 }
             }
-            v.iter().any(|u| !u.buckets.is_empty())
+            v.iter().any(|u| !u.is_empty())
         });
         if let Some(b) = policy.breaker() {
             self.breaker.prune(at, b.window());
@@ -492,7 +572,7 @@ mod tests {
         // Gone by a + W + g.
         assert_eq!(u.used(t(a.unix() + 600 + 10), w), 0);
         u.prune(t(a.unix() + 610), w);
-        assert!(u.buckets.is_empty());
+        assert!(u.is_empty());
     }
 
     proptest::proptest! {
@@ -510,18 +590,33 @@ mod tests {
             at in -100i64..2_000,
             window in 0u32..1_500,
         ) {
-            let mut u = WindowUsage::default();
+            let mut d = VecDeque::new();
             let mut end = 0;
             for &(gap, amount) in &steps {
                 end += gap;
-                u.buckets.push_back((t(end), Amount::from_units(amount)));
+                d.push_back((t(end), Amount::from_units(amount)));
             }
             // Popping from the front and pushing again makes the deque wrap.
-            for _ in 0..popped.min(u.buckets.len()) {
-                let b = u.buckets.pop_front().unwrap();
+            for _ in 0..popped.min(d.len()) {
+                let b = d.pop_front().unwrap();
                 end += 1;
-                u.buckets.push_back((t(end), b.1));
+                d.push_back((t(end), b.1));
             }
+            let mut u = WindowUsage::from_buckets(d);
+            // Added bucket by bucket, the same usage.
+            let mut v = WindowUsage::default();
+            for &(e, a) in u.buckets() {
+                v.add(e, a);
+            }
+            proptest::prop_assert_eq!(&u, &v);
+            // Pruning keeps the total of what is left.
+            let cut = t(at - 500);
+            u.prune(cut, Duration::from_secs(0).unwrap());
+            proptest::prop_assert_eq!(
+                u.total,
+                u.buckets.iter().map(|&(_, a)| u128::from(a.units())).sum::<u128>()
+            );
+            let u = WindowUsage::from_buckets(v.buckets.clone());
             let from = t(at).saturating_sub(Duration::from_secs(window).unwrap());
             let mut expected = Amount::ZERO;
             for &(e, a) in u.buckets.iter().rev() {

@@ -98,6 +98,18 @@ impl PartialEq<u64> for Amount {
     }
 }
 
+impl PartialEq<Amount> for u64 {
+    fn eq(&self, other: &Amount) -> bool {
+        *self == other.0
+    }
+}
+
+impl PartialOrd<Amount> for u64 {
+    fn partial_cmp(&self, other: &Amount) -> Option<std::cmp::Ordering> {
+        self.partial_cmp(&other.0)
+    }
+}
+
 impl PartialOrd<u64> for Amount {
     fn partial_cmp(&self, other: &u64) -> Option<std::cmp::Ordering> {
         self.0.partial_cmp(other)

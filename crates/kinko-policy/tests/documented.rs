@@ -306,7 +306,7 @@ fn cancelling_and_adding_again() {
     let again = h.allowlist(1_800, true, "d1").unwrap();
     assert!(changes(&again).is_empty());
     assert!(changes(&h.allowlist(1_800, true, "file-dest").unwrap()).is_empty());
-    assert_eq!(h.a().allowlist()["d1"].active_at, t(3_600));
+    assert_eq!(h.a().allowlist_entry("d1").unwrap().active_at, t(3_600));
     assert!(approved(&h.withdraw_to(3_600, "w1", "u", "d1", 10)));
     // Cancelled after it became active: gone at once.
     h.allowlist(4_000, false, "d1").unwrap();
@@ -316,7 +316,7 @@ fn cancelling_and_adding_again() {
     );
     // Added again: a new delay.
     h.allowlist(4_000, true, "d1").unwrap();
-    assert_eq!(h.a().allowlist()["d1"].active_at, t(7_600));
+    assert_eq!(h.a().allowlist_entry("d1").unwrap().active_at, t(7_600));
     let before = h.state.clone();
     assert_eq!(
         h.allowlist(4_001, false, "file-dest").unwrap_err(),
@@ -354,7 +354,10 @@ fn a_quorum_reached_while_frozen_denies_frozen() {
     h.freeze(3, "op", "incident");
     let d = h.approve(4, "w1", "ben").unwrap();
     assert_eq!(denied_by(&d), "frozen");
-    assert_eq!(h.a().withdrawals()["w1"].status, WithdrawalStatus::Denied);
+    assert_eq!(
+        h.a().withdrawal("w1").unwrap().status,
+        WithdrawalStatus::Denied
+    );
     assert_eq!(h.a().reserved(), 0);
     h.unfreeze(5, "ann").unwrap();
     h.unfreeze(6, "ben").unwrap();
@@ -482,7 +485,13 @@ fn levels_are_clamped_to_the_cap_and_shares_round_down() {
     let out = h.tick(0);
     assert_eq!(refill_of(&out), Some(168));
     let c = Config::from_toml_str("[assets.A]\nhot_cap_share = \"10%\"\n").unwrap();
-    assert_eq!(c.asset("A").unwrap().hot_cap().resolve(Amount::from_units(999)), 99);
+    assert_eq!(
+        c.asset("A")
+            .unwrap()
+            .hot_cap()
+            .resolve(Amount::from_units(999)),
+        99
+    );
 }
 
 /// docs/policy.md, "Withdrawals": ids are unique per asset: the same id in
@@ -669,7 +678,10 @@ fn validation_rules() {
     // Names are checked when they are made: an event cannot hold a bad one.
     for id in ["", "a b", &"x".repeat(257)] {
         let e = id.parse::<kinko_policy::WithdrawalId>().unwrap_err();
-        assert_eq!(DecideError::from(e), DecideError::InvalidName("withdrawal id"));
+        assert_eq!(
+            DecideError::from(e),
+            DecideError::InvalidName("withdrawal id")
+        );
         let line = format!(
             r#"{{"at":"2026-01-01T00:00:00Z","type":"withdrawal","id":{},"user":"u","asset":"A","destination":"d","amount":1}}"#,
             serde_json::to_string(id).unwrap()

@@ -772,7 +772,10 @@ fn a_confirmed_transaction_settles_its_withdrawals_at_once_and_books_its_fee() {
         (h.a().hot().units(), h.a().reserved().units()),
         (100_000 - 4_000 - 345, 2_000)
     );
-    assert_eq!(h.a().withdrawals()["b2"].status, WithdrawalStatus::Settled);
+    assert_eq!(
+        h.a().withdrawal("b2").unwrap().status,
+        WithdrawalStatus::Settled
+    );
     // Settled once: the same transaction again is refused.
     assert!(matches!(
         h.ev(2, tx(&["b1"], 345)).unwrap_err(),

@@ -1243,7 +1243,7 @@ fn custody_statement(
 
 fn proposed_sweep(c: &Decided) -> Option<u64> {
     c.proposals.iter().find_map(|p| match p {
-        Proposal::Sweep { amount, .. } => Some(*amount),
+        Proposal::Sweep { amount, .. } => Some(amount.units()),
         _ => None,
     })
 }
@@ -1827,7 +1827,7 @@ fn payout_round(
         w.report.paid = (w.report.paid.0 + p.payouts.len() as u32, paid);
         let c = backend.confirm_tx(&p.txid).map_err(step("confirm"))?;
         let refill = c.proposals.iter().find_map(|p| match p {
-            Proposal::Refill { amount, .. } => Some(*amount),
+            Proposal::Refill { amount, .. } => Some(amount.units()),
             _ => None,
         });
         if let Some(amount) = refill {
@@ -2139,9 +2139,9 @@ impl Thief<'_> {
         at: Timestamp,
     ) -> Result<(), DayError> {
         let row = Withdrawal {
-            user: format!("mule-{id}"),
-            destination: self.to.to_string(),
-            amount,
+            user: format!("mule-{id}").parse().map_err(step("ledger file"))?,
+            destination: self.to.to_string().parse().map_err(step("ledger file"))?,
+            amount: kinko_policy::Amount::from_units(amount),
             requested_at: at,
             status: WithdrawalStatus::Reserved,
             required_approvals: 0,
@@ -2154,7 +2154,7 @@ impl Thief<'_> {
             rusqlite::params![
                 id,
                 asset,
-                row.user,
+                row.user.as_str(),
                 WithdrawalStatus::Reserved.name(),
                 i64::try_from(amount).unwrap_or(i64::MAX),
                 record
@@ -2220,14 +2220,14 @@ fn attack(
     let (custody, limit) = (state.hot_sat + state.cold_sat, limit_custody(&state));
     let horizon = Duration::from_secs(3600).ok_or_else(|| step("horizon")("out of range"))?;
     let bound = loss_bound(policy, horizon);
-    let (bound, rule) = bound.at_custody(limit);
+    let (bound, rule) = bound.at_custody(kinko_policy::Amount::from_units(limit));
     let mut t = Thief {
         backend,
         to: outside_address("attacker", 1, w.network),
         report: AttackReport {
             custody: Amount::from_sat(custody),
             limit_custody: Amount::from_sat(limit),
-            bound: Amount::from_sat(bound),
+            bound: Amount::from_sat(bound.units()),
             bound_rule: rule.unwrap_or("custody").to_owned(),
             horizon: horizon.to_string(),
             started_at: Some(w.now()),

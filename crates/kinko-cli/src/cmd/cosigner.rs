@@ -545,14 +545,14 @@ pub fn withdraw(a: WithdrawArgs) -> CliResult {
     decide(
         &a.common,
         Some(&a.id),
-        |auth| auth.request_withdrawal(&a.id, &a.user, &a.to, a.amount),
+        |auth| auth.request_withdrawal(&a.id, &a.user, &a.to, a.amount.units()),
         |c, request_id| {
             c.request_withdrawal(&WithdrawalRequest {
                 request_id,
                 id: a.id.clone(),
                 user: a.user.clone(),
                 destination: a.to.clone(),
-                amount_sat: a.amount,
+                amount_sat: a.amount.units(),
             })
         },
     )
@@ -568,12 +568,12 @@ pub fn deposit(a: DepositArgs) -> CliResult {
     decide(
         &a.common,
         None,
-        |auth| auth.report_deposit(wallet, a.amount),
+        |auth| auth.report_deposit(wallet, a.amount.units()),
         |c, request_id| {
             c.report_deposit(&DepositRequest {
                 request_id,
                 wallet: name,
-                amount_sat: a.amount,
+                amount_sat: a.amount.units(),
             })
         },
     )
@@ -585,11 +585,11 @@ pub fn hot_balance(a: AmountArgs) -> CliResult {
     decide(
         &a.common,
         None,
-        |auth| auth.report_hot_balance(a.amount),
+        |auth| auth.report_hot_balance(a.amount.units()),
         |c, request_id| {
             c.report_hot_balance(&AmountRequest {
                 request_id,
-                amount_sat: a.amount,
+                amount_sat: a.amount.units(),
             })
         },
     )
@@ -601,11 +601,11 @@ pub fn refill(a: AmountArgs) -> CliResult {
     decide(
         &a.common,
         None,
-        |auth| auth.report_refill(a.amount),
+        |auth| auth.report_refill(a.amount.units()),
         |c, request_id| {
             c.report_refill(&AmountRequest {
                 request_id,
-                amount_sat: a.amount,
+                amount_sat: a.amount.units(),
             })
         },
     )
@@ -922,12 +922,12 @@ pub fn state(a: CosignerArgs) -> CliResult {
             Shown {
                 setup_id: auth.setup().id().to_string(),
                 asset: auth.setup().asset().to_owned(),
-                hot: s.hot,
-                cold: s.cold,
-                reserved: s.reserved,
-                vouched: s.vouched,
-                frozen: s.freeze.as_ref().map(|f| f.at),
-                reason: s.freeze.as_ref().map(|f| f.reason.to_string()),
+                hot: s.hot().units(),
+                cold: s.cold().units(),
+                reserved: s.reserved().units(),
+                vouched: s.vouched().map(|v| v.units()),
+                frozen: s.freeze().map(|f| f.at),
+                reason: s.freeze().map(|f| f.reason.to_string()),
                 count,
                 head: head.to_owned(),
             }

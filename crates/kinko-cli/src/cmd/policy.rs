@@ -153,7 +153,7 @@ fn check(path: &PathBuf, custody: &[String], json: bool) -> CliResult {
     if json {
         let mut assets = serde_json::Map::new();
         for (id, p) in config.assets() {
-            let c = custody.get(id).copied();
+            let c = custody.get(id.as_str()).copied();
             let mut bounds = serde_json::Map::new();
             for (name, secs) in HORIZONS {
                 let h = Duration::from_secs(secs).unwrap_or_default();
@@ -168,7 +168,7 @@ fn check(path: &PathBuf, custody: &[String], json: bool) -> CliResult {
                 })
                 .collect();
             assets.insert(
-                id.clone(),
+                id.to_string(),
                 json!({
                     "preset": p.preset(),
                     "hot_cap": p.hot_cap(),
@@ -196,7 +196,7 @@ fn check(path: &PathBuf, custody: &[String], json: bool) -> CliResult {
         config.assets().count()
     );
     for (id, p) in config.assets() {
-        let c = custody.get(id).copied();
+        let c = custody.get(id.as_str()).copied();
         println!("{id}");
         if let Some(preset) = p.preset() {
             println!("  preset:         {preset}");
@@ -323,12 +323,12 @@ fn simulate(policy: &PathBuf, events: &PathBuf, json: bool) -> CliResult {
                         let a = amount.or_else(|| {
                             state
                                 .assets
-                                .get(&asset)
-                                .and_then(|s| s.withdrawals.get(id))
+                                .get(asset.as_str())
+                                .and_then(|s| s.withdrawal(id))
                                 .map(|w| w.amount)
                         });
                         let e = summary.approved_amount.entry(asset.clone()).or_default();
-                        *e = e.saturating_add(a.unwrap_or(0));
+                        *e = e.saturating_add(a.unwrap_or(Amount::ZERO));
                     }
                     Decision::Pending { .. } => summary.pending += 1,
                     Decision::Denied { rule, .. } => {
@@ -399,10 +399,10 @@ fn simulate(policy: &PathBuf, events: &PathBuf, json: bool) -> CliResult {
         assets.insert(
             id.clone(),
             json!({
-                "hot": s.hot, "cold": s.cold, "reserved": s.reserved,
-                "approved_amount": summary.approved_amount.get(id).copied().unwrap_or(0),
-                "frozen": s.freeze.as_ref().map(|f| json!({"at": f.at, "reason": f.reason.to_string()})),
-                "proposals": last_proposals.get(id),
+                "hot": s.hot(), "cold": s.cold(), "reserved": s.reserved(),
+                "approved_amount": summary.approved_amount.get(id.as_str()).copied().unwrap_or(Amount::ZERO),
+                "frozen": s.freeze().map(|f| json!({"at": f.at, "reason": f.reason.to_string()})),
+                "proposals": last_proposals.get(id.as_str()),
             }),
         );
     }
@@ -433,16 +433,18 @@ fn simulate(policy: &PathBuf, events: &PathBuf, json: bool) -> CliResult {
         for (id, s) in &state.assets {
             println!(
                 "  {id}: approved {} | hot {} cold {} reserved {} | {}",
-                summary.approved_amount.get(id).copied().unwrap_or(0),
-                s.hot,
-                s.cold,
-                s.reserved,
-                s.freeze
-                    .as_ref()
-                    .map_or("not frozen".to_owned(), |f| format!(
-                        "frozen since {} ({})",
-                        f.at, f.reason
-                    ))
+                summary
+                    .approved_amount
+                    .get(id.as_str())
+                    .copied()
+                    .unwrap_or(Amount::ZERO),
+                s.hot(),
+                s.cold(),
+                s.reserved(),
+                s.freeze().map_or("not frozen".to_owned(), |f| format!(
+                    "frozen since {} ({})",
+                    f.at, f.reason
+                ))
             );
         }
     }

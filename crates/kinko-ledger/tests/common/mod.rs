@@ -258,19 +258,19 @@ pub fn t(s: i64) -> Timestamp {
 
 pub fn deposit(asset: &str, amount: u64) -> EventKind {
     EventKind::Deposit {
-        asset: asset.into(),
+        asset: asset.parse().unwrap(),
         wallet: Wallet::Hot,
-        amount,
+        amount: kinko_policy::Amount::from_units(amount),
     }
 }
 
 pub fn withdrawal(asset: &str, id: &str, user: &str, dest: &str, amount: u64) -> EventKind {
     EventKind::Withdrawal {
-        id: id.into(),
-        user: user.into(),
-        asset: asset.into(),
-        destination: dest.into(),
-        amount,
+        id: id.parse().unwrap(),
+        user: user.parse().unwrap(),
+        asset: asset.parse().unwrap(),
+        destination: dest.parse().unwrap(),
+        amount: kinko_policy::Amount::from_units(amount),
     }
 }
 
