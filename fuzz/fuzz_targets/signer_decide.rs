@@ -55,7 +55,7 @@ fn do_test(data: &[u8]) {
     let a = d.analysis.as_ref().expect("wallets are registered");
     assert_eq!(d.may_sign(), a.is_safe_to_sign());
     if let Some(r) = &d.refusal {
-        assert_eq!(Some(r.rule), a.first_refusal().map(|f| f.rule.as_str()));
+        assert_eq!(Some(r.rule), a.first_refusal().map(|f| f.rule));
         return;
     }
     let w = &wallets[d.wallet.expect("a wallet was chosen")];

@@ -5,7 +5,6 @@
 
 mod cli;
 mod cmd;
-mod error;
 
 use std::process::ExitCode;
 
@@ -13,7 +12,7 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    let result: error::CliResult = match cli.command {
+    let result: kinko_cmd::CliResult = match cli.command {
         cli::Command::Policy(args) => cmd::policy::run(args),
         cli::Command::Address(args) => cmd::address::run(args),
         cli::Command::Wallet(args) => cmd::wallet::run(args),
@@ -36,11 +35,5 @@ fn main() -> ExitCode {
         cli::Command::State(args) => cmd::cosigner::state(args),
         cli::Command::Cosign(args) => cmd::cosigner::cosign(args),
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("kinko: {e}");
-            e.exit_code()
-        }
-    }
+    kinko_cmd::finish("kinko", result)
 }

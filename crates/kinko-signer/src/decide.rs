@@ -2,18 +2,18 @@
 
 use kinko_wallet::bitcoin::psbt::Psbt;
 use kinko_wallet::{
-    decode_psbt, AnalysisOptions, DecodePsbtError, MultisigWallet, PsbtAnalysis, PsbtEncoding,
+    decode_psbt, AnalysisOptions, DecodePsbtError, MultisigWallet, PsbtAnalysis, PsbtEncoding, Rule,
 };
 
 /// The rule named when the keystore has no registered wallet at all (every
 /// input is then, necessarily, not ours).
-pub const RULE_NO_WALLET: &str = "input-not-ours";
+pub const RULE_NO_WALLET: Rule = Rule::InputNotOurs;
 
 /// Why the signer refuses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
-    /// The stable rule name (those of [`kinko_wallet::Rule`]).
-    pub rule: &'static str,
+    /// The rule; its stable name ([`Rule::as_str`]) is what is printed.
+    pub rule: Rule,
     /// For people.
     pub detail: String,
 }
@@ -65,7 +65,7 @@ pub fn decide(wallets: &[MultisigWallet], psbt: &Psbt, opts: &AnalysisOptions) -
         },
         Some((pos, _, a)) => {
             let refusal = a.first_refusal().map(|f| Refusal {
-                rule: f.rule.as_str(),
+                rule: f.rule,
                 detail: f.to_string(),
             });
             Decision {

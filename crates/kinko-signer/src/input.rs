@@ -10,28 +10,13 @@ use kinko_keys::keystore::MIN_WORK_FACTOR;
 use kinko_keys::{KeystoreOptions, Passphrase};
 use zeroize::Zeroizing;
 
-use crate::error::{CliError, CliResult};
-
-/// Environment variable holding the keystore passphrase.
-pub const ENV_PASSPHRASE: &str = "KINKO_PASSPHRASE";
-/// Environment variable holding the optional BIP39 passphrase (`init` only).
-pub const ENV_BIP39_PASSPHRASE: &str = "KINKO_BIP39_PASSPHRASE";
+use kinko_cmd::{env_secret, CliError, CliResult, ENV_BIP39_PASSPHRASE, ENV_PASSPHRASE};
 /// Test-only: lowers the scrypt work factor of new keystores (log2 N, at
 /// least 10). Named to be noticed; never set it for real keys.
 pub const ENV_INSECURE_SCRYPT: &str = "KINKO_INSECURE_SCRYPT_LOG_N";
 
 /// The most bytes `init --import` reads from stdin.
 const MAX_STDIN: usize = 16 * 1024;
-
-/// Reads an optional variable; `None` when unset. A value that is not
-/// UTF-8 is a usage error (the variable's name is reported, never its value).
-fn env_secret(name: &str) -> CliResult<Option<Passphrase>> {
-    match env::var(name) {
-        Ok(v) => Ok(Some(Passphrase::new(v))),
-        Err(VarError::NotPresent) => Ok(None),
-        Err(VarError::NotUnicode(_)) => Err(CliError::Usage(format!("{name} is not valid UTF-8"))),
-    }
-}
 
 /// The keystore passphrase: `KINKO_PASSPHRASE`, else a no-echo prompt
 /// (asked twice when `confirm`).

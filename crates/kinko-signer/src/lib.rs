@@ -31,7 +31,6 @@ mod summary;
 mod cli;
 #[allow(clippy::print_stdout, clippy::print_stderr)]
 mod cmd;
-mod error;
 #[allow(clippy::print_stdout, clippy::print_stderr)]
 mod input;
 
@@ -43,7 +42,7 @@ use clap::Parser;
 pub use action::{check_person_action, ActionKey, ActionRole, RULE_NOT_A_PERSON_ACTION};
 pub use decide::{decide, decide_bytes, Decision, Refusal, RULE_NO_WALLET};
 pub use register::{check_wallet, load_wallet, CheckedWallet, RegisterError};
-pub use summary::{btc, summary_json, summary_text};
+pub use summary::{btc, summary_json, summary_text, SummaryJson};
 
 /// Re-exported so the binary and tests use the same crates.
 pub use kinko_auth;
@@ -57,14 +56,13 @@ pub use kinko_wallet;
 /// The `kinko-signer` binary is this; an executable that runs it as a
 /// process of its own (the exchange's day) calls it and exits with its
 /// code.
-#[allow(clippy::print_stderr)]
 pub fn main_with_args<I, T>(args: I) -> ExitCode
 where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
     let cli = cli::Cli::parse_from(args);
-    let result: error::CliResult = match cli.command {
+    let result: kinko_cmd::CliResult = match cli.command {
         cli::Command::Init(args) => cmd::init::run(&args),
         cli::Command::Xpub(args) => cmd::xpub::run(&args),
         cli::Command::Register(args) => cmd::register::run(&args),
@@ -75,11 +73,5 @@ where
         cli::Command::SignAction(args) => cmd::action::run_sign_action(&args),
         cli::Command::SignSetup(args) => cmd::action::run_sign_setup(&args),
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("kinko-signer: {e}");
-            e.exit_code()
-        }
-    }
+    kinko_cmd::finish("kinko-signer", result)
 }

@@ -15,6 +15,7 @@ use bitcoin::sighash::EcdsaSighashType;
 use bitcoin::{
     Address, Amount, FeeRate, Network, NetworkKind, OutPoint, ScriptBuf, TxOut, Txid, Weight,
 };
+use serde::{Serialize, Serializer};
 
 use crate::wallet::{Keychain, MultisigWallet, PathProblem};
 
@@ -163,18 +164,24 @@ impl fmt::Display for Rule {
     }
 }
 
-/// One thing the analysis found.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One thing the analysis found. Its JSON is `{"rule", "severity", "input",
+/// "output", "detail"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
     /// The rule that raised it.
+    #[serde(rename = "rule")]
     pub rule: Rule,
     /// How serious it is (always `rule.severity()`).
+    #[serde(rename = "severity")]
     pub severity: Severity,
     /// The input concerned, if any.
+    #[serde(rename = "input")]
     pub input: Option<usize>,
     /// The output concerned, if any.
+    #[serde(rename = "output")]
     pub output: Option<usize>,
     /// For people.
+    #[serde(rename = "detail")]
     pub detail: String,
 }
 
@@ -191,7 +198,8 @@ impl fmt::Display for Finding {
     }
 }
 
-/// What an input is.
+/// What an input is. Its JSON: `{"outpoint", "amount_sat", "ours",
+/// "keychain", "index", "signatures", "needed", "finalized"}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InputAnalysis {
     /// The coin spent.
@@ -228,7 +236,8 @@ pub enum OutputKind {
     },
 }
 
-/// One output.
+/// One output. Its JSON: `{"address", "script_pubkey", "amount_sat", "kind",
+/// "keychain", "index", "rule"}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutputAnalysis {
     /// Its address, when the script has one on the wallet's network.
@@ -241,7 +250,8 @@ pub struct OutputAnalysis {
     pub kind: OutputKind,
 }
 
-/// Everything a signer needs to decide about a PSBT.
+/// Everything a signer needs to decide about a PSBT. Serializes to the one
+/// JSON form both binaries print (docs/psbt.md).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PsbtAnalysis {
     /// The id of the wallet analysed against ([`MultisigWallet::id`]).
@@ -315,6 +325,162 @@ impl PsbtAnalysis {
         self.inputs
             .iter()
             .all(|i| i.finalized || (i.needed > 0 && i.signatures >= i.needed))
+    }
+}
+
+// ----- JSON: one form for every binary (docs/psbt.md, "The analysis as JSON") -----
+// Every JSON name is spelled out: renaming a Rust field must not rename what
+// scripts read.
+
+impl Serialize for Severity {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// The stable name ([`Rule::as_str`]).
+impl Serialize for Rule {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+fn sat(a: Option<Amount>) -> Option<u64> {
+    a.map(Amount::to_sat)
+}
+
+/// An input in JSON: where it sits in the wallet is flat (`keychain`,
+/// `index`, null when not ours).
+#[derive(Serialize)]
+struct InputJson {
+    #[serde(rename = "outpoint")]
+    outpoint: String,
+    #[serde(rename = "amount_sat")]
+    amount_sat: Option<u64>,
+    #[serde(rename = "ours")]
+    ours: bool,
+    #[serde(rename = "keychain")]
+    keychain: Option<&'static str>,
+    #[serde(rename = "index")]
+    index: Option<u32>,
+    #[serde(rename = "signatures")]
+    signatures: usize,
+    #[serde(rename = "needed")]
+    needed: usize,
+    #[serde(rename = "finalized")]
+    finalized: bool,
+}
+
+impl Serialize for InputAnalysis {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        InputJson {
+            outpoint: self.outpoint.to_string(),
+            amount_sat: sat(self.amount),
+            ours: self.ours.is_some(),
+            keychain: self.ours.map(|(k, _)| k.as_str()),
+            index: self.ours.map(|(_, i)| i),
+            signatures: self.signatures,
+            needed: self.needed,
+            finalized: self.finalized,
+        }
+        .serialize(s)
+    }
+}
+
+/// An output in JSON: its [`OutputKind`] is flat (`kind`; `keychain` and
+/// `index` for change, `rule` for a suspicious one, else null).
+#[derive(Serialize)]
+struct OutputJson {
+    #[serde(rename = "address")]
+    address: Option<String>,
+    #[serde(rename = "script_pubkey")]
+    script_pubkey: String,
+    #[serde(rename = "amount_sat")]
+    amount_sat: u64,
+    #[serde(rename = "kind")]
+    kind: &'static str,
+    #[serde(rename = "keychain")]
+    keychain: Option<&'static str>,
+    #[serde(rename = "index")]
+    index: Option<u32>,
+    #[serde(rename = "rule")]
+    rule: Option<Rule>,
+}
+
+impl Serialize for OutputAnalysis {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let (kind, keychain, index, rule) = match self.kind {
+            OutputKind::External => ("external", None, None, None),
+            OutputKind::Change { keychain, index } => {
+                ("change", Some(keychain.as_str()), Some(index), None)
+            }
+            OutputKind::Suspicious { rule } => ("suspicious", None, None, Some(rule)),
+        };
+        OutputJson {
+            address: self.address.as_ref().map(ToString::to_string),
+            script_pubkey: self.script_pubkey.to_hex_string(),
+            amount_sat: self.amount.to_sat(),
+            kind,
+            keychain,
+            index,
+            rule,
+        }
+        .serialize(s)
+    }
+}
+
+/// The analysis in JSON: amounts in whole satoshis (`*_sat`), the fee rate
+/// in sat/kwu, the weight as virtual bytes, and the two verdicts
+/// ([`PsbtAnalysis::is_complete`], [`PsbtAnalysis::is_safe_to_sign`]).
+#[derive(Serialize)]
+struct AnalysisJson<'a> {
+    #[serde(rename = "wallet_id")]
+    wallet_id: &'a str,
+    #[serde(rename = "network")]
+    network: String,
+    #[serde(rename = "txid")]
+    txid: String,
+    #[serde(rename = "inputs")]
+    inputs: &'a [InputAnalysis],
+    #[serde(rename = "outputs")]
+    outputs: &'a [OutputAnalysis],
+    #[serde(rename = "total_in_sat")]
+    total_in_sat: Option<u64>,
+    #[serde(rename = "total_out_sat")]
+    total_out_sat: Option<u64>,
+    #[serde(rename = "fee_sat")]
+    fee_sat: Option<u64>,
+    #[serde(rename = "fee_rate_sat_per_kwu")]
+    fee_rate_sat_per_kwu: Option<u64>,
+    #[serde(rename = "estimated_vsize")]
+    estimated_vsize: Option<u64>,
+    #[serde(rename = "complete")]
+    complete: bool,
+    #[serde(rename = "safe_to_sign")]
+    safe_to_sign: bool,
+    #[serde(rename = "findings")]
+    findings: &'a [Finding],
+}
+
+/// The one JSON form of an analysis (docs/psbt.md).
+impl Serialize for PsbtAnalysis {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        AnalysisJson {
+            wallet_id: &self.wallet_id,
+            network: self.network.to_string(),
+            txid: self.txid.to_string(),
+            inputs: &self.inputs,
+            outputs: &self.outputs,
+            total_in_sat: sat(self.total_in),
+            total_out_sat: sat(self.total_out),
+            fee_sat: sat(self.fee),
+            fee_rate_sat_per_kwu: self.fee_rate.map(FeeRate::to_sat_per_kwu),
+            estimated_vsize: self.estimated_weight.map(Weight::to_vbytes_ceil),
+            complete: self.is_complete(),
+            safe_to_sign: self.is_safe_to_sign(),
+            findings: &self.findings,
+        }
+        .serialize(s)
     }
 }
 
@@ -760,5 +926,92 @@ fn problem_str(p: PathProblem) -> &'static str {
         PathProblem::Hardened => "hardened step after the account key",
         PathProblem::UnknownBranch => "branch other than receive or change",
         PathProblem::Shape => "not two steps after the account key",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bitcoin::hashes::Hash;
+
+    #[test]
+    fn json_form() {
+        let txid = Txid::all_zeros();
+        let a = PsbtAnalysis {
+            wallet_id: "w".into(),
+            network: Network::Testnet,
+            txid,
+            inputs: vec![InputAnalysis {
+                outpoint: OutPoint { txid, vout: 1 },
+                ours: Some((Keychain::Change, 3)),
+                amount: Some(Amount::from_sat(5000)),
+                signatures: 1,
+                needed: 2,
+                finalized: false,
+            }],
+            outputs: vec![OutputAnalysis {
+                address: None,
+                script_pubkey: ScriptBuf::new(),
+                amount: Amount::from_sat(4000),
+                kind: OutputKind::Suspicious {
+                    rule: Rule::ChangeFraud,
+                },
+            }],
+            total_in: Some(Amount::from_sat(5000)),
+            total_out: Some(Amount::from_sat(4000)),
+            fee: Some(Amount::from_sat(1000)),
+            estimated_weight: None,
+            fee_rate: None,
+            findings: vec![Finding {
+                rule: Rule::ChangeFraud,
+                severity: Severity::Refuse,
+                input: None,
+                output: Some(0),
+                detail: "d".into(),
+            }],
+        };
+        let v = serde_json::to_value(&a).unwrap();
+        let zeros = "0".repeat(64);
+        assert_eq!(
+            v,
+            serde_json::json!({
+                "wallet_id": "w",
+                "network": "testnet",
+                "txid": zeros,
+                "inputs": [{
+                    "outpoint": format!("{zeros}:1"),
+                    "amount_sat": 5000,
+                    "ours": true,
+                    "keychain": "change",
+                    "index": 3,
+                    "signatures": 1,
+                    "needed": 2,
+                    "finalized": false,
+                }],
+                "outputs": [{
+                    "address": null,
+                    "script_pubkey": "",
+                    "amount_sat": 4000,
+                    "kind": "suspicious",
+                    "keychain": null,
+                    "index": null,
+                    "rule": "change-fraud",
+                }],
+                "total_in_sat": 5000,
+                "total_out_sat": 4000,
+                "fee_sat": 1000,
+                "fee_rate_sat_per_kwu": null,
+                "estimated_vsize": null,
+                "complete": false,
+                "safe_to_sign": false,
+                "findings": [{
+                    "rule": "change-fraud",
+                    "severity": "refuse",
+                    "input": null,
+                    "output": 0,
+                    "detail": "d",
+                }],
+            })
+        );
     }
 }

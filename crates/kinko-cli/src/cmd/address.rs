@@ -6,7 +6,7 @@ use clap::Args as ClapArgs;
 use kinko_wallet::bitcoin::Network;
 use kinko_wallet::{Keychain, MultisigWallet};
 
-use crate::error::{CliError, CliResult};
+use kinko_cmd::{CliError, CliResult};
 
 /// Print addresses of a multisig wallet.
 #[derive(Debug, ClapArgs)]

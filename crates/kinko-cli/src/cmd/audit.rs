@@ -20,7 +20,7 @@ use kinko_ledger::kinko_auth::{parse_xonly, SignedAction};
 use kinko_ledger::VerifyError;
 use serde_json::json;
 
-use crate::error::{CliError, CliResult};
+use kinko_cmd::{CliError, CliResult};
 
 /// Verify or export the audit log.
 #[derive(Debug, ClapArgs)]
@@ -156,37 +156,38 @@ fn verify(url: &str, json: bool, key: Option<&str>, published: Option<PathBuf>) 
             }
             Ok(())
         }
-        Err(VerifyError::BadRecord {
-            asset,
-            seq,
-            problem,
-        }) => {
-            if json {
-                println!(
-                    "{}",
-                    json!({ "valid": false, "asset": asset, "seq": seq, "problem": problem.to_string() })
-                );
-            }
-            Err(CliError::Refused {
-                rule: "audit_chain".into(),
-                detail: format!("first bad record {asset}#{seq}: {problem}"),
-            })
-        }
-        Err(e) => match e.rule() {
-            Some(rule) => {
-                if json {
-                    println!(
-                        "{}",
-                        json!({ "valid": false, "rule": rule, "problem": e.to_string() })
-                    );
+        Err(e) => {
+            // The rule is the ledger's (`VerifyError::rule`); only what is
+            // printed beside it depends on the error.
+            let Some(rule) = e.rule() else {
+                return Err(anyhow::Error::new(e).into());
+            };
+            let detail = match &e {
+                VerifyError::BadRecord {
+                    asset,
+                    seq,
+                    problem,
+                } => {
+                    if json {
+                        println!(
+                            "{}",
+                            json!({ "valid": false, "asset": asset, "seq": seq, "problem": problem.to_string() })
+                        );
+                    }
+                    format!("first bad record {asset}#{seq}: {problem}")
                 }
-                Err(CliError::Refused {
-                    rule: rule.into(),
-                    detail: e.to_string(),
-                })
-            }
-            None => Err(anyhow::Error::new(e).into()),
-        },
+                _ => {
+                    if json {
+                        println!(
+                            "{}",
+                            json!({ "valid": false, "rule": rule, "problem": e.to_string() })
+                        );
+                    }
+                    e.to_string()
+                }
+            };
+            Err(CliError::refused(rule, detail))
+        }
     }
 }
 

@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::{ArgGroup, Args as ClapArgs, Subcommand};
-use kinko_auth::SignedAction;
+use kinko_auth::{ActionRule, SignedAction};
 use kinko_client::api::{
     AmountRequest, CosignRequest, Decided, DepositRequest, FailRequest, FreezeRequest, IdRequest,
     PayoutRequest, PolicyChangeRequest, QuorumRequest, SignedRequest, WalletName,
@@ -40,10 +40,13 @@ use kinko_wallet::{PsbtEncoding, XprvSigner};
 use serde_json::json;
 
 use crate::cmd::{read_capped, read_capped_text};
-use crate::error::{CliError, CliResult};
+use kinko_cmd::{env_secret, CliError, CliResult, ENV_PASSPHRASE};
 
-/// Environment variable holding the cosigner keystore's passphrase.
-pub const ENV_PASSPHRASE: &str = "KINKO_PASSPHRASE";
+/// The rule that refuses a set-up whose signatures do not read, do not
+/// verify or fall short of the admin quorum: the CLI's own rule (the
+/// cosigner's [`SetupError`](kinko_cosigner::setup::SetupError) has none for
+/// the whole).
+pub const RULE_SETUP_NOT_SIGNED: &str = "setup-not-signed";
 
 /// What every command on the cosigner needs: its own host's files (set-up,
 /// keystore, ledger), or the service's address and the backend's TLS files.
@@ -318,12 +321,11 @@ pub struct CosignArgs {
 }
 
 fn passphrase() -> CliResult<Passphrase> {
-    match std::env::var(ENV_PASSPHRASE) {
-        Ok(v) => Ok(Passphrase::from(v)),
-        Err(_) => Err(CliError::Usage(format!(
+    env_secret(ENV_PASSPHRASE)?.ok_or_else(|| {
+        CliError::Usage(format!(
             "set {ENV_PASSPHRASE} to the cosigner keystore's passphrase"
-        ))),
-    }
+        ))
+    })
 }
 
 /// The signatures file beside a set-up: `setup.toml.sigs`.
@@ -340,10 +342,8 @@ pub fn load_setup(setup: &Path, sigs: Option<&Path>) -> CliResult<Setup> {
     let sigs_path = sigs.map_or_else(|| default_sigs_path(setup), Path::to_path_buf);
     let sigs = read_capped_text(&sigs_path, kinko_cosigner::setup::MAX_SIGNATURES_LEN)
         .with_context(|| format!("cannot read set-up signatures {}", sigs_path.display()))?;
-    Setup::load_signed(&bytes, &sigs).map_err(|e| CliError::Refused {
-        rule: "setup-not-signed".into(),
-        detail: e.to_string(),
-    })
+    Setup::load_signed(&bytes, &sigs)
+        .map_err(|e| CliError::refused(RULE_SETUP_NOT_SIGNED, e.to_string()))
 }
 
 /// The cosigner a command asks.
@@ -388,10 +388,7 @@ fn connect(a: &CosignerArgs) -> CliResult<Cosigner> {
 
 fn refused(e: AuthorityError) -> CliError {
     match e {
-        AuthorityError::Refused { rule, detail } => CliError::Refused {
-            rule: rule.as_str().to_owned(),
-            detail,
-        },
+        AuthorityError::Refused { rule, detail } => CliError::refused(rule.as_str(), detail),
         other => CliError::Other(anyhow::Error::new(other)),
     }
 }
@@ -405,7 +402,7 @@ fn service_error(e: ClientError, request_id: Option<&str>) -> CliError {
             rule: Some(rule),
             detail,
             ..
-        } => CliError::Refused { rule, detail },
+        } => CliError::refused(rule, detail),
         other => match request_id {
             Some(id) => CliError::Other(anyhow::anyhow!(
                 "{other} (request id {id}: retry with --request-id {id})"
@@ -440,9 +437,11 @@ fn read_signed(paths: &[PathBuf]) -> CliResult<Vec<SignedAction>> {
         .map(|p| {
             let text = read_capped_text(p, kinko_auth::MAX_JSON_LEN + 2)
                 .with_context(|| format!("cannot read signed action {}", p.display()))?;
-            SignedAction::from_json(text.trim()).map_err(|e| CliError::Refused {
-                rule: "malformed".into(),
-                detail: format!("{}: {e}", p.display()),
+            SignedAction::from_json(text.trim()).map_err(|e| {
+                CliError::refused(
+                    ActionRule::Malformed.as_str(),
+                    format!("{}: {e}", p.display()),
+                )
             })
         })
         .collect()
@@ -620,10 +619,10 @@ pub fn approve(a: SignedArgs) -> CliResult {
         // The service takes an approval under the withdrawal it names; the
         // authority refuses any other action by this rule.
         _ if a.common.cosigner.cosigner.is_some() => {
-            return Err(CliError::Refused {
-                rule: "wrong-action".into(),
-                detail: format!("not an approval but a {}", signed.action.name()),
-            })
+            return Err(CliError::refused(
+                ActionRule::WrongAction.as_str(),
+                format!("not an approval but a {}", signed.action.name()),
+            ))
         }
         _ => String::new(),
     };

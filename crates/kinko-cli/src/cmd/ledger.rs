@@ -4,7 +4,7 @@
 use anyhow::Context;
 use kinko_ledger::Ledger;
 
-use crate::error::CliResult;
+use kinko_cmd::CliResult;
 
 /// Opens an existing ledger: a mistyped SQLite path is an error, not an
 /// empty log that verifies. The error never contains the URL (it may hold a

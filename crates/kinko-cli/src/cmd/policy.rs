@@ -15,7 +15,7 @@ use kinko_policy::{
 };
 use serde_json::json;
 
-use crate::error::{CliError, CliResult};
+use kinko_cmd::{CliError, CliResult};
 
 /// Validate a policy or replay events through it.
 #[derive(Debug, ClapArgs)]

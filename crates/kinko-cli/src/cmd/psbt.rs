@@ -7,6 +7,7 @@ use std::str::FromStr;
 
 use anyhow::{anyhow, Context};
 use clap::{Args as ClapArgs, Subcommand};
+use kinko_cmd::PsbtJson;
 use kinko_wallet::bitcoin::address::NetworkUnchecked;
 use kinko_wallet::bitcoin::consensus::encode::{deserialize_hex, serialize_hex};
 use kinko_wallet::bitcoin::hex::FromHex;
@@ -15,14 +16,14 @@ use kinko_wallet::bitcoin::secp256k1::rand::rngs::{OsRng, StdRng};
 use kinko_wallet::bitcoin::secp256k1::rand::{RngCore, SeedableRng};
 use kinko_wallet::bitcoin::{Address, Amount, FeeRate, Network, OutPoint, Transaction, Txid};
 use kinko_wallet::{
-    AnalysisOptions, BatchParams, CreateParams, Keychain, MultisigWallet, OutputKind, Payout,
-    PsbtAnalysis, PsbtEncoding, Utxo, DEFAULT_MAX_PAYOUTS,
+    AnalysisOptions, BatchParams, CreateParams, Keychain, MultisigWallet, Payout, PsbtEncoding,
+    Utxo, DEFAULT_MAX_PAYOUTS,
 };
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::cmd::address::load_wallet;
-use crate::error::{CliError, CliResult};
+use kinko_cmd::{CliError, CliResult};
 
 /// Build, combine, finalize and inspect PSBTs.
 #[derive(Debug, ClapArgs)]
@@ -389,7 +390,7 @@ pub fn run(args: Args) -> CliResult {
             if json {
                 println!(
                     "{}",
-                    serde_json::to_string_pretty(&analysis_json(&wallet, &a))?
+                    kinko_cmd::to_json_pretty(&PsbtJson::new(&wallet, &a))?
                 );
             } else {
                 print!(
@@ -399,10 +400,7 @@ pub fn run(args: Args) -> CliResult {
             }
             if check {
                 if let Some(f) = a.first_refusal() {
-                    return Err(CliError::Refused {
-                        rule: f.rule.as_str().into(),
-                        detail: f.to_string(),
-                    });
+                    return Err(CliError::refused(f.rule.as_str(), f.to_string()));
                 }
             }
             Ok(())
@@ -519,56 +517,6 @@ fn write_psbt(path: &Path, psbt: &Psbt, enc: PsbtEncoding) -> CliResult {
     std::fs::write(path, kinko_wallet::encode_psbt(psbt, enc))
         .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
-}
-
-fn analysis_json(w: &MultisigWallet, a: &PsbtAnalysis) -> serde_json::Value {
-    json!({
-        "wallet_id": a.wallet_id,
-        "threshold": w.threshold(),
-        "keys": w.keys().len(),
-        "network": a.network.to_string(),
-        "txid": a.txid.to_string(),
-        "inputs": a.inputs.iter().map(|i| json!({
-            "outpoint": i.outpoint.to_string(),
-            "amount_sat": i.amount.map(|a| a.to_sat()),
-            "keychain": i.ours.map(|(k, _)| k.as_str()),
-            "index": i.ours.map(|(_, n)| n),
-            "ours": i.ours.is_some(),
-            "signatures": i.signatures,
-            "needed": i.needed,
-            "finalized": i.finalized,
-        })).collect::<Vec<_>>(),
-        "outputs": a.outputs.iter().map(|o| {
-            let (kind, keychain, index, rule) = match o.kind {
-                OutputKind::External => ("external", None, None, None),
-                OutputKind::Change { keychain, index } => ("change", Some(keychain.as_str()), Some(index), None),
-                OutputKind::Suspicious { rule } => ("suspicious", None, None, Some(rule.as_str())),
-            };
-            json!({
-                "address": o.address.as_ref().map(|a| a.to_string()),
-                "script_pubkey": o.script_pubkey.to_hex_string(),
-                "amount_sat": o.amount.to_sat(),
-                "kind": kind,
-                "keychain": keychain,
-                "index": index,
-                "rule": rule,
-            })
-        }).collect::<Vec<_>>(),
-        "total_in_sat": a.total_in.map(|a| a.to_sat()),
-        "total_out_sat": a.total_out.map(|a| a.to_sat()),
-        "fee_sat": a.fee.map(|a| a.to_sat()),
-        "fee_rate_sat_per_kwu": a.fee_rate.map(|r| r.to_sat_per_kwu()),
-        "estimated_vsize": a.estimated_weight.map(|w| w.to_vbytes_ceil()),
-        "complete": a.is_complete(),
-        "safe_to_sign": a.is_safe_to_sign(),
-        "findings": a.findings.iter().map(|f| json!({
-            "rule": f.rule.as_str(),
-            "severity": f.severity.as_str(),
-            "input": f.input,
-            "output": f.output,
-            "detail": f.detail,
-        })).collect::<Vec<_>>(),
-    })
 }
 
 #[cfg(test)]

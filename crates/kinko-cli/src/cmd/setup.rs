@@ -14,7 +14,8 @@ use clap::Args as ClapArgs;
 use kinko_cosigner::setup::Setup;
 use serde_json::json;
 
-use crate::error::{CliError, CliResult};
+use crate::cmd::cosigner::RULE_SETUP_NOT_SIGNED;
+use kinko_cmd::{CliError, CliResult};
 
 /// `kinko setup show`.
 #[derive(Debug, ClapArgs)]
@@ -43,7 +44,7 @@ pub fn run(a: Args) -> CliResult {
             let text = crate::cmd::read_capped_text(p, kinko_cosigner::setup::MAX_SIGNATURES_LEN)
                 .with_context(|| format!("cannot read {}", p.display()))?;
             Some(setup.signed_by(&text).map_err(|e| CliError::Refused {
-                rule: "setup-not-signed".into(),
+                rule: RULE_SETUP_NOT_SIGNED.into(),
                 detail: e.to_string(),
             })?)
         }
@@ -108,7 +109,7 @@ pub fn run(a: Args) -> CliResult {
     if let Some(s) = signed {
         if (s.len() as u32) < setup.admin_quorum() {
             return Err(CliError::Refused {
-                rule: "setup-not-signed".into(),
+                rule: RULE_SETUP_NOT_SIGNED.into(),
                 detail: format!(
                     "{} of {} admins signed set-up {}",
                     s.len(),

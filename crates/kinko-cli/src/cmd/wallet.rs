@@ -15,7 +15,7 @@ use kinko_wallet::{
 };
 
 use crate::cmd::address::load_wallet;
-use crate::error::{CliError, CliResult};
+use kinko_cmd::{CliError, CliResult};
 
 /// Make, export and check multisig wallet files.
 #[derive(Debug, ClapArgs)]

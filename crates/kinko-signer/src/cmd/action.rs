@@ -16,7 +16,7 @@ use kinko_keys::bitcoin::secp256k1::Secp256k1;
 
 use crate::cli::{ActionKeyArgs, ApproveArgs, SignActionArgs, SignSetupArgs, SignedOutArgs};
 use crate::cmd::{confirm, open_keystore, read_capped, refuse_existing_out, write_new_file};
-use crate::error::{CliError, CliResult};
+use kinko_cmd::{CliError, CliResult};
 
 /// The largest set-up file read (its exact bytes are hashed, so a longer
 /// one is refused rather than cut).

@@ -7,8 +7,8 @@ use kinko_keys::bitcoin::secp256k1::Secp256k1;
 use kinko_keys::{Keystore, KeystoreWriteError, Language, Mnemonic, WordCount};
 
 use crate::cli::InitArgs;
-use crate::error::{CliError, CliResult};
 use crate::input;
+use kinko_cmd::{CliError, CliResult};
 
 /// Runs `init`.
 pub fn run(args: &InitArgs) -> CliResult {
@@ -72,7 +72,7 @@ pub fn run(args: &InitArgs) -> CliResult {
             writeln!(
                 out,
                 "A BIP39 passphrase (from {}) is also needed to restore; keep it apart from the words.",
-                input::ENV_BIP39_PASSPHRASE
+                kinko_cmd::ENV_BIP39_PASSPHRASE
             )?;
         }
     }
@@ -84,7 +84,7 @@ pub fn run(args: &InitArgs) -> CliResult {
 
 fn refuse_existing(path: &std::path::Path) -> CliError {
     CliError::Refused {
-        rule: "no-overwrite".into(),
+        rule: crate::cmd::RULE_NO_OVERWRITE.into(),
         detail: format!(
             "{} already exists; kinko never overwrites a keystore",
             path.display()

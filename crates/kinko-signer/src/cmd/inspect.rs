@@ -7,7 +7,7 @@ use kinko_keys::bitcoin::secp256k1::Secp256k1;
 
 use crate::cli::InspectArgs;
 use crate::cmd::{analysis_options, open_keystore, read_psbt_file, registered_wallets};
-use crate::error::CliResult;
+use kinko_cmd::CliResult;
 
 /// Runs `inspect`. Findings are shown, not enforced: the exit status is 0
 /// for any PSBT that parses (`sign` is what refuses).
@@ -30,7 +30,7 @@ pub fn run(args: &InspectArgs) -> CliResult {
         writeln!(
             out,
             "{}",
-            serde_json::to_string_pretty(&summary_json(chosen, &decision))?
+            kinko_cmd::to_json_pretty(&summary_json(chosen, &decision))?
         )?;
     } else {
         write!(out, "{}", summary_text(chosen, &decision))?;

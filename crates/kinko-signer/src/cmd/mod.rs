@@ -19,8 +19,8 @@ use kinko_keys::Keystore;
 use kinko_wallet::{AnalysisOptions, DescriptorError};
 
 use crate::cli::CheckArgs;
-use crate::error::{CliError, CliResult};
 use crate::input;
+use kinko_cmd::{CliError, CliResult};
 
 /// Opens the keystore (passphrase from the environment or a prompt).
 pub fn open_keystore(path: &Path) -> CliResult<Keystore> {
@@ -113,12 +113,16 @@ pub fn confirm(what: &str) -> CliResult {
     Ok(())
 }
 
-/// Refuses (rule `no-overwrite`) when `out` exists: signed output is never
+/// The rule that refuses to write a keystore or signed output over an
+/// existing file.
+pub const RULE_NO_OVERWRITE: &str = "no-overwrite";
+
+/// Refuses (rule [`RULE_NO_OVERWRITE`]) when `out` exists: signed output is never
 /// written over another file. Checked before asking for anything.
 pub fn refuse_existing_out(out: &Path) -> CliResult {
     if out.symlink_metadata().is_ok() {
         return Err(CliError::Refused {
-            rule: "no-overwrite".into(),
+            rule: RULE_NO_OVERWRITE.into(),
             detail: format!("{} already exists", out.display()),
         });
     }

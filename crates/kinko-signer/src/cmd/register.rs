@@ -13,8 +13,8 @@ use serde_json::json;
 
 use crate::cli::RegisterArgs;
 use crate::cmd::{open_keystore, register_error, registered_wallets};
-use crate::error::{CliError, CliResult};
 use crate::input;
+use kinko_cmd::{CliError, CliResult};
 
 /// How many receive addresses `register` shows for holders to compare.
 const SHOWN_ADDRESSES: u32 = 3;

@@ -13,7 +13,7 @@ use crate::cmd::{
     analysis_options, confirm, open_keystore, read_psbt_file, refuse_existing_out, register_error,
     registered_wallets, write_new_file,
 };
-use crate::error::{CliError, CliResult};
+use kinko_cmd::{CliError, CliResult};
 
 /// Runs `sign`.
 pub fn run(args: &SignArgs) -> CliResult {
@@ -37,7 +37,7 @@ pub fn run(args: &SignArgs) -> CliResult {
         writeln!(
             out,
             "{}",
-            serde_json::to_string_pretty(&summary_json(named, &decision))?
+            kinko_cmd::to_json_pretty(&summary_json(named, &decision))?
         )?;
     } else {
         write!(out, "{}", summary_text(named, &decision))?;
@@ -46,10 +46,7 @@ pub fn run(args: &SignArgs) -> CliResult {
     drop(out);
 
     if let Some(r) = &decision.refusal {
-        return Err(CliError::Refused {
-            rule: r.rule.into(),
-            detail: r.detail.clone(),
-        });
+        return Err(CliError::refused(r.rule.as_str(), r.detail.clone()));
     }
     // Only a wallet with an analysis and no refusal gets here.
     let Some((_, checked)) = chosen else {

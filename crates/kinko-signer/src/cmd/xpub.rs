@@ -8,8 +8,8 @@ use kinko_keys::bitcoin::{Network, NetworkKind};
 use kinko_keys::{KeyPath, Keystore};
 
 use crate::cli::XpubArgs;
-use crate::error::{CliError, CliResult};
 use crate::input;
+use kinko_cmd::{CliError, CliResult};
 
 /// Runs `xpub`.
 pub fn run(args: &XpubArgs) -> CliResult {
