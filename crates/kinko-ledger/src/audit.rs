@@ -252,7 +252,7 @@ pub enum VerifyError {
     },
     /// The store could not be read.
     #[error("cannot read the audit log")]
-    Storage(#[source] crate::StorageError),
+    Storage(#[source] crate::error::StorageError),
 }
 
 impl VerifyError {
