@@ -89,7 +89,7 @@ use kinko_policy::{
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-pub use audit::{AuditHead, AuditRecord, Problem, VerifyError};
+pub use audit::{AuditHead, AuditRecord, Problem, VerifyError, VerifySummary};
 pub use cosign::{
     mark_family, CosignError, CosignRecord, CosignResult, CosignVerdict, PayoutRecord, RefusalRule,
 };
@@ -99,12 +99,12 @@ pub use error::{CosignRefusal, DecideError, OpenError, ReadError, StorageError};
 pub use kinko_auth;
 pub use store::SCHEMA_VERSION;
 
-use audit::{ChainCheck, Ends, Prefixes};
+use audit::Prefixes;
 use bitcoin::secp256k1::{Keypair, XOnlyPublicKey};
 use error::damaged;
 use kinko_auth::{Action, SetupId, SignedAction, UnixTime};
 use row::Core;
-use store::{AssetRow, Backend, ReadTx, SignedHeadRow, WriteTx};
+use store::{AssetRow, Backend, SignedHeadRow, WriteTx};
 
 /// A validated policy and the SHA-256 of the text it was read from (recorded
 /// in every audit record: the config version in force).
@@ -266,15 +266,6 @@ pub struct Committed {
     pub audit_hash: String,
 }
 
-/// What `verify` checked.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct VerifySummary {
-    /// Chains (assets).
-    pub chains: usize,
-    /// Records.
-    pub records: u64,
-}
-
 /// The audit payload.
 #[derive(Serialize)]
 struct Payload<'a> {
@@ -394,9 +385,6 @@ fn open_postgres(url: &str) -> Result<Box<dyn Backend>, OpenError> {
 fn open_postgres(_url: &str) -> Result<Box<dyn Backend>, OpenError> {
     Err(OpenError::BackendNotBuilt("postgres"))
 }
-
-/// How many audit records `verify` and `export` read per query.
-const PAGE: u32 = 5_000;
 
 impl Ledger {
     /// Opens (creating or migrating) the ledger at `url`: `sqlite:PATH` or
@@ -807,7 +795,7 @@ impl Ledger {
     /// bad chain in asset order).
     pub fn verify_audit(&mut self) -> Result<VerifySummary, VerifyError> {
         let mut tx = self.backend.begin_read().map_err(VerifyError::Storage)?;
-        Ok(verify_chains(tx.as_mut(), &mut Prefixes::default())?.0)
+        Ok(audit::verify_chains(tx.as_mut(), &mut Prefixes::default())?.0)
     }
 
     /// Verifies every chain as [`Ledger::verify_audit`] and, with the
@@ -849,7 +837,7 @@ impl Ledger {
         let published = audit::check_published_signatures(key, published)?;
         let mut prefixes = Prefixes::new(&published);
         let mut tx = self.backend.begin_read().map_err(VerifyError::Storage)?;
-        let (summary, ends) = verify_chains(tx.as_mut(), &mut prefixes)?;
+        let (summary, ends) = audit::verify_chains(tx.as_mut(), &mut prefixes)?;
         let signed = tx
             .signed_heads()
             .map_err(VerifyError::Storage)?
@@ -873,21 +861,12 @@ impl Ledger {
     /// [`ReadError`].
     pub fn export_audit<W: Write>(&mut self, mut out: W) -> Result<u64, ReadError> {
         let mut tx = self.backend.begin_read()?;
-        let assets = tx.audit_assets()?;
         let mut n = 0;
-        for asset in &assets {
-            let mut after = 0;
-            loop {
-                let page = tx.audit_page(asset, after, PAGE)?;
-                for r in &page {
-                    json_line(&mut out, r)?;
-                    after = r.seq;
-                    n += 1;
-                }
-                if page.len() < PAGE as usize {
-                    break;
-                }
-            }
+        for asset in tx.audit_assets()? {
+            audit::each_record(tx.as_mut(), &asset, ReadError::Storage, |r| {
+                n += 1;
+                json_line(&mut out, r)
+            })?;
         }
         for h in tx.signed_heads()? {
             // As stored: a damaged head is exported (as a string) for the
@@ -905,47 +884,6 @@ impl Ledger {
 fn json_line<W: Write, T: Serialize>(out: &mut W, value: &T) -> Result<(), ReadError> {
     serde_json::to_writer(&mut *out, value).map_err(|e| ReadError::Io(std::io::Error::other(e)))?;
     out.write_all(b"\n").map_err(ReadError::Io)
-}
-
-/// Verifies every chain (asset rows' heads and records) in the read
-/// transaction `tx`; returns the summary and each chain's end, noting the
-/// hashes `prefixes` asks for.
-fn verify_chains(
-    tx: &mut dyn ReadTx,
-    prefixes: &mut Prefixes,
-) -> Result<(VerifySummary, Ends), VerifyError> {
-    let st = VerifyError::Storage;
-    let heads = tx.heads().map_err(st)?;
-    let mut assets: Vec<String> = heads.iter().map(|h| h.asset.clone()).collect();
-    assets.extend(tx.audit_assets().map_err(st)?);
-    assets.sort();
-    assets.dedup();
-    let mut records = 0;
-    let mut ends = Ends::new();
-    for asset in &assets {
-        let mut chain = ChainCheck::new(asset);
-        let mut after = 0;
-        loop {
-            let page = tx.audit_page(asset, after, PAGE).map_err(st)?;
-            for r in &page {
-                chain.feed(r)?;
-                prefixes.see(r);
-                after = r.seq;
-            }
-            if page.len() < PAGE as usize {
-                break;
-            }
-        }
-        ends.insert(asset.clone(), chain.end());
-        records += chain.finish(heads.iter().find(|h| &h.asset == asset))?;
-    }
-    Ok((
-        VerifySummary {
-            chains: assets.len(),
-            records,
-        },
-        ends,
-    ))
 }
 
 /// Names every row the batch's decisions read besides the asset rows, so a
