@@ -278,15 +278,17 @@ fn decided_from(request_id: &str, asset: &str, c: &Committed) -> Decided {
 }
 
 /// The refusal a `refused` record holds: the authority's (`refused.rule`,
-/// `refused.detail`) or the ledger's own (`rule` `reservation_cosigned`, a
-/// failure report of a cosigned reservation, answered by the authority's
-/// rule name).
+/// `refused.detail`) or the ledger's own (`rule` `reservation-cosigned`,
+/// `reservation_cosigned` in records written before the rename: a failure
+/// report of a cosigned reservation, answered by the authority's rule name).
 fn refusal_from_record(v: &serde_json::Value, seq: u64) -> ApiError {
     let text = |p: &str| v.pointer(p).and_then(|x| x.as_str());
     if let Some(rule) = text("/refused/rule") {
         return ApiError::refused(rule, text("/refused/detail").unwrap_or_default());
     }
-    if text("/rule") == Some(kinko_ledger::RULE_RESERVATION_COSIGNED) {
+    if text("/rule").and_then(kinko_ledger::CosignRefusal::from_rule)
+        == Some(kinko_ledger::CosignRefusal::ReservationCosigned)
+    {
         return ApiError::refused(
             AuthorityRule::ReservationCosigned.as_str(),
             format!(

@@ -33,7 +33,10 @@ use bitcoin::psbt::Psbt;
 use bitcoin::secp256k1::{Keypair, XOnlyPublicKey};
 use bitcoin::{Address, Amount};
 use kinko_auth::{Action, ActionRefusal, ActionRule, SignedAction, UnixTime, Verifier};
-use kinko_ledger::{AuditSigner, Committed, CosignResult, CosignVerdict, Ledger, Request};
+use kinko_ledger::{
+    AuditSigner, Committed, CosignRefusal, CosignResult, CosignVerdict, Ledger, RefusalRule,
+    Request,
+};
 use kinko_policy::{
     Amount as Units, AssetId, Decision, Destination, EventKind, IdError, Timestamp, Wallet,
     WithdrawalId, WithdrawalStatus,
@@ -1683,18 +1686,19 @@ impl<K: SigningKeys> Authority<K> {
                 again, replaces, ..
             } => (again, replaces),
             CosignResult::Refused { rule, detail } => {
-                // The check's own refusal, or one of the ledger's two.
-                let r = match (refused, rule.as_str()) {
+                // The check's own refusal, or one of the ledger's.
+                let r = match (refused, rule) {
                     (Some(r), _) => r,
-                    (None, kinko_ledger::RULE_RESERVATION_SPENT) => {
+                    (None, RefusalRule::Ledger(CosignRefusal::ReservationSpent)) => {
                         Refusal::new(CosignRule::ReservationSpent, detail)
                     }
-                    (None, kinko_ledger::RULE_NOT_RESERVED) => {
+                    (None, RefusalRule::Ledger(CosignRefusal::NotReserved)) => {
                         Refusal::new(CosignRule::NotReserved, detail)
                     }
                     (None, other) => {
                         return Err(AuthorityError::Ledger(format!(
-                            "the ledger refused by an unknown rule {other:?}"
+                            "the ledger refused by an unknown rule {:?}",
+                            other.as_str()
                         )))
                     }
                 };

@@ -56,6 +56,9 @@ use sha2::{Digest, Sha256};
 
 use kinko_policy::Timestamp;
 
+use crate::error::StorageError;
+use crate::store::ReadTx;
+
 /// The previous hash of the first record of a chain.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -252,7 +255,7 @@ pub enum VerifyError {
     },
     /// The store could not be read.
     #[error("cannot read the audit log")]
-    Storage(#[source] crate::StorageError),
+    Storage(#[source] StorageError),
 }
 
 impl VerifyError {
@@ -260,7 +263,7 @@ impl VerifyError {
     /// for a storage failure.
     pub fn rule(&self) -> Option<&'static str> {
         Some(match self {
-            VerifyError::BadRecord { .. } => "audit_chain",
+            VerifyError::BadRecord { .. } => "audit-chain",
             VerifyError::UnsignedHead { .. } => "audit-unsigned-head",
             VerifyError::BadHeadSignature { .. } => "audit-bad-head-signature",
             VerifyError::HeadNotForChain { .. } | VerifyError::HeadMismatch { .. } => {
@@ -638,6 +641,73 @@ pub enum ExportError {
     /// A record is bad, or a head check failed.
     #[error("the exported chain does not verify")]
     Verify(#[source] VerifyError),
+}
+
+/// How many audit records `verify` and `export` read per query.
+const PAGE: u32 = 5_000;
+
+/// What `verify` checked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VerifySummary {
+    /// Chains (assets).
+    pub chains: usize,
+    /// Records.
+    pub records: u64,
+}
+
+/// Feeds every record of `asset`'s chain, in sequence order, to `f`, a page
+/// at a time from the read transaction `tx` (`st` maps its errors).
+pub(crate) fn each_record<E>(
+    tx: &mut dyn ReadTx,
+    asset: &str,
+    st: impl Fn(StorageError) -> E,
+    mut f: impl FnMut(&AuditRecord) -> Result<(), E>,
+) -> Result<(), E> {
+    let mut after = 0;
+    loop {
+        let page = tx.audit_page(asset, after, PAGE).map_err(&st)?;
+        for r in &page {
+            f(r)?;
+            after = r.seq;
+        }
+        if page.len() < PAGE as usize {
+            return Ok(());
+        }
+    }
+}
+
+/// Verifies every chain (asset rows' heads and records) in the read
+/// transaction `tx`; returns the summary and each chain's end, noting the
+/// hashes `prefixes` asks for.
+pub(crate) fn verify_chains(
+    tx: &mut dyn ReadTx,
+    prefixes: &mut Prefixes,
+) -> Result<(VerifySummary, Ends), VerifyError> {
+    let st = VerifyError::Storage;
+    let heads = tx.heads().map_err(st)?;
+    let mut assets: Vec<String> = heads.iter().map(|h| h.asset.clone()).collect();
+    assets.extend(tx.audit_assets().map_err(st)?);
+    assets.sort();
+    assets.dedup();
+    let mut records = 0;
+    let mut ends = Ends::new();
+    for asset in &assets {
+        let mut chain = ChainCheck::new(asset);
+        each_record(tx, asset, st, |r| {
+            chain.feed(r)?;
+            prefixes.see(r);
+            Ok(())
+        })?;
+        ends.insert(asset.clone(), chain.end());
+        records += chain.finish(heads.iter().find(|h| &h.asset == asset))?;
+    }
+    Ok((
+        VerifySummary {
+            chains: assets.len(),
+            records,
+        },
+        ends,
+    ))
 }
 
 #[cfg(test)]

@@ -4,18 +4,44 @@
 //! both sign two different transactions for one reservation.
 
 use kinko_policy::{Timestamp, Withdrawal, WithdrawalStatus};
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 
 use crate::audit::AuditRecord;
-use crate::store::StorageError;
-use crate::{Core, Ledger, ReadError, TimeSource};
+use crate::error::{damaged, CosignRefusal, Damaged, ReadError, StorageError};
+use crate::row::{self, Core};
+use crate::{Ledger, TimeSource};
 
-/// The rule of the ledger's own refusal of a withdrawal that is not
-/// reserved (the check is not asked).
-pub const RULE_NOT_RESERVED: &str = "not-reserved";
-/// The rule of the ledger's own refusal of a reservation marked for another
-/// transaction than the one signed (and not a replacement of its family).
-pub const RULE_RESERVATION_SPENT: &str = "reservation-spent";
+/// The rule that refused a cosign: the ledger's own, or the one the check
+/// named in [`CosignVerdict::Refuse`]. Stored (and serialized) as its name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefusalRule {
+    /// The ledger refused before or after the check.
+    Ledger(CosignRefusal),
+    /// The check refused, by this rule name.
+    Check(String),
+}
+
+impl RefusalRule {
+    /// The rule name.
+    pub fn as_str(&self) -> &str {
+        match self {
+            RefusalRule::Ledger(r) => r.rule(),
+            RefusalRule::Check(rule) => rule,
+        }
+    }
+}
+
+impl std::fmt::Display for RefusalRule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for RefusalRule {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
 
 /// The cosigner's verdict on the transaction it was asked to sign.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,10 +86,11 @@ pub enum CosignResult {
         #[serde(skip_serializing_if = "Option::is_none")]
         replaces: Option<String>,
     },
-    /// Refused (`not-reserved`, `reservation-spent`, or the check's rule).
+    /// Refused by the ledger ([`CosignRefusal::NotReserved`],
+    /// [`CosignRefusal::ReservationSpent`]) or the check.
     Refused {
-        /// A stable rule name.
-        rule: String,
+        /// The rule (serialized as its stable name).
+        rule: RefusalRule,
         /// For people.
         detail: String,
     },
@@ -136,6 +163,12 @@ pub enum CosignError {
 impl From<StorageError> for CosignError {
     fn from(e: StorageError) -> Self {
         CosignError::Storage(e)
+    }
+}
+
+impl From<Damaged> for CosignError {
+    fn from(d: Damaged) -> Self {
+        CosignError::Damaged(d.0)
     }
 }
 
@@ -248,7 +281,6 @@ impl Ledger {
             signer,
             ..
         } = self;
-        let damaged = |what| move |_| CosignError::Damaged(what);
         let Some(first) = ids.first() else {
             return Err(CosignError::BadPayout);
         };
@@ -270,11 +302,7 @@ impl Ledger {
                     found,
                 })?;
         }
-        let mut core: Core = match (&row.core, cached) {
-            (Some(text), _) => serde_json::from_str(text).map_err(damaged("asset state"))?,
-            (None, Some((_, core))) => core.clone(),
-            (None, None) => return Err(CosignError::Damaged("asset state")),
-        };
+        let mut core = Core::of_locked(&row, cached.map(|c| &c.1))?;
         // Read under the lock: the status may have changed since.
         let mut withdrawals = Vec::with_capacity(ids.len());
         for id in ids {
@@ -282,8 +310,7 @@ impl Ledger {
             if a != asset {
                 return Err(CosignError::BadPayout);
             }
-            let w: Withdrawal = serde_json::from_str(&rec).map_err(damaged("withdrawal"))?;
-            withdrawals.push(w);
+            withdrawals.push(row::withdrawal(&rec)?);
         }
         let at = match (at, time) {
             (Some(t), _) => t,
@@ -296,8 +323,8 @@ impl Ledger {
             }
         }
 
-        let refused = |rule: &str, detail: String| CosignResult::Refused {
-            rule: rule.into(),
+        let refused = |rule: CosignRefusal, detail: String| CosignResult::Refused {
+            rule: RefusalRule::Ledger(rule),
             detail,
         };
         // (result, evidence per reservation when each gets its own record)
@@ -309,7 +336,7 @@ impl Ledger {
             {
                 Some((w, id)) => (
                     refused(
-                        RULE_NOT_RESERVED,
+                        CosignRefusal::NotReserved,
                         format!("withdrawal {id} is {}", w.status.name()),
                     ),
                     None,
@@ -332,12 +359,18 @@ impl Ledger {
                             .find_map(|(f, id)| f.last().map(|l| (id, l)));
                         let (id, by) = other.map_or(("?", "?"), |(i, l)| (i.as_str(), l.as_str()));
                         refused(
-                            RULE_RESERVATION_SPENT,
+                            CosignRefusal::ReservationSpent,
                             format!("reservation {id} already spent by {by}, not {txid}"),
                         )
                     };
                     match verdict {
-                        CosignVerdict::Refuse { rule, detail } => (refused(&rule, detail), None),
+                        CosignVerdict::Refuse { rule, detail } => (
+                            CosignResult::Refused {
+                                rule: RefusalRule::Check(rule),
+                                detail,
+                            },
+                            None,
+                        ),
                         CosignVerdict::Sign { txid } | CosignVerdict::Replace { txid, .. }
                             if holds(&txid) =>
                         {
@@ -426,8 +459,7 @@ impl Ledger {
             tx.put_signed_head(&head)?;
         }
         core.last_at = Some(core.last_at.map_or(at, |l| l.max(at)));
-        row.version += 1;
-        row.core = Some(serde_json::to_string(&core).map_err(damaged("asset state"))?);
+        core.store(&mut row)?;
         tx.update_asset(&asset, &row)?;
         tx.commit()?;
         cache.insert(asset.clone(), (row.version, core));

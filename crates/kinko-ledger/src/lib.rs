@@ -69,37 +69,42 @@
 
 pub mod audit;
 mod cosign;
+mod error;
+#[cfg(feature = "postgres")]
 mod pg;
+mod row;
+mod sql;
+#[cfg(feature = "sqlite")]
 mod sqlite;
 mod store;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
-use std::path::Path;
 use std::sync::Arc;
 
 use kinko_policy::{
-    decide_asset, AllowlistEntry, Amount, AssetState, AssetStateParts, Change, Config, ConfigError,
-    Decision, Destination, Event, EventKind, Freeze, Outcome, Proposal, Timestamp, UserId,
-    WindowRef, WindowUsage, Withdrawal, WithdrawalId, WithdrawalStatus,
+    decide_asset, AssetState, Change, Config, ConfigError, Decision, Event, EventKind, Outcome,
+    Proposal, Timestamp, WindowRef, Withdrawal, WithdrawalStatus,
 };
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-pub use audit::{AuditHead, AuditRecord, Problem, VerifyError};
+pub use audit::{AuditHead, AuditRecord, Problem, VerifyError, VerifySummary};
 pub use cosign::{
-    mark_family, CosignError, CosignRecord, CosignResult, CosignVerdict, PayoutRecord,
-    RULE_NOT_RESERVED, RULE_RESERVATION_SPENT,
+    mark_family, CosignError, CosignRecord, CosignResult, CosignVerdict, PayoutRecord, RefusalRule,
 };
+pub use error::{CosignRefusal, DecideError, OpenError, ReadError, StorageError};
 /// The signed-messages crate the audit heads use (its `SignedAction`,
 /// `SetupId`, key parsing), re-exported so callers name the same types.
 pub use kinko_auth;
-pub use store::{StorageError, SCHEMA_VERSION};
+pub use store::SCHEMA_VERSION;
 
-use audit::{ChainCheck, Ends, Prefixes};
+use audit::Prefixes;
 use bitcoin::secp256k1::{Keypair, XOnlyPublicKey};
+use error::damaged;
 use kinko_auth::{Action, SetupId, SignedAction, UnixTime};
-use store::{AssetRow, Backend, SignedHeadRow, Tx, WithdrawalRow};
+use row::Core;
+use store::{AssetRow, Backend, SignedHeadRow, WriteTx};
 
 /// A validated policy and the SHA-256 of the text it was read from (recorded
 /// in every audit record: the config version in force).
@@ -233,151 +238,6 @@ impl std::fmt::Debug for TimeSource {
     }
 }
 
-/// Why a ledger did not open.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum OpenError {
-    /// Not `sqlite:PATH`, `postgres://…` or `postgresql://…`.
-    #[error("unsupported ledger url (expected sqlite:PATH or postgres://...)")]
-    UnsupportedUrl,
-    /// No ledger at this path (and creating one was not asked for).
-    #[error("no ledger at this path")]
-    NotFound,
-    /// The ledger was written by a newer kinko.
-    #[error("ledger schema version {found} is newer than this kinko supports ({supported}); upgrade kinko")]
-    NewerSchema {
-        /// The stored version.
-        found: u32,
-        /// The newest version this build knows.
-        supported: u32,
-    },
-    /// The stored schema version is not a number.
-    #[error("ledger schema version is damaged")]
-    DamagedSchema,
-    /// The store failed.
-    #[error("cannot open the ledger")]
-    Storage(#[source] StorageError),
-}
-
-pub(crate) fn check_schema(found: Option<Result<u32, &str>>) -> Result<u32, OpenError> {
-    match found {
-        None => Ok(0),
-        Some(Err(_)) => Err(OpenError::DamagedSchema),
-        Some(Ok(v)) if v > SCHEMA_VERSION => Err(OpenError::NewerSchema {
-            found: v,
-            supported: SCHEMA_VERSION,
-        }),
-        Some(Ok(v)) => Ok(v),
-    }
-}
-
-/// Why an event was not decided.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum DecideError {
-    /// The ledger was opened without a policy.
-    #[error("no policy loaded")]
-    NoPolicy,
-    /// The engine refused the event outright; nothing was recorded.
-    #[error("event refused")]
-    Refused(#[source] kinko_policy::DecideError),
-    /// The time is older than the asset's last event: fail closed.
-    #[error("clock went backwards: {at} is before the last event at {last}")]
-    ClockWentBackwards {
-        /// The asset's last event.
-        last: Timestamp,
-        /// The time given or read.
-        at: Timestamp,
-    },
-    /// The withdrawal id is already used by another asset. Returned as the
-    /// error of a whole batch (nothing committed) when a worker deciding on
-    /// another asset inserted the same id concurrently; retrying the batch
-    /// then refuses just this event.
-    #[error("withdrawal id is already used by another asset")]
-    IdOfOtherAsset,
-    /// A `Failed` report for a reservation the policy cosigner already
-    /// cosigned a transaction for. Releasing it would free the reservation
-    /// (and let the window and the hot balance be spent again) while a
-    /// signed transaction exists that the hot key's holder could still
-    /// broadcast: the amount could leave twice. Only `Confirmed` ends such a
-    /// reservation. Unlike the other refusals this one is recorded: an audit
-    /// record of kind `refused` (rule `reservation_cosigned`) is committed.
-    #[error("reservation {id} was cosigned for transaction {txid}; only its confirmation releases it (rule reservation_cosigned)")]
-    ReservationCosigned {
-        /// The withdrawal.
-        id: String,
-        /// The transaction it was cosigned for.
-        txid: String,
-        /// The refusal's audit record's sequence number.
-        audit_seq: u64,
-    },
-    /// The asset's chain does not end where the caller expected
-    /// ([`Ledger::expect_head`]): nothing was written.
-    #[error("the {asset} audit chain has {found} records, {expected} were expected; nothing was written")]
-    HeadMoved {
-        /// The asset.
-        asset: String,
-        /// The count expected.
-        expected: u64,
-        /// The count found.
-        found: u64,
-    },
-    /// An amount above what the ledger's integer columns hold (`i64::MAX`).
-    #[error("amount above the ledger's maximum")]
-    AmountTooLarge,
-    /// The stored state does not parse or does not fit the changes.
-    #[error("stored {0} is damaged")]
-    Damaged(&'static str),
-    /// The store failed; nothing of the batch was committed.
-    #[error("storage failed; nothing was committed")]
-    Storage(#[source] StorageError),
-}
-
-impl From<StorageError> for DecideError {
-    fn from(e: StorageError) -> Self {
-        DecideError::Storage(e)
-    }
-}
-
-impl DecideError {
-    /// The stable rule name of a refusal for a security reason (`kinko`
-    /// exits 3 naming it), `None` for other errors.
-    pub fn rule(&self) -> Option<&'static str> {
-        match self {
-            DecideError::ClockWentBackwards { .. } => Some("clock_went_backwards"),
-            DecideError::ReservationCosigned { .. } => Some(RULE_RESERVATION_COSIGNED),
-            _ => None,
-        }
-    }
-
-    /// Whether the error means a storage failure worth retrying (lock
-    /// timeout, serialization failure, deadlock): nothing was committed.
-    pub fn is_transient(&self) -> bool {
-        matches!(self, DecideError::Storage(e) if e.is_transient())
-    }
-}
-
-/// Why reading the ledger failed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ReadError {
-    /// The store failed.
-    #[error("cannot read the ledger")]
-    Storage(#[source] StorageError),
-    /// A stored row does not parse.
-    #[error("stored {0} is damaged")]
-    Damaged(&'static str),
-    /// Writing the output failed.
-    #[error("cannot write the output")]
-    Io(#[source] std::io::Error),
-}
-
-impl From<StorageError> for ReadError {
-    fn from(e: StorageError) -> Self {
-        ReadError::Storage(e)
-    }
-}
-
 /// One event to decide, with its time (`None`: the ledger's time source).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
@@ -404,33 +264,6 @@ pub struct Committed {
     pub audit_seq: u64,
     /// The audit record's hash.
     pub audit_hash: String,
-}
-
-/// What `verify` checked.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct VerifySummary {
-    /// Chains (assets).
-    pub chains: usize,
-    /// Records.
-    pub records: u64,
-}
-
-/// The part of an asset's state kept on its row (the rest has rows of its
-/// own): JSON in the `core` column.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Core {
-    #[serde(default)]
-    last_at: Option<Timestamp>,
-    #[serde(default)]
-    windows: Vec<WindowUsage>,
-    #[serde(default)]
-    breaker: WindowUsage,
-    #[serde(default)]
-    freeze: Option<Freeze>,
-    /// Absent until a custody statement: older rows read the same.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    vouched: Option<kinko_policy::Amount>,
 }
 
 /// The audit payload.
@@ -469,7 +302,7 @@ impl Work {
     /// Appends the next record of the asset's chain (its head moves).
     fn append(
         &mut self,
-        tx: &mut dyn Tx,
+        tx: &mut dyn WriteTx,
         asset: &str,
         at: Timestamp,
         kind: &str,
@@ -527,14 +360,30 @@ impl std::fmt::Debug for Ledger {
     }
 }
 
-/// The rule of [`DecideError::ReservationCosigned`].
-pub const RULE_RESERVATION_COSIGNED: &str = "reservation_cosigned";
+/// The rule of [`DecideError::ReservationCosigned`]
+/// ([`CosignRefusal::ReservationCosigned`]).
+pub const RULE_RESERVATION_COSIGNED: &str = CosignRefusal::ReservationCosigned.rule();
 
-/// How many audit records `verify` and `export` read per query.
-const PAGE: u32 = 5_000;
+#[cfg(feature = "sqlite")]
+fn open_sqlite(path: &str, create: bool) -> Result<Box<dyn Backend>, OpenError> {
+    let mut s = sqlite::Sqlite::open(std::path::Path::new(path), create)?;
+    s.migrate()?;
+    Ok(Box::new(s))
+}
 
-fn damaged<T>(what: &'static str) -> impl FnOnce(T) -> DecideError {
-    move |_| DecideError::Damaged(what)
+#[cfg(not(feature = "sqlite"))]
+fn open_sqlite(_path: &str, _create: bool) -> Result<Box<dyn Backend>, OpenError> {
+    Err(OpenError::BackendNotBuilt("sqlite"))
+}
+
+#[cfg(feature = "postgres")]
+fn open_postgres(url: &str) -> Result<Box<dyn Backend>, OpenError> {
+    Ok(Box::new(pg::Pg::open(url)?))
+}
+
+#[cfg(not(feature = "postgres"))]
+fn open_postgres(_url: &str) -> Result<Box<dyn Backend>, OpenError> {
+    Err(OpenError::BackendNotBuilt("postgres"))
 }
 
 impl Ledger {
@@ -564,11 +413,9 @@ impl Ledger {
             if path.is_empty() {
                 return Err(OpenError::UnsupportedUrl);
             }
-            let mut s = sqlite::Sqlite::open(Path::new(path), create)?;
-            s.migrate()?;
-            Box::new(s)
+            open_sqlite(path, create)?
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Box::new(pg::Pg::open(url)?)
+            open_postgres(url)?
         } else {
             return Err(OpenError::UnsupportedUrl);
         };
@@ -634,11 +481,7 @@ impl Ledger {
                     found,
                 })?;
         }
-        let core: Core = match (&row.core, cached) {
-            (Some(text), _) => serde_json::from_str(text).map_err(damaged("asset state"))?,
-            (None, Some((_, core))) => core.clone(),
-            (None, None) => return Err(DecideError::Damaged("asset state")),
-        };
+        let core = Core::of_locked(&row, cached.map(|c| &c.1))?;
         if let Some(last) = core.last_at {
             if at < last {
                 return Err(DecideError::ClockWentBackwards { last, at });
@@ -659,8 +502,7 @@ impl Ledger {
                 .map_err(DecideError::Damaged)?;
             tx.put_signed_head(&head)?;
         }
-        work.row.version += 1;
-        work.row.core = Some(serde_json::to_string(&work.core).map_err(damaged("asset state"))?);
+        work.core.store(&mut work.row)?;
         tx.update_asset(asset, &work.row)?;
         tx.commit()?;
         cache.insert(asset.to_owned(), (work.row.version, work.core));
@@ -796,11 +638,7 @@ impl Ledger {
                         found,
                     })?;
             }
-            let core = match (&row.core, cached) {
-                (Some(text), _) => serde_json::from_str(text).map_err(damaged("asset state"))?,
-                (None, Some((_, core))) => core.clone(),
-                (None, None) => return Err(DecideError::Damaged("asset state")),
-            };
+            let core = Core::of_locked(&row, cached.map(|c| &c.1))?;
             works.insert(
                 a,
                 Work {
@@ -838,8 +676,7 @@ impl Ledger {
                 tx.put_signed_head(&head)?;
             }
             if w.dirty {
-                w.row.version += 1;
-                w.row.core = Some(serde_json::to_string(&w.core).map_err(damaged("asset state"))?);
+                w.core.store(&mut w.row)?;
                 tx.update_asset(asset, &w.row)?;
             }
         }
@@ -867,45 +704,7 @@ impl Ledger {
     /// [`ReadError`].
     pub fn asset_state(&mut self, asset: &str) -> Result<Option<AssetState>, ReadError> {
         let mut tx = self.backend.begin_read()?;
-        let Some(row) = tx.read_asset(asset)? else {
-            return Ok(None);
-        };
-        let core: Core = serde_json::from_str(row.core.as_deref().unwrap_or("{}"))
-            .map_err(|_| ReadError::Damaged("asset state"))?;
-        let mut s = AssetStateParts {
-            last_at: core.last_at,
-            hot: Amount::from_units(row.hot),
-            cold: Amount::from_units(row.cold),
-            reserved: Amount::from_units(row.reserved),
-            windows: core.windows,
-            breaker: core.breaker,
-            freeze: core.freeze,
-            vouched: core.vouched,
-            ..Default::default()
-        };
-        for (id, rec) in tx.all_withdrawals(asset)? {
-            let w: Withdrawal =
-                serde_json::from_str(&rec).map_err(|_| ReadError::Damaged("withdrawal"))?;
-            let id = WithdrawalId::new(&id).map_err(|_| ReadError::Damaged("withdrawal"))?;
-            s.withdrawals.insert(id, w);
-        }
-        for (user, usage) in tx.all_user_windows(asset)? {
-            let u: Vec<WindowUsage> =
-                serde_json::from_str(&usage).map_err(|_| ReadError::Damaged("user windows"))?;
-            let user = UserId::new(&user).map_err(|_| ReadError::Damaged("user windows"))?;
-            s.user_windows.insert(user, u);
-        }
-        for (dest, added, active) in tx.all_allowlist(asset)? {
-            let dest = Destination::new(&dest).map_err(|_| ReadError::Damaged("allowlist"))?;
-            s.allowlist.insert(
-                dest,
-                AllowlistEntry {
-                    added_at: Timestamp::from_unix(added),
-                    active_at: Timestamp::from_unix(active),
-                },
-            );
-        }
-        Ok(Some(AssetState::from_parts(s)))
+        row::read_asset_state(tx.as_mut(), asset)
     }
 
     /// The assets the ledger holds, sorted.
@@ -924,10 +723,7 @@ impl Ledger {
     pub fn withdrawal(&mut self, id: &str) -> Result<Option<(String, Withdrawal)>, ReadError> {
         let mut tx = self.backend.begin_read()?;
         match tx.withdrawal(id)? {
-            Some((asset, rec)) => Ok(Some((
-                asset,
-                serde_json::from_str(&rec).map_err(|_| ReadError::Damaged("withdrawal"))?,
-            ))),
+            Some((asset, rec)) => Ok(Some((asset, row::withdrawal(&rec)?))),
             None => Ok(None),
         }
     }
@@ -999,7 +795,7 @@ impl Ledger {
     /// bad chain in asset order).
     pub fn verify_audit(&mut self) -> Result<VerifySummary, VerifyError> {
         let mut tx = self.backend.begin_read().map_err(VerifyError::Storage)?;
-        Ok(verify_chains(tx.as_mut(), &mut Prefixes::default())?.0)
+        Ok(audit::verify_chains(tx.as_mut(), &mut Prefixes::default())?.0)
     }
 
     /// Verifies every chain as [`Ledger::verify_audit`] and, with the
@@ -1041,7 +837,7 @@ impl Ledger {
         let published = audit::check_published_signatures(key, published)?;
         let mut prefixes = Prefixes::new(&published);
         let mut tx = self.backend.begin_read().map_err(VerifyError::Storage)?;
-        let (summary, ends) = verify_chains(tx.as_mut(), &mut prefixes)?;
+        let (summary, ends) = audit::verify_chains(tx.as_mut(), &mut prefixes)?;
         let signed = tx
             .signed_heads()
             .map_err(VerifyError::Storage)?
@@ -1065,21 +861,12 @@ impl Ledger {
     /// [`ReadError`].
     pub fn export_audit<W: Write>(&mut self, mut out: W) -> Result<u64, ReadError> {
         let mut tx = self.backend.begin_read()?;
-        let assets = tx.audit_assets()?;
         let mut n = 0;
-        for asset in &assets {
-            let mut after = 0;
-            loop {
-                let page = tx.audit_page(asset, after, PAGE)?;
-                for r in &page {
-                    json_line(&mut out, r)?;
-                    after = r.seq;
-                    n += 1;
-                }
-                if page.len() < PAGE as usize {
-                    break;
-                }
-            }
+        for asset in tx.audit_assets()? {
+            audit::each_record(tx.as_mut(), &asset, ReadError::Storage, |r| {
+                n += 1;
+                json_line(&mut out, r)
+            })?;
         }
         for h in tx.signed_heads()? {
             // As stored: a damaged head is exported (as a string) for the
@@ -1099,53 +886,12 @@ fn json_line<W: Write, T: Serialize>(out: &mut W, value: &T) -> Result<(), ReadE
     out.write_all(b"\n").map_err(ReadError::Io)
 }
 
-/// Verifies every chain (asset rows' heads and records) in the read
-/// transaction `tx`; returns the summary and each chain's end, noting the
-/// hashes `prefixes` asks for.
-fn verify_chains(
-    tx: &mut dyn Tx,
-    prefixes: &mut Prefixes,
-) -> Result<(VerifySummary, Ends), VerifyError> {
-    let st = VerifyError::Storage;
-    let heads = tx.heads().map_err(st)?;
-    let mut assets: Vec<String> = heads.iter().map(|h| h.asset.clone()).collect();
-    assets.extend(tx.audit_assets().map_err(st)?);
-    assets.sort();
-    assets.dedup();
-    let mut records = 0;
-    let mut ends = Ends::new();
-    for asset in &assets {
-        let mut chain = ChainCheck::new(asset);
-        let mut after = 0;
-        loop {
-            let page = tx.audit_page(asset, after, PAGE).map_err(st)?;
-            for r in &page {
-                chain.feed(r)?;
-                prefixes.see(r);
-                after = r.seq;
-            }
-            if page.len() < PAGE as usize {
-                break;
-            }
-        }
-        ends.insert(asset.clone(), chain.end());
-        records += chain.finish(heads.iter().find(|h| &h.asset == asset))?;
-    }
-    Ok((
-        VerifySummary {
-            chains: assets.len(),
-            records,
-        },
-        ends,
-    ))
-}
-
 /// Names every row the batch's decisions read besides the asset rows, so a
 /// store that reads ahead fetches them at once (after the locks): first what
 /// the events name, then the user and destination recorded in the
 /// withdrawals that approvals, confirmations and failures name.
 fn prefetch(
-    tx: &mut dyn Tx,
+    tx: &mut dyn WriteTx,
     reqs: &[Request],
     works: &BTreeMap<&str, Work>,
 ) -> Result<(), DecideError> {
@@ -1162,7 +908,8 @@ fn prefetch(
     for e in &events {
         let t = e.touches();
         keys.ids.extend(t.withdrawal);
-        keys.ids.extend(t.settles.iter().map(WithdrawalId::as_str));
+        keys.ids
+            .extend(t.settles.iter().map(kinko_policy::WithdrawalId::as_str));
         keys.users.extend(t.user.map(|u| (t.asset, u)));
         keys.destinations
             .extend(t.destination.map(|d| (t.asset, d)));
@@ -1175,8 +922,7 @@ fn prefetch(
     for (asset, id) in second {
         if let Some((w_asset, rec)) = tx.withdrawal(id)? {
             if w_asset == asset {
-                let w: Withdrawal = serde_json::from_str(&rec).map_err(damaged("withdrawal"))?;
-                recorded.push((asset, w));
+                recorded.push((asset, row::withdrawal(&rec)?));
             }
         }
     }
@@ -1199,7 +945,7 @@ fn prefetch(
 /// refusal in the asset's audit chain (see
 /// [`DecideError::ReservationCosigned`]).
 fn refuse_cosigned(
-    tx: &mut dyn Tx,
+    tx: &mut dyn WriteTx,
     policy: &Policy,
     work: &mut Work,
     event: &Event,
@@ -1215,7 +961,7 @@ fn refuse_cosigned(
     }
     let payload = serde_json::to_string(&RefusalPayload {
         event,
-        rule: RULE_RESERVATION_COSIGNED,
+        rule: CosignRefusal::ReservationCosigned.rule(),
         txid: &txid,
         policy: policy.sha256(),
         evidence,
@@ -1233,7 +979,7 @@ fn refuse_cosigned(
 /// Decides one event inside the batch's transaction. The outer error aborts
 /// the batch; the inner one refuses this event only (nothing written).
 fn decide_in(
-    tx: &mut dyn Tx,
+    tx: &mut dyn WriteTx,
     policy: &Policy,
     works: &mut BTreeMap<&str, Work>,
     at: Timestamp,
@@ -1248,17 +994,7 @@ fn decide_in(
             kinko_policy::DecideError::UnknownAsset(asset.chars().take(64).collect()),
         )));
     };
-    let mut s = AssetStateParts {
-        last_at: work.core.last_at,
-        hot: Amount::from_units(work.row.hot),
-        cold: Amount::from_units(work.row.cold),
-        reserved: Amount::from_units(work.row.reserved),
-        windows: work.core.windows.clone(),
-        breaker: work.core.breaker.clone(),
-        freeze: work.core.freeze.clone(),
-        vouched: work.core.vouched,
-        ..Default::default()
-    };
+    let mut s = row::asset_state(&work.row, work.core.clone());
     let event = Event::new(at, kind.clone());
     // Load just what the decision reads (see `Event::touches`).
     let touches = event.touches();
@@ -1277,7 +1013,7 @@ fn decide_in(
             let mut user = touches.user.map(str::to_owned);
             let mut destination = touches.destination.map(str::to_owned);
             if let Some((_, rec)) = &withdrawal {
-                let w: Withdrawal = serde_json::from_str(rec).map_err(damaged("withdrawal"))?;
+                let w = row::withdrawal(rec)?;
                 user.get_or_insert(w.user.into());
                 destination.get_or_insert(w.destination.into());
             }
@@ -1291,9 +1027,8 @@ fn decide_in(
         if w_asset != asset {
             return Ok(Err(DecideError::IdOfOtherAsset));
         }
-        let w: Withdrawal = serde_json::from_str(&rec).map_err(damaged("withdrawal"))?;
-        let id = WithdrawalId::new(id).map_err(|_| DecideError::Damaged("withdrawal"))?;
-        s.withdrawals.insert(id, w);
+        s.withdrawals
+            .insert(row::name(id, "withdrawal")?, row::withdrawal(&rec)?);
     }
     // The withdrawals a confirmed transaction settles (the engine refuses
     // an unknown one).
@@ -1302,25 +1037,16 @@ fn decide_in(
             if w_asset != asset {
                 return Ok(Err(DecideError::IdOfOtherAsset));
             }
-            let w: Withdrawal = serde_json::from_str(&rec).map_err(damaged("withdrawal"))?;
-            s.withdrawals.insert(id.clone(), w);
+            s.withdrawals.insert(id.clone(), row::withdrawal(&rec)?);
         }
     }
     if let Some(text) = t.user_windows {
-        let usage: Vec<WindowUsage> =
-            serde_json::from_str(&text).map_err(damaged("user windows"))?;
-        let user = UserId::new(&user).map_err(|_| DecideError::Damaged("user windows"))?;
-        s.user_windows.insert(user, usage);
+        s.user_windows
+            .insert(row::name(&user, "user windows")?, row::user_windows(&text)?);
     }
-    if let (Some(d), Some((added, active))) = (destination, t.allowlist) {
-        let d = Destination::new(&d).map_err(|_| DecideError::Damaged("allowlist"))?;
-        s.allowlist.insert(
-            d,
-            AllowlistEntry {
-                added_at: Timestamp::from_unix(added),
-                active_at: Timestamp::from_unix(active),
-            },
-        );
+    if let (Some(d), Some(entry)) = (destination, t.allowlist) {
+        s.allowlist
+            .insert(row::name(&d, "allowlist")?, row::allowlist_entry(entry));
     }
 
     // A reservation cosigned for a transaction is not released by a failure
@@ -1354,12 +1080,7 @@ fn decide_in(
     let s = s.into_parts();
     // The SQL columns are i64: refuse (before writing anything) what they
     // cannot hold.
-    let max = i64::MAX as u64;
-    if s.hot > max
-        || s.cold > max
-        || s.reserved > max
-        || s.withdrawals.values().any(|w| w.amount > max)
-    {
+    if !row::fits_columns(&s) {
         return Ok(Err(DecideError::AmountTooLarge));
     }
 
@@ -1383,11 +1104,9 @@ fn decide_in(
                 window: WindowRef::User { user, .. },
                 ..
             } => changed_user = Some(user),
-            Change::AllowlistAdded { destination, entry } => tx.put_allowlist(
-                asset,
-                destination,
-                Some((entry.added_at.unix(), entry.active_at.unix())),
-            )?,
+            Change::AllowlistAdded { destination, entry } => {
+                tx.put_allowlist(asset, destination, Some(row::allowlist_row(entry)))?
+            }
             Change::AllowlistRemoved { destination } => {
                 tx.put_allowlist(asset, destination, None)?
             }
@@ -1403,14 +1122,7 @@ fn decide_in(
             .withdrawals
             .get(id)
             .ok_or(DecideError::Damaged("withdrawal"))?;
-        let row = WithdrawalRow {
-            asset: asset.to_owned(),
-            id: id.to_string(),
-            user: w.user.to_string(),
-            status: w.status.name(),
-            amount: store::to_i64(w.amount.units())?,
-            record: serde_json::to_string(w).map_err(damaged("withdrawal"))?,
-        };
+        let row = row::withdrawal_row(asset, id, w)?;
         if insert {
             // The id was free when read; a worker deciding on another asset
             // inserted it since (PostgreSQL; SQLite has one writer). The
@@ -1429,7 +1141,7 @@ fn decide_in(
     }
     if let Some(u) = changed_user {
         let usage = match s.user_windows.get(u) {
-            Some(v) => Some(serde_json::to_string(v).map_err(damaged("user windows"))?),
+            Some(v) => Some(row::user_windows_row(v)?),
             None => None,
         };
         tx.put_user_windows(asset, u, usage.as_deref())?;
@@ -1446,16 +1158,7 @@ fn decide_in(
     .map_err(damaged("audit payload"))?;
     let record = work.append(tx, asset, at, kind.type_name(), payload)?;
 
-    work.row.hot = s.hot.units();
-    work.row.cold = s.cold.units();
-    work.row.reserved = s.reserved.units();
-    work.core = Core {
-        last_at: s.last_at,
-        windows: s.windows,
-        breaker: s.breaker,
-        freeze: s.freeze,
-        vouched: s.vouched,
-    };
+    row::store_asset_state(s, &mut work.row, &mut work.core);
     Ok(Ok(Committed {
         at,
         outcome,
@@ -1468,6 +1171,7 @@ fn decide_in(
 mod tests {
     use super::*;
 
+    #[cfg(feature = "sqlite")]
     #[test]
     fn urls_are_checked_and_never_echoed() {
         for url in [
@@ -1496,24 +1200,40 @@ mod tests {
 
     #[test]
     fn schema_versions() {
-        assert_eq!(check_schema(None).unwrap(), 0);
-        assert_eq!(check_schema(Some(Ok(1))).unwrap(), 1);
-        assert_eq!(check_schema(Some(Ok(2))).unwrap(), 2);
-        assert_eq!(check_schema(Some(Ok(3))).unwrap(), 3);
+        assert_eq!(store::check_schema(None).unwrap(), 0);
+        assert_eq!(store::check_schema(Some(Ok(1))).unwrap(), 1);
+        assert_eq!(store::check_schema(Some(Ok(2))).unwrap(), 2);
+        assert_eq!(store::check_schema(Some(Ok(3))).unwrap(), 3);
         assert!(matches!(
-            check_schema(Some(Ok(4))),
+            store::check_schema(Some(Ok(4))),
             Err(OpenError::NewerSchema {
                 found: 4,
                 supported: 3
             })
         ));
         assert!(matches!(
-            check_schema(Some(Err("x"))),
+            store::check_schema(Some(Err("x"))),
             Err(OpenError::DamagedSchema)
         ));
         assert_eq!(store::MIGRATIONS.len() as u32, SCHEMA_VERSION);
     }
 
+    #[cfg(not(all(feature = "sqlite", feature = "postgres")))]
+    #[test]
+    fn a_backend_left_out_is_named() {
+        #[cfg(not(feature = "sqlite"))]
+        assert!(matches!(
+            Ledger::open("sqlite:/nonexistent/l.db"),
+            Err(OpenError::BackendNotBuilt("sqlite"))
+        ));
+        #[cfg(not(feature = "postgres"))]
+        assert!(matches!(
+            Ledger::open("postgres://u:hunter2@127.0.0.1/x"),
+            Err(OpenError::BackendNotBuilt("postgres"))
+        ));
+    }
+
+    #[cfg(feature = "sqlite")]
     #[test]
     fn debug_never_shows_the_url() {
         let dir = tempfile::tempdir().unwrap();

@@ -23,11 +23,11 @@ use postgres::types::ToSql;
 use postgres::{Client, IsolationLevel, NoTls, Statement};
 
 use crate::audit::{AuditHead, AuditRecord};
+use crate::error::{OpenError, StorageError};
+use crate::sql::{self, Columns, Query};
 use crate::store::{
-    to_i64, to_u64, AssetRow, Backend, Keys, SchemaTx, SignedHeadRow, StorageError, Tx,
-    WithdrawalRow,
+    to_i64, AssetRow, Backend, Keys, ReadTx, SchemaTx, SignedHeadRow, WithdrawalRow, WriteTx,
 };
-use crate::OpenError;
 
 struct Stmts {
     select_asset_lock: Statement,
@@ -49,17 +49,13 @@ pub(crate) struct Pg {
     flushes: HashMap<u16, Statement>,
 }
 
-const ASSET_COLUMNS: &str = "SELECT version, hot, cold, reserved,
-    CASE WHEN version = $2 THEN NULL ELSE core END, audit_count, audit_head
-    FROM kinko_asset WHERE asset = $1";
-
 /// Everything a batch's decisions read besides the asset rows, in one round
 /// trip: withdrawals and cosign marks by id ($1), user windows by (asset,
 /// user) ($2, $3), allowlist entries by (asset, destination) ($4, $5). Run
 /// after the asset locks are granted: in READ COMMITTED the statement's
 /// snapshot then holds every commit of the locks' previous holders. It
 /// also reads the server's clock (row kind 4), after the locks as
-/// `Tx::now` must: one round trip less under the lock.
+/// `WriteTx::now` must: one round trip less under the lock.
 const PREFETCH: &str = "
     SELECT 0, w.id, w.asset, w.record, NULL::bigint, NULL::bigint
         FROM kinko_withdrawal w WHERE w.id = ANY($1)
@@ -204,32 +200,29 @@ impl SchemaTx for postgres::Transaction<'_> {
 
 fn prepare(c: &mut Client) -> Result<Stmts, postgres::Error> {
     Ok(Stmts {
-        select_asset_lock: c.prepare(&format!("{ASSET_COLUMNS} FOR UPDATE"))?,
-        select_asset: c.prepare(ASSET_COLUMNS)?,
+        select_asset_lock: c.prepare(&format!("{} FOR UPDATE", sql::ASSET.sql))?,
+        select_asset: c.prepare(sql::ASSET.sql)?,
         insert_asset: c.prepare(
             "INSERT INTO kinko_asset (asset, version, hot, cold, reserved, core, audit_count, audit_head)
              VALUES ($1, 0, 0, 0, 0, '{}', 0, $2) ON CONFLICT (asset) DO NOTHING",
         )?,
         now: c.prepare("SELECT floor(extract(epoch from clock_timestamp()))::bigint")?,
-        withdrawal: c.prepare("SELECT asset, record FROM kinko_withdrawal WHERE id = $1")?,
-        user_windows: c
-            .prepare("SELECT usage FROM kinko_user_window WHERE asset = $1 AND user_id = $2")?,
-        allowlist: c.prepare(
-            "SELECT added_at, active_at FROM kinko_allowlist WHERE asset = $1 AND destination = $2",
-        )?,
-        cosign_mark: c.prepare("SELECT txid FROM kinko_cosign WHERE id = $1")?,
+        withdrawal: c.prepare(sql::WITHDRAWAL.sql)?,
+        user_windows: c.prepare(sql::USER_WINDOWS.sql)?,
+        allowlist: c.prepare(sql::ALLOWLIST_ENTRY.sql)?,
+        cosign_mark: c.prepare(sql::COSIGN_MARK.sql)?,
         prefetch: c.prepare(PREFETCH)?,
         prefetch_one: c.prepare(PREFETCH_ONE)?,
     })
 }
 
 impl Backend for Pg {
-    fn begin(&mut self) -> Result<Box<dyn Tx + '_>, StorageError> {
+    fn begin(&mut self) -> Result<Box<dyn WriteTx + '_>, StorageError> {
         let tx = self.client.transaction()?;
         Ok(Box::new(PgTx::new(tx, &self.st, &mut self.flushes)))
     }
 
-    fn begin_read(&mut self) -> Result<Box<dyn Tx + '_>, StorageError> {
+    fn begin_read(&mut self) -> Result<Box<dyn ReadTx + '_>, StorageError> {
         let tx = self
             .client
             .build_transaction()
@@ -298,7 +291,7 @@ impl<'a> PgTx<'a> {
         }
     }
 
-    /// [`Tx::prefetch`] of at most one key of each kind (none of them known).
+    /// [`WriteTx::prefetch`] of at most one key of each kind (none of them known).
     fn prefetch_one(
         &mut self,
         id: Option<&str>,
@@ -518,35 +511,149 @@ type Cols6<'r> = (
     Vec<&'r str>,
 );
 
-fn to_asset_row(r: &postgres::Row) -> Result<AssetRow, StorageError> {
-    Ok(AssetRow {
-        version: r.try_get(0)?,
-        hot: to_u64(r.try_get(1)?, "asset row")?,
-        cold: to_u64(r.try_get(2)?, "asset row")?,
-        reserved: to_u64(r.try_get(3)?, "asset row")?,
-        core: r.try_get(4)?,
-        audit_count: to_u64(r.try_get(5)?, "asset row")?,
-        audit_head: r.try_get(6)?,
-    })
+impl Columns for postgres::Row {
+    fn int(&self, i: usize) -> Result<i64, StorageError> {
+        Ok(self.try_get(i)?)
+    }
+
+    fn text(&self, i: usize) -> Result<String, StorageError> {
+        Ok(self.try_get(i)?)
+    }
+
+    fn opt_text(&self, i: usize) -> Result<Option<String>, StorageError> {
+        Ok(self.try_get(i)?)
+    }
 }
 
-fn to_record(r: &postgres::Row) -> Result<AuditRecord, StorageError> {
-    Ok(AuditRecord {
-        asset: r.try_get(0)?,
-        seq: to_u64(r.try_get(1)?, "audit record")?,
-        at: Timestamp::from_unix(r.try_get(2)?),
-        kind: r.try_get(3)?,
-        payload: r.try_get(4)?,
-        prev_hash: r.try_get(5)?,
-        hash: r.try_get(6)?,
-    })
+impl PgTx<'_> {
+    /// Every row of `q`, after sending the waiting writes.
+    fn all<T>(
+        &mut self,
+        q: &Query<T>,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<T>, StorageError> {
+        self.flush()?;
+        let rows = self.tx.query(q.sql, params)?;
+        rows.iter().map(|r| (q.decode)(r)).collect()
+    }
+
+    /// The first row of the prepared `st` (the SQL of `q`), if any.
+    fn first<T>(
+        &mut self,
+        q: &Query<T>,
+        st: &Statement,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<T>, StorageError> {
+        self.tx
+            .query_opt(st, params)?
+            .map(|r| (q.decode)(&r))
+            .transpose()
+    }
 }
 
 fn key(a: &str, b: &str) -> (String, String) {
     (a.to_owned(), b.to_owned())
 }
 
-impl Tx for PgTx<'_> {
+impl ReadTx for PgTx<'_> {
+    fn read_asset(&mut self, asset: &str) -> Result<Option<AssetRow>, StorageError> {
+        self.flush()?;
+        let st = self.st;
+        self.first(&sql::ASSET, &st.select_asset, &[&-1i64, &asset])
+    }
+
+    fn withdrawal(&mut self, id: &str) -> Result<Option<(String, String)>, StorageError> {
+        if let Some(known) = self.rows.withdrawals.get(id) {
+            return Ok(known.clone());
+        }
+        let st = self.st;
+        let found = self.first(&sql::WITHDRAWAL, &st.withdrawal, &[&id])?;
+        self.rows.withdrawals.insert(id.to_owned(), found.clone());
+        Ok(found)
+    }
+
+    fn user_windows(&mut self, asset: &str, user: &str) -> Result<Option<String>, StorageError> {
+        let k = key(asset, user);
+        if let Some(known) = self.rows.users.get(&k) {
+            return Ok(known.clone());
+        }
+        let st = self.st;
+        let found = self.first(&sql::USER_WINDOWS, &st.user_windows, &[&asset, &user])?;
+        self.rows.users.insert(k, found.clone());
+        Ok(found)
+    }
+
+    fn allowlist_entry(
+        &mut self,
+        asset: &str,
+        destination: &str,
+    ) -> Result<Option<(i64, i64)>, StorageError> {
+        let k = key(asset, destination);
+        if let Some(known) = self.rows.allowlist.get(&k) {
+            return Ok(*known);
+        }
+        let st = self.st;
+        let found = self.first(
+            &sql::ALLOWLIST_ENTRY,
+            &st.allowlist,
+            &[&asset, &destination],
+        )?;
+        self.rows.allowlist.insert(k, found);
+        Ok(found)
+    }
+
+    fn cosign_mark(&mut self, id: &str) -> Result<Option<String>, StorageError> {
+        if let Some(known) = self.rows.cosign.get(id) {
+            return Ok(known.clone());
+        }
+        let st = self.st;
+        let found = self.first(&sql::COSIGN_MARK, &st.cosign_mark, &[&id])?;
+        self.rows.cosign.insert(id.to_owned(), found.clone());
+        Ok(found)
+    }
+
+    fn assets(&mut self) -> Result<Vec<String>, StorageError> {
+        self.all(&sql::ASSETS, &[])
+    }
+
+    fn all_withdrawals(&mut self, asset: &str) -> Result<Vec<(String, String)>, StorageError> {
+        self.all(&sql::ALL_WITHDRAWALS, &[&asset])
+    }
+
+    fn all_user_windows(&mut self, asset: &str) -> Result<Vec<(String, String)>, StorageError> {
+        self.all(&sql::ALL_USER_WINDOWS, &[&asset])
+    }
+
+    fn all_allowlist(&mut self, asset: &str) -> Result<Vec<(String, i64, i64)>, StorageError> {
+        self.all(&sql::ALL_ALLOWLIST, &[&asset])
+    }
+
+    fn heads(&mut self) -> Result<Vec<AuditHead>, StorageError> {
+        self.all(&sql::HEADS, &[])
+    }
+
+    fn signed_heads(&mut self) -> Result<Vec<SignedHeadRow>, StorageError> {
+        self.all(&sql::SIGNED_HEADS, &[])
+    }
+
+    fn audit_assets(&mut self) -> Result<Vec<String>, StorageError> {
+        self.all(&sql::AUDIT_ASSETS, &[])
+    }
+
+    fn audit_page(
+        &mut self,
+        asset: &str,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<AuditRecord>, StorageError> {
+        self.all(
+            &sql::AUDIT_PAGE,
+            &[&asset, &to_i64(after)?, &i64::from(limit)],
+        )
+    }
+}
+
+impl WriteTx for PgTx<'_> {
     fn now(&mut self) -> Result<Timestamp, StorageError> {
         if let Some(secs) = self.clock.take() {
             return Ok(Timestamp::from_unix(secs));
@@ -557,27 +664,14 @@ impl Tx for PgTx<'_> {
 
     fn lock_asset(&mut self, asset: &str, cached: Option<i64>) -> Result<AssetRow, StorageError> {
         let v = cached.unwrap_or(-1);
-        if let Some(r) = self
-            .tx
-            .query_opt(&self.st.select_asset_lock, &[&asset, &v])?
-        {
-            return to_asset_row(&r);
+        let st = self.st;
+        if let Some(row) = self.first(&sql::ASSET, &st.select_asset_lock, &[&v, &asset])? {
+            return Ok(row);
         }
         self.tx
             .execute(&self.st.insert_asset, &[&asset, &crate::audit::GENESIS])?;
-        let r = self
-            .tx
-            .query_one(&self.st.select_asset_lock, &[&asset, &v])?;
-        to_asset_row(&r)
-    }
-
-    fn read_asset(&mut self, asset: &str) -> Result<Option<AssetRow>, StorageError> {
-        self.flush()?;
-        self.tx
-            .query_opt(&self.st.select_asset, &[&asset, &-1i64])?
-            .as_ref()
-            .map(to_asset_row)
-            .transpose()
+        self.first(&sql::ASSET, &st.select_asset_lock, &[&v, &asset])?
+            .ok_or(StorageError::Damaged { what: "asset row" })
     }
 
     fn prefetch(&mut self, keys: &Keys<'_>) -> Result<(), StorageError> {
@@ -663,51 +757,6 @@ impl Tx for PgTx<'_> {
         true
     }
 
-    fn withdrawal(&mut self, id: &str) -> Result<Option<(String, String)>, StorageError> {
-        if let Some(known) = self.rows.withdrawals.get(id) {
-            return Ok(known.clone());
-        }
-        let found = match self.tx.query_opt(&self.st.withdrawal, &[&id])? {
-            Some(r) => Some((r.try_get(0)?, r.try_get(1)?)),
-            None => None,
-        };
-        self.rows.withdrawals.insert(id.to_owned(), found.clone());
-        Ok(found)
-    }
-
-    fn user_windows(&mut self, asset: &str, user: &str) -> Result<Option<String>, StorageError> {
-        let k = key(asset, user);
-        if let Some(known) = self.rows.users.get(&k) {
-            return Ok(known.clone());
-        }
-        let found = match self.tx.query_opt(&self.st.user_windows, &[&asset, &user])? {
-            Some(r) => Some(r.try_get(0)?),
-            None => None,
-        };
-        self.rows.users.insert(k, found.clone());
-        Ok(found)
-    }
-
-    fn allowlist_entry(
-        &mut self,
-        asset: &str,
-        destination: &str,
-    ) -> Result<Option<(i64, i64)>, StorageError> {
-        let k = key(asset, destination);
-        if let Some(known) = self.rows.allowlist.get(&k) {
-            return Ok(*known);
-        }
-        let found = match self
-            .tx
-            .query_opt(&self.st.allowlist, &[&asset, &destination])?
-        {
-            Some(r) => Some((r.try_get(0)?, r.try_get(1)?)),
-            None => None,
-        };
-        self.rows.allowlist.insert(k, found);
-        Ok(found)
-    }
-
     fn insert_withdrawal(&mut self, w: &WithdrawalRow) -> Result<(), StorageError> {
         // A row another worker inserted meanwhile fails the unique key when
         // the writes are flushed: the whole transaction then fails.
@@ -764,18 +813,6 @@ impl Tx for PgTx<'_> {
         Ok(())
     }
 
-    fn cosign_mark(&mut self, id: &str) -> Result<Option<String>, StorageError> {
-        if let Some(known) = self.rows.cosign.get(id) {
-            return Ok(known.clone());
-        }
-        let found = match self.tx.query_opt(&self.st.cosign_mark, &[&id])? {
-            Some(r) => Some(r.try_get(0)?),
-            None => None,
-        };
-        self.rows.cosign.insert(id.to_owned(), found.clone());
-        Ok(found)
-    }
-
     fn put_cosign_mark(
         &mut self,
         id: &str,
@@ -816,105 +853,5 @@ impl Tx for PgTx<'_> {
     fn commit(mut self: Box<Self>) -> Result<(), StorageError> {
         self.flush()?;
         Ok(self.tx.commit()?)
-    }
-
-    fn assets(&mut self) -> Result<Vec<String>, StorageError> {
-        self.flush()?;
-        let rows = self
-            .tx
-            .query("SELECT asset FROM kinko_asset ORDER BY asset", &[])?;
-        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
-    }
-
-    fn all_withdrawals(&mut self, asset: &str) -> Result<Vec<(String, String)>, StorageError> {
-        self.flush()?;
-        let rows = self.tx.query(
-            "SELECT id, record FROM kinko_withdrawal WHERE asset = $1 ORDER BY id",
-            &[&asset],
-        )?;
-        rows.iter()
-            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-            .collect()
-    }
-
-    fn all_user_windows(&mut self, asset: &str) -> Result<Vec<(String, String)>, StorageError> {
-        self.flush()?;
-        let rows = self.tx.query(
-            "SELECT user_id, usage FROM kinko_user_window WHERE asset = $1",
-            &[&asset],
-        )?;
-        rows.iter()
-            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-            .collect()
-    }
-
-    fn all_allowlist(&mut self, asset: &str) -> Result<Vec<(String, i64, i64)>, StorageError> {
-        self.flush()?;
-        let rows = self.tx.query(
-            "SELECT destination, added_at, active_at FROM kinko_allowlist WHERE asset = $1",
-            &[&asset],
-        )?;
-        rows.iter()
-            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
-            .collect()
-    }
-
-    fn heads(&mut self) -> Result<Vec<AuditHead>, StorageError> {
-        self.flush()?;
-        let rows = self.tx.query(
-            "SELECT asset, audit_count, audit_head FROM kinko_asset ORDER BY asset",
-            &[],
-        )?;
-        rows.iter()
-            .map(|r| {
-                Ok(AuditHead {
-                    asset: r.try_get(0)?,
-                    count: to_u64(r.try_get(1)?, "audit head")?,
-                    hash: r.try_get(2)?,
-                })
-            })
-            .collect()
-    }
-
-    fn signed_heads(&mut self) -> Result<Vec<SignedHeadRow>, StorageError> {
-        self.flush()?;
-        let rows = self.tx.query(
-            "SELECT asset, audit_count, audit_head, signed FROM kinko_audit_signed_head
-             ORDER BY asset",
-            &[],
-        )?;
-        rows.iter()
-            .map(|r| {
-                Ok(SignedHeadRow {
-                    asset: r.try_get(0)?,
-                    count: to_u64(r.try_get(1)?, "signed audit head")?,
-                    hash: r.try_get(2)?,
-                    signed: r.try_get(3)?,
-                })
-            })
-            .collect()
-    }
-
-    fn audit_assets(&mut self) -> Result<Vec<String>, StorageError> {
-        self.flush()?;
-        let rows = self
-            .tx
-            .query("SELECT DISTINCT asset FROM kinko_audit ORDER BY asset", &[])?;
-        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
-    }
-
-    fn audit_page(
-        &mut self,
-        asset: &str,
-        after: u64,
-        limit: u32,
-    ) -> Result<Vec<AuditRecord>, StorageError> {
-        self.flush()?;
-        let rows = self.tx.query(
-            "SELECT asset, seq, at, kind, payload, prev_hash, hash FROM kinko_audit
-             WHERE asset = $1 AND seq > $2 ORDER BY seq LIMIT $3",
-            &[&asset, &to_i64(after)?, &i64::from(limit)],
-        )?;
-        rows.iter().map(to_record).collect()
     }
 }

@@ -19,10 +19,11 @@ use kinko_policy::Timestamp;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use crate::audit::{AuditHead, AuditRecord};
+use crate::error::{OpenError, StorageError};
+use crate::sql::{self, Columns, Query};
 use crate::store::{
-    to_i64, to_u64, AssetRow, Backend, SchemaTx, SignedHeadRow, StorageError, Tx, WithdrawalRow,
+    to_i64, AssetRow, Backend, ReadTx, SchemaTx, SignedHeadRow, WithdrawalRow, WriteTx,
 };
-use crate::OpenError;
 
 /// How long a writer waits for another one before giving up.
 const BUSY_TIMEOUT: StdDuration = StdDuration::from_secs(60);
@@ -75,14 +76,14 @@ impl SchemaTx for rusqlite::Transaction<'_> {
 }
 
 impl Backend for Sqlite {
-    fn begin(&mut self) -> Result<Box<dyn Tx + '_>, StorageError> {
+    fn begin(&mut self) -> Result<Box<dyn WriteTx + '_>, StorageError> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         Ok(Box::new(SqliteTx(tx)))
     }
 
-    fn begin_read(&mut self) -> Result<Box<dyn Tx + '_>, StorageError> {
+    fn begin_read(&mut self) -> Result<Box<dyn ReadTx + '_>, StorageError> {
         // A deferred transaction reads one WAL snapshot from its first read on.
         let tx = self
             .conn
@@ -93,38 +94,107 @@ impl Backend for Sqlite {
 
 struct SqliteTx<'a>(rusqlite::Transaction<'a>);
 
-/// An asset row's columns as SQLite returns them.
-type RawAssetRow = (i64, i64, i64, i64, Option<String>, i64, String);
+impl Columns for rusqlite::Row<'_> {
+    fn int(&self, i: usize) -> Result<i64, StorageError> {
+        Ok(self.get(i)?)
+    }
 
-fn asset_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawAssetRow> {
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-        r.get(6)?,
-    ))
+    fn text(&self, i: usize) -> Result<String, StorageError> {
+        Ok(self.get(i)?)
+    }
+
+    fn opt_text(&self, i: usize) -> Result<Option<String>, StorageError> {
+        Ok(self.get(i)?)
+    }
 }
 
-fn to_asset_row(t: RawAssetRow) -> Result<AssetRow, StorageError> {
-    Ok(AssetRow {
-        version: t.0,
-        hot: to_u64(t.1, "asset row")?,
-        cold: to_u64(t.2, "asset row")?,
-        reserved: to_u64(t.3, "asset row")?,
-        core: t.4,
-        audit_count: to_u64(t.5, "asset row")?,
-        audit_head: t.6,
-    })
+impl SqliteTx<'_> {
+    /// Every row of `q`.
+    fn all<T>(&self, q: &Query<T>, p: impl rusqlite::Params) -> Result<Vec<T>, StorageError> {
+        let mut st = self.0.prepare_cached(q.sql)?;
+        let mut rows = st.query(p)?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            out.push((q.decode)(r)?);
+        }
+        Ok(out)
+    }
+
+    /// The first row of `q`, if any.
+    fn first<T>(&self, q: &Query<T>, p: impl rusqlite::Params) -> Result<Option<T>, StorageError> {
+        let mut st = self.0.prepare_cached(q.sql)?;
+        let mut rows = st.query(p)?;
+        rows.next()?.map(|r| (q.decode)(r)).transpose()
+    }
 }
 
-const SELECT_ASSET: &str = "SELECT version, hot, cold, reserved,
-    CASE WHEN version = ?2 THEN NULL ELSE core END, audit_count, audit_head
-    FROM kinko_asset WHERE asset = ?1";
+impl ReadTx for SqliteTx<'_> {
+    fn read_asset(&mut self, asset: &str) -> Result<Option<AssetRow>, StorageError> {
+        self.first(&sql::ASSET, params![-1i64, asset])
+    }
 
-impl Tx for SqliteTx<'_> {
+    fn withdrawal(&mut self, id: &str) -> Result<Option<(String, String)>, StorageError> {
+        self.first(&sql::WITHDRAWAL, params![id])
+    }
+
+    fn user_windows(&mut self, asset: &str, user: &str) -> Result<Option<String>, StorageError> {
+        self.first(&sql::USER_WINDOWS, params![asset, user])
+    }
+
+    fn allowlist_entry(
+        &mut self,
+        asset: &str,
+        destination: &str,
+    ) -> Result<Option<(i64, i64)>, StorageError> {
+        self.first(&sql::ALLOWLIST_ENTRY, params![asset, destination])
+    }
+
+    fn cosign_mark(&mut self, id: &str) -> Result<Option<String>, StorageError> {
+        self.first(&sql::COSIGN_MARK, params![id])
+    }
+
+    fn assets(&mut self) -> Result<Vec<String>, StorageError> {
+        self.all(&sql::ASSETS, [])
+    }
+
+    fn all_withdrawals(&mut self, asset: &str) -> Result<Vec<(String, String)>, StorageError> {
+        self.all(&sql::ALL_WITHDRAWALS, params![asset])
+    }
+
+    fn all_user_windows(&mut self, asset: &str) -> Result<Vec<(String, String)>, StorageError> {
+        self.all(&sql::ALL_USER_WINDOWS, params![asset])
+    }
+
+    fn all_allowlist(&mut self, asset: &str) -> Result<Vec<(String, i64, i64)>, StorageError> {
+        self.all(&sql::ALL_ALLOWLIST, params![asset])
+    }
+
+    fn heads(&mut self) -> Result<Vec<AuditHead>, StorageError> {
+        self.all(&sql::HEADS, [])
+    }
+
+    fn signed_heads(&mut self) -> Result<Vec<SignedHeadRow>, StorageError> {
+        self.all(&sql::SIGNED_HEADS, [])
+    }
+
+    fn audit_assets(&mut self) -> Result<Vec<String>, StorageError> {
+        self.all(&sql::AUDIT_ASSETS, [])
+    }
+
+    fn audit_page(
+        &mut self,
+        asset: &str,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<AuditRecord>, StorageError> {
+        self.all(
+            &sql::AUDIT_PAGE,
+            params![asset, to_i64(after)?, i64::from(limit)],
+        )
+    }
+}
+
+impl WriteTx for SqliteTx<'_> {
     fn now(&mut self) -> Result<Timestamp, StorageError> {
         let d = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -141,52 +211,8 @@ impl Tx for SqliteTx<'_> {
                  VALUES (?1, 0, 0, 0, 0, '{}', 0, ?2) ON CONFLICT (asset) DO NOTHING",
             )?
             .execute(params![asset, crate::audit::GENESIS])?;
-        let t = self
-            .0
-            .prepare_cached(SELECT_ASSET)?
-            .query_row(params![asset, cached.unwrap_or(-1)], asset_row)?;
-        to_asset_row(t)
-    }
-
-    fn read_asset(&mut self, asset: &str) -> Result<Option<AssetRow>, StorageError> {
-        let t = self
-            .0
-            .prepare_cached(SELECT_ASSET)?
-            .query_row(params![asset, -1i64], asset_row)
-            .optional()?;
-        t.map(to_asset_row).transpose()
-    }
-
-    fn withdrawal(&mut self, id: &str) -> Result<Option<(String, String)>, StorageError> {
-        Ok(self
-            .0
-            .prepare_cached("SELECT asset, record FROM kinko_withdrawal WHERE id = ?1")?
-            .query_row(params![id], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?)
-    }
-
-    fn user_windows(&mut self, asset: &str, user: &str) -> Result<Option<String>, StorageError> {
-        Ok(self
-            .0
-            .prepare_cached(
-                "SELECT usage FROM kinko_user_window WHERE asset = ?1 AND user_id = ?2",
-            )?
-            .query_row(params![asset, user], |r| r.get(0))
-            .optional()?)
-    }
-
-    fn allowlist_entry(
-        &mut self,
-        asset: &str,
-        destination: &str,
-    ) -> Result<Option<(i64, i64)>, StorageError> {
-        Ok(self
-            .0
-            .prepare_cached(
-                "SELECT added_at, active_at FROM kinko_allowlist WHERE asset = ?1 AND destination = ?2",
-            )?
-            .query_row(params![asset, destination], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?)
+        self.first(&sql::ASSET, params![cached.unwrap_or(-1), asset])?
+            .ok_or(StorageError::Damaged { what: "asset row" })
     }
 
     fn insert_withdrawal(&mut self, w: &WithdrawalRow) -> Result<(), StorageError> {
@@ -282,14 +308,6 @@ impl Tx for SqliteTx<'_> {
         Ok(())
     }
 
-    fn cosign_mark(&mut self, id: &str) -> Result<Option<String>, StorageError> {
-        Ok(self
-            .0
-            .prepare_cached("SELECT txid FROM kinko_cosign WHERE id = ?1")?
-            .query_row(params![id], |r| r.get(0))
-            .optional()?)
-    }
-
     fn put_cosign_mark(
         &mut self,
         id: &str,
@@ -328,127 +346,5 @@ impl Tx for SqliteTx<'_> {
 
     fn commit(self: Box<Self>) -> Result<(), StorageError> {
         Ok(self.0.commit()?)
-    }
-
-    fn assets(&mut self) -> Result<Vec<String>, StorageError> {
-        let mut st = self
-            .0
-            .prepare_cached("SELECT asset FROM kinko_asset ORDER BY asset")?;
-        let rows = st.query_map([], |r| r.get(0))?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-
-    fn all_withdrawals(&mut self, asset: &str) -> Result<Vec<(String, String)>, StorageError> {
-        let mut st = self.0.prepare_cached(
-            "SELECT id, record FROM kinko_withdrawal WHERE asset = ?1 ORDER BY id",
-        )?;
-        let rows = st.query_map(params![asset], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-
-    fn all_user_windows(&mut self, asset: &str) -> Result<Vec<(String, String)>, StorageError> {
-        let mut st = self
-            .0
-            .prepare_cached("SELECT user_id, usage FROM kinko_user_window WHERE asset = ?1")?;
-        let rows = st.query_map(params![asset], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-
-    fn all_allowlist(&mut self, asset: &str) -> Result<Vec<(String, i64, i64)>, StorageError> {
-        let mut st = self.0.prepare_cached(
-            "SELECT destination, added_at, active_at FROM kinko_allowlist WHERE asset = ?1",
-        )?;
-        let rows = st.query_map(params![asset], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-
-    fn heads(&mut self) -> Result<Vec<AuditHead>, StorageError> {
-        let mut st = self.0.prepare_cached(
-            "SELECT asset, audit_count, audit_head FROM kinko_asset ORDER BY asset",
-        )?;
-        let rows = st.query_map([], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get(2)?))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (asset, count, hash) = row?;
-            out.push(AuditHead {
-                asset,
-                count: to_u64(count, "audit head")?,
-                hash,
-            });
-        }
-        Ok(out)
-    }
-
-    fn signed_heads(&mut self) -> Result<Vec<SignedHeadRow>, StorageError> {
-        let mut st = self.0.prepare_cached(
-            "SELECT asset, audit_count, audit_head, signed FROM kinko_audit_signed_head
-             ORDER BY asset",
-        )?;
-        let rows = st.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-            ))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (asset, count, hash, signed) = row?;
-            out.push(SignedHeadRow {
-                asset,
-                count: to_u64(count, "signed audit head")?,
-                hash,
-                signed,
-            });
-        }
-        Ok(out)
-    }
-
-    fn audit_assets(&mut self) -> Result<Vec<String>, StorageError> {
-        let mut st = self
-            .0
-            .prepare_cached("SELECT DISTINCT asset FROM kinko_audit ORDER BY asset")?;
-        let rows = st.query_map([], |r| r.get(0))?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-
-    fn audit_page(
-        &mut self,
-        asset: &str,
-        after: u64,
-        limit: u32,
-    ) -> Result<Vec<AuditRecord>, StorageError> {
-        let mut st = self.0.prepare_cached(
-            "SELECT asset, seq, at, kind, payload, prev_hash, hash FROM kinko_audit
-             WHERE asset = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
-        )?;
-        let rows = st.query_map(params![asset, to_i64(after)?, i64::from(limit)], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, i64>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, String>(4)?,
-                r.get::<_, String>(5)?,
-                r.get::<_, String>(6)?,
-            ))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (asset, seq, at, kind, payload, prev_hash, hash) = row?;
-            out.push(AuditRecord {
-                asset,
-                seq: to_u64(seq, "audit record")?,
-                at: Timestamp::from_unix(at),
-                kind,
-                payload,
-                prev_hash,
-                hash,
-            });
-        }
-        Ok(out)
     }
 }

@@ -1,7 +1,9 @@
 //! The one storage trait both backends implement, and the schema's versions.
 //!
-//! The ledger's logic ([`crate::Ledger`]) is written once against [`Tx`];
-//! SQLite and PostgreSQL only translate its few row operations to SQL. The
+//! The ledger's logic ([`crate::Ledger`]) is written once against
+//! [`ReadTx`] and [`WriteTx`]; SQLite and PostgreSQL only translate their
+//! few row operations to SQL. A read transaction is a [`ReadTx`] only, so
+//! it cannot write. The
 //! rows are small: the asset row (books, a JSON "core" with the clock, the
 //! total windows, the breaker and the freeze, the audit head and a version
 //! counter), one row per withdrawal, per user's windows and per allowlist
@@ -10,80 +12,11 @@
 use kinko_policy::Timestamp;
 
 use crate::audit::{AuditHead, AuditRecord};
+use crate::error::{OpenError, StorageError};
 
 /// The schema version this build writes. A ledger whose stored version is
 /// higher was written by a newer kinko and is refused.
 pub const SCHEMA_VERSION: u32 = 3;
-
-/// Why the store failed. Messages never contain the ledger URL (it may hold a
-/// password).
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum StorageError {
-    /// SQLite failed.
-    #[error("sqlite error")]
-    Sqlite(#[source] rusqlite::Error),
-    /// PostgreSQL failed.
-    #[error("postgresql error")]
-    Postgres(#[source] postgres::Error),
-    /// A stored row does not parse (damaged or edited by hand).
-    #[error("stored {what} is damaged")]
-    Damaged {
-        /// Which row.
-        what: &'static str,
-    },
-    /// An amount above `i64::MAX`, which the SQL integer columns cannot hold.
-    #[error("amount {0} is above the ledger's maximum {max}", max = i64::MAX)]
-    AmountTooLarge(u64),
-    /// The system clock is before 1970.
-    #[error("system clock is before the unix epoch")]
-    ClockBeforeEpoch,
-}
-
-impl From<rusqlite::Error> for StorageError {
-    fn from(e: rusqlite::Error) -> Self {
-        StorageError::Sqlite(e)
-    }
-}
-
-impl From<postgres::Error> for StorageError {
-    fn from(e: postgres::Error) -> Self {
-        StorageError::Postgres(e)
-    }
-}
-
-impl StorageError {
-    /// Whether retrying the whole transaction may succeed (a lock wait timed
-    /// out, a serialization failure, a deadlock the database broke).
-    pub fn is_transient(&self) -> bool {
-        match self {
-            StorageError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => matches!(
-                e.code,
-                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
-            ),
-            StorageError::Postgres(e) => e.code().is_some_and(|c| {
-                *c == postgres::error::SqlState::T_R_SERIALIZATION_FAILURE
-                    || *c == postgres::error::SqlState::T_R_DEADLOCK_DETECTED
-            }),
-            _ => false,
-        }
-    }
-}
-
-impl StorageError {
-    /// Whether a unique constraint refused an insert.
-    pub(crate) fn is_unique_violation(&self) -> bool {
-        match self {
-            StorageError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => {
-                e.code == rusqlite::ErrorCode::ConstraintViolation
-            }
-            StorageError::Postgres(e) => {
-                e.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION)
-            }
-            _ => false,
-        }
-    }
-}
 
 pub(crate) fn to_i64(v: u64) -> Result<i64, StorageError> {
     i64::try_from(v).map_err(|_| StorageError::AmountTooLarge(v))
@@ -151,20 +84,17 @@ pub(crate) struct Keys<'a> {
     pub destinations: Vec<(&'a str, &'a str)>,
 }
 
-/// One transaction. A write transaction holds the asset rows it locked until
-/// commit; dropping it without commit rolls back. A store may hold writes
-/// back until `commit` (PostgreSQL sends them in one statement); reads
-/// through this trait always see the transaction's own earlier writes.
-pub(crate) trait Tx {
-    /// The ledger's time source inside the transaction (database server time
-    /// on PostgreSQL, the system clock on SQLite).
-    fn now(&mut self) -> Result<Timestamp, StorageError>;
-    /// Locks the asset row (creating it empty if missing) and reads it.
-    fn lock_asset(&mut self, asset: &str, cached: Option<i64>) -> Result<AssetRow, StorageError>;
-    /// Reads an asset row without locking (read transactions).
+/// The queries of a transaction. A read transaction is only this: one
+/// consistent snapshot, no writes. A write transaction ([`WriteTx`]) answers
+/// them too, seeing its own earlier writes.
+pub(crate) trait ReadTx {
+    /// Reads an asset row without locking.
     fn read_asset(&mut self, asset: &str) -> Result<Option<AssetRow>, StorageError>;
+    /// (asset, record JSON) of a withdrawal.
     fn withdrawal(&mut self, id: &str) -> Result<Option<(String, String)>, StorageError>;
+    /// A user's windows (JSON).
     fn user_windows(&mut self, asset: &str, user: &str) -> Result<Option<String>, StorageError>;
+    /// (added_at, active_at) of an allowlist entry.
     fn allowlist_entry(
         &mut self,
         asset: &str,
@@ -193,55 +123,18 @@ pub(crate) trait Tx {
             },
         })
     }
-    /// Reads the rows named ahead of the reads through the methods above
-    /// (which then answer from memory). Call it only after the asset locks
-    /// are granted. Default: nothing (SQLite reads locally, cheaply).
-    fn prefetch(&mut self, _keys: &Keys<'_>) -> Result<(), StorageError> {
-        Ok(())
-    }
-    /// Whether [`Tx::prefetch`] saves round trips (worth a second pass for
-    /// rows named inside records).
-    fn reads_ahead(&self) -> bool {
-        false
-    }
-    /// Inserts a withdrawal. A concurrent insert of the same id fails the
-    /// unique key here or, on a store that holds writes back, at `commit`.
-    fn insert_withdrawal(&mut self, w: &WithdrawalRow) -> Result<(), StorageError>;
-    fn update_withdrawal(&mut self, w: &WithdrawalRow) -> Result<(), StorageError>;
-    fn put_user_windows(
-        &mut self,
-        asset: &str,
-        user: &str,
-        usage: Option<&str>,
-    ) -> Result<(), StorageError>;
-    fn put_allowlist(
-        &mut self,
-        asset: &str,
-        destination: &str,
-        entry: Option<(i64, i64)>,
-    ) -> Result<(), StorageError>;
-    fn append_audit(&mut self, r: &AuditRecord) -> Result<(), StorageError>;
-    /// Stores (replaces) a chain's signed head.
-    fn put_signed_head(&mut self, head: &SignedHeadRow) -> Result<(), StorageError>;
     /// The txids a reservation was cosigned for: the first one, then its
     /// replacements, separated by single spaces (column `txid`).
     fn cosign_mark(&mut self, id: &str) -> Result<Option<String>, StorageError>;
-    /// Writes (inserts or replaces) a reservation's cosign mark.
-    fn put_cosign_mark(
-        &mut self,
-        id: &str,
-        asset: &str,
-        txid: &str,
-        at: i64,
-    ) -> Result<(), StorageError>;
-    /// Writes the asset row (version included).
-    fn update_asset(&mut self, asset: &str, row: &AssetRow) -> Result<(), StorageError>;
-    fn commit(self: Box<Self>) -> Result<(), StorageError>;
-
+    /// Every asset with a row, sorted.
     fn assets(&mut self) -> Result<Vec<String>, StorageError>;
+    /// (id, record JSON) of every withdrawal of an asset, by id.
     fn all_withdrawals(&mut self, asset: &str) -> Result<Vec<(String, String)>, StorageError>;
+    /// (user, windows JSON) of every user of an asset.
     fn all_user_windows(&mut self, asset: &str) -> Result<Vec<(String, String)>, StorageError>;
+    /// (destination, added_at, active_at) of every allowlist entry of an asset.
     fn all_allowlist(&mut self, asset: &str) -> Result<Vec<(String, i64, i64)>, StorageError>;
+    /// The head stored on every asset row, in asset order.
     fn heads(&mut self) -> Result<Vec<AuditHead>, StorageError>;
     /// Every stored signed head, in asset order.
     fn signed_heads(&mut self) -> Result<Vec<SignedHeadRow>, StorageError>;
@@ -256,12 +149,70 @@ pub(crate) trait Tx {
     ) -> Result<Vec<AuditRecord>, StorageError>;
 }
 
+/// A write transaction: it holds the asset rows it locked until commit;
+/// dropping it without commit rolls back. A store may hold writes back
+/// until `commit` (PostgreSQL sends them in one statement); its reads
+/// ([`ReadTx`]) always see the transaction's own earlier writes.
+pub(crate) trait WriteTx: ReadTx {
+    /// The ledger's time source inside the transaction (database server time
+    /// on PostgreSQL, the system clock on SQLite).
+    fn now(&mut self) -> Result<Timestamp, StorageError>;
+    /// Locks the asset row (creating it empty if missing) and reads it.
+    fn lock_asset(&mut self, asset: &str, cached: Option<i64>) -> Result<AssetRow, StorageError>;
+    /// Reads the rows named ahead of the reads through [`ReadTx`] (which
+    /// then answer from memory). Call it only after the asset locks are
+    /// granted. Default: nothing (SQLite reads locally, cheaply).
+    fn prefetch(&mut self, _keys: &Keys<'_>) -> Result<(), StorageError> {
+        Ok(())
+    }
+    /// Whether [`WriteTx::prefetch`] saves round trips (worth a second pass
+    /// for rows named inside records).
+    fn reads_ahead(&self) -> bool {
+        false
+    }
+    /// Inserts a withdrawal. A concurrent insert of the same id fails the
+    /// unique key here or, on a store that holds writes back, at `commit`.
+    fn insert_withdrawal(&mut self, w: &WithdrawalRow) -> Result<(), StorageError>;
+    /// Updates a withdrawal's status and record.
+    fn update_withdrawal(&mut self, w: &WithdrawalRow) -> Result<(), StorageError>;
+    /// Writes (`Some`) or deletes (`None`) a user's windows.
+    fn put_user_windows(
+        &mut self,
+        asset: &str,
+        user: &str,
+        usage: Option<&str>,
+    ) -> Result<(), StorageError>;
+    /// Writes (`Some`) or deletes (`None`) an allowlist entry.
+    fn put_allowlist(
+        &mut self,
+        asset: &str,
+        destination: &str,
+        entry: Option<(i64, i64)>,
+    ) -> Result<(), StorageError>;
+    /// Appends an audit record.
+    fn append_audit(&mut self, r: &AuditRecord) -> Result<(), StorageError>;
+    /// Stores (replaces) a chain's signed head.
+    fn put_signed_head(&mut self, head: &SignedHeadRow) -> Result<(), StorageError>;
+    /// Writes (inserts or replaces) a reservation's cosign mark.
+    fn put_cosign_mark(
+        &mut self,
+        id: &str,
+        asset: &str,
+        txid: &str,
+        at: i64,
+    ) -> Result<(), StorageError>;
+    /// Writes the asset row (version included).
+    fn update_asset(&mut self, asset: &str, row: &AssetRow) -> Result<(), StorageError>;
+    /// Commits every write.
+    fn commit(self: Box<Self>) -> Result<(), StorageError>;
+}
+
 /// A connection to one ledger.
 pub(crate) trait Backend: Send {
     /// A write transaction (SQLite: `BEGIN IMMEDIATE`).
-    fn begin(&mut self) -> Result<Box<dyn Tx + '_>, StorageError>;
+    fn begin(&mut self) -> Result<Box<dyn WriteTx + '_>, StorageError>;
     /// A read transaction seeing one consistent snapshot.
-    fn begin_read(&mut self) -> Result<Box<dyn Tx + '_>, StorageError>;
+    fn begin_read(&mut self) -> Result<Box<dyn ReadTx + '_>, StorageError>;
 }
 
 /// The schema, as migrations from version `i` to `i + 1` (index `i`), in SQL
@@ -343,6 +294,20 @@ pub(crate) fn parse_version(v: &str) -> Option<u32> {
     v.parse().ok()
 }
 
+/// The version to migrate from: the stored one (`None`: a new ledger),
+/// refused when newer than this build or not a number.
+pub(crate) fn check_schema(found: Option<Result<u32, &str>>) -> Result<u32, OpenError> {
+    match found {
+        None => Ok(0),
+        Some(Err(_)) => Err(OpenError::DamagedSchema),
+        Some(Ok(v)) if v > SCHEMA_VERSION => Err(OpenError::NewerSchema {
+            found: v,
+            supported: SCHEMA_VERSION,
+        }),
+        Some(Ok(v)) => Ok(v),
+    }
+}
+
 /// What [`migrate`] needs of a backend's transaction.
 pub(crate) trait SchemaTx {
     /// Runs statements that take no parameters.
@@ -354,13 +319,13 @@ pub(crate) trait SchemaTx {
 /// Brings the schema to [`SCHEMA_VERSION`] inside the caller's transaction
 /// (which holds whatever serializes concurrent first opens), refusing a
 /// newer or damaged stored version. The caller commits.
-pub(crate) fn migrate(tx: &mut dyn SchemaTx) -> Result<(), crate::OpenError> {
-    let st = crate::OpenError::Storage;
+pub(crate) fn migrate(tx: &mut dyn SchemaTx) -> Result<(), OpenError> {
+    let st = OpenError::Storage;
     tx.run(META_DDL).map_err(st)?;
     let found = tx
         .text("SELECT value FROM kinko_meta WHERE key = 'schema_version'")
         .map_err(st)?;
-    let from = crate::check_schema(found.as_deref().map(|v| parse_version(v).ok_or(v)))?;
+    let from = check_schema(found.as_deref().map(|v| parse_version(v).ok_or(v)))?;
     for m in MIGRATIONS.iter().skip(from as usize) {
         tx.run(m).map_err(st)?;
     }

@@ -58,7 +58,7 @@ fn sign(txid: &str) -> impl FnOnce(&str, &kinko_policy::Withdrawal) -> CosignVer
 
 fn rule(r: &CosignResult) -> &str {
     match r {
-        CosignResult::Refused { rule, .. } => rule,
+        CosignResult::Refused { rule, .. } => rule.as_str(),
         CosignResult::Signed { .. } => "signed",
         _ => "other",
     }
@@ -221,7 +221,7 @@ fn a_cosigned_reservation_is_not_released_by_a_failure(db: &Db) {
         e => panic!("{e:?}"),
     }
     assert_eq!(e.rule(), Some(RULE_RESERVATION_COSIGNED));
-    assert!(e.to_string().contains("rule reservation_cosigned"), "{e}");
+    assert!(e.to_string().contains("rule reservation-cosigned"), "{e}");
     // A time before the last event still fails closed, nothing recorded.
     let e = l
         .decide_at(t("2026-01-26T08:00:00Z"), failed("w1"))
@@ -290,7 +290,7 @@ fn a_cosigned_reservation_is_not_released_by_a_failure(db: &Db) {
             p["txid"].as_str(),
             p["event"]["id"].as_str()
         ),
-        (Some("reservation_cosigned"), Some("aa"), Some("w1"))
+        (Some("reservation-cosigned"), Some("aa"), Some("w1"))
     );
 }
 

@@ -3,11 +3,13 @@
 //! allowlist, each decision planning its changes, applying them and
 //! computing proposals.
 //!
-//! Baselines in the same run: the same decisions with no windows, and a bare
+//! Baselines in the same run: the same decisions with no windows; a bare
 //! `HashSet` lookup of the destination (with the engine's allowlist hasher)
-//! plus a `HashMap` insert of the id (the least any engine must do). After
-//! criterion's report, the bench measures the three workloads interleaved
-//! and prints decisions per second and the ratios.
+//! plus a std `HashMap<String, _>` insert of the id (the least any engine
+//! must do, with the standard library's map); and the same floor with the
+//! engine's own id map, whose keys carry the hash computed when each id was
+//! made. After criterion's report, the bench measures the four workloads
+//! interleaved and prints decisions per second and the ratios.
 //!
 //! `cargo bench -p kinko-policy --bench decide`
 //!
@@ -18,7 +20,7 @@
 
 #![allow(clippy::print_stdout, missing_docs)]
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::hint::black_box;
 use std::time::Instant;
 
@@ -112,12 +114,35 @@ fn run_engine(config: &Config, mut state: State, events: &[Event]) -> (usize, St
 
 /// The baseline's allowlist: the set the engine looks destinations up in
 /// (foldhash over trusted keys, see `Allowlist`), so the floor uses the same
-/// primitive. The withdrawal ids go in the engine's own map ([`IdMap`]: keyed
-/// SipHash, computed once per id when the id is made).
+/// primitive.
 type AllowSet = HashSet<String, foldhash::fast::RandomState>;
 
-/// Returns the map so that dropping it is not timed.
-fn run_baseline(allow: &AllowSet, events: &[Event]) -> (usize, IdMap<WithdrawalId, Amount>) {
+/// The baseline: the allowlist lookup and std's `HashMap<String, u64>`
+/// (SipHash over the text, a copy of the id), as the bare standard library
+/// does it. Returns the map so that dropping it is not timed.
+fn run_baseline(allow: &AllowSet, events: &[Event]) -> (usize, HashMap<String, u64>) {
+    let mut seen: HashMap<String, u64> = HashMap::new();
+    let mut ok = 0;
+    for e in events {
+        if let EventKind::Withdrawal {
+            id,
+            destination,
+            amount,
+            ..
+        } = &e.kind
+        {
+            if allow.contains(destination.as_str()) && !seen.contains_key(id.as_str()) {
+                seen.insert(id.as_str().to_owned(), amount.units());
+                ok += 1;
+            }
+        }
+    }
+    (ok, seen)
+}
+
+/// The floor with the engine's own map ([`IdMap`]: the keyed hash each id
+/// computed when it was made, a shared, not copied, id).
+fn run_floor(allow: &AllowSet, events: &[Event]) -> (usize, IdMap<WithdrawalId, Amount>) {
     let mut seen: IdMap<WithdrawalId, Amount> = IdMap::default();
     let mut ok = 0;
     for e in events {
@@ -169,13 +194,20 @@ fn bench(c: &mut Criterion) {
             BatchSize::LargeInput,
         )
     });
+    g.bench_function("floor_idmap", |b| {
+        b.iter_batched(
+            || (),
+            |()| black_box(run_floor(&allow, &events)),
+            BatchSize::LargeInput,
+        )
+    });
     g.finish();
 
     // Interleaved A/B/C rounds, median per workload, in wall time and in
     // this thread's CPU time; then the ratios.
     let rounds = 21;
-    let mut wall = [Vec::new(), Vec::new(), Vec::new()];
-    let mut cpu = [Vec::new(), Vec::new(), Vec::new()];
+    let mut wall = [Vec::new(), Vec::new(), Vec::new(), Vec::new()];
+    let mut cpu = [Vec::new(), Vec::new(), Vec::new(), Vec::new()];
     for _ in 0..rounds {
         for (k, (wall_k, cpu_k)) in wall.iter_mut().zip(cpu.iter_mut()).enumerate() {
             let s = if k == 0 {
@@ -187,9 +219,13 @@ fn bench(c: &mut Criterion) {
             let out = match k {
                 0 => black_box(run_engine(&with, s, &events)).0,
                 1 => black_box(run_engine(&without, s, &events)).0,
-                _ => {
+                2 => {
                     drop(s);
                     black_box(run_baseline(&allow, &events)).0
+                }
+                _ => {
+                    drop(s);
+                    black_box(run_floor(&allow, &events)).0
                 }
             };
             wall_k.push(w0.elapsed().as_secs_f64());
@@ -215,10 +251,11 @@ fn bench(c: &mut Criterion) {
         "engine, 3 windows + 10k allowlist ",
         "engine, no windows + 10k allowlist",
         "baseline HashSet get + HashMap insert",
+        "floor, ids' hashes cached (IdMap)",
     ];
-    let mut w = [0.0; 3];
-    let mut c = [0.0; 3];
-    for k in 0..3 {
+    let mut w = [0.0; 4];
+    let mut c = [0.0; 4];
+    for k in 0..4 {
         w[k] = med(&mut wall[k]);
         c[k] = med(&mut cpu[k]);
         println!(
@@ -237,6 +274,11 @@ fn bench(c: &mut Criterion) {
         "  ratio engine(3 windows) / baseline time:           {:.2} | {:.2}",
         w[0] / w[2],
         c[0] / c[2]
+    );
+    println!(
+        "  ratio engine(3 windows) / IdMap floor time:        {:.2} | {:.2}",
+        w[0] / w[3],
+        c[0] / c[3]
     );
 }
 

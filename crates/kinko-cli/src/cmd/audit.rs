@@ -1,7 +1,7 @@
 //! `kinko audit verify | export | heads`: check the ledger's hash-chained
 //! audit log, write it out as JSON lines, or print the chains' heads (to
 //! publish outside the database). A chain that does not verify exits 3
-//! naming the first bad record (rule `audit_chain`).
+//! naming the first bad record (rule `audit-chain`).
 //!
 //! With `--key` (the policy cosigner's audit key, 64 hex digits) `verify`
 //! also checks every chain's signed head, exiting 3 with rule
