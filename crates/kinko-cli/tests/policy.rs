@@ -279,3 +279,34 @@ fn simulate_stops_at_a_malformed_line_but_not_at_a_refused_event() {
         assert_eq!(out.lines().count(), usize::from(!json), "{out}");
     }
 }
+
+#[test]
+fn simulate_counts_an_event_with_a_bad_name_as_refused() {
+    let policy = data("policy.toml");
+    let (_d, p) = tmp_file(
+        "ev.jsonl",
+        concat!(
+            "{\"at\":\"2026-03-01T09:00:00Z\",\"type\":\"tick\",\"asset\":\"BTC\"}\n",
+            "{\"at\":\"2026-03-01T09:00:01Z\",\"type\":\"withdrawal\",\"id\":\"w 1\",\"user\":\"u\",",
+            "\"asset\":\"BTC\",\"destination\":\"d\",\"amount\":5}\n",
+        ),
+    );
+    let o = kinko(&[
+        "policy",
+        "simulate",
+        "--policy",
+        policy.to_str().unwrap(),
+        "--events",
+        p.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("refused event: invalid withdrawal id: 1 to 256 characters"),
+        "{out}"
+    );
+    assert!(
+        out.contains("2 events") && out.contains("1 refused"),
+        "{out}"
+    );
+}

@@ -4,7 +4,7 @@
 //!
 //! ```
 //! use kinko_ledger::{Ledger, Policy};
-//! use kinko_policy::{Decision, EventKind, Timestamp, Wallet};
+//! use kinko_policy::{Amount, Decision, EventKind, Timestamp, Wallet};
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! # let dir = tempfile::tempdir()?;
 //! # let url = format!("sqlite:{}", dir.path().join("ledger.db").display());
@@ -18,10 +18,10 @@
 //! let mut ledger = Ledger::open(&url)?.with_policy(policy);
 //! let t0 = Timestamp::parse_rfc3339("2026-01-01T00:00:00Z")?;
 //! ledger.decide_at(t0, EventKind::Deposit {
-//!     asset: "BTC".into(), wallet: Wallet::Hot, amount: 1_000_000_000 })?;
+//!     asset: "BTC".parse()?, wallet: Wallet::Hot, amount: Amount::from_units(1_000_000_000) })?;
 //! let done = ledger.decide_at(t0, EventKind::Withdrawal {
-//!     id: "w1".into(), user: "alice".into(), asset: "BTC".into(),
-//!     destination: "bc1qexample".into(), amount: 100_000_000 })?;
+//!     id: "w1".parse()?, user: "alice".parse()?, asset: "BTC".parse()?,
+//!     destination: "bc1qexample".parse()?, amount: Amount::from_units(100_000_000) })?;
 //! // Returned only after the commit: the reservation is durable.
 //! assert!(matches!(done.outcome.decision, Decision::Approved { .. }));
 //! ledger.verify_audit()?;
@@ -1240,5 +1240,37 @@ mod tests {
         let url = format!("sqlite:{}", dir.path().join("secret-name.db").display());
         let l = Ledger::open(&url).unwrap();
         assert!(!format!("{l:?}").contains("secret-name"));
+    }
+}
+
+#[cfg(test)]
+mod layers {
+    /// The backends, the store and the shared queries name only the
+    /// modules below the facade (`crate::error`, `crate::store`, ...), never
+    /// an item of lib.rs itself (`crate::Ledger`, `crate::Policy`, ...).
+    #[test]
+    fn backends_and_store_import_nothing_from_the_facade() {
+        let below = ["audit", "error", "sql", "store"];
+        for (file, text) in [
+            ("pg.rs", include_str!("pg.rs")),
+            ("sqlite.rs", include_str!("sqlite.rs")),
+            ("store.rs", include_str!("store.rs")),
+            ("sql.rs", include_str!("sql.rs")),
+        ] {
+            let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+            for line in code.lines() {
+                let line = line.split("//").next().unwrap_or_default();
+                for part in line.split("crate::").skip(1) {
+                    let name: String = part
+                        .chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '{')
+                        .collect();
+                    assert!(
+                        below.contains(&name.as_str()),
+                        "{file} names crate::{name}: {line}"
+                    );
+                }
+            }
+        }
     }
 }

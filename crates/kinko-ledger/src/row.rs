@@ -117,7 +117,10 @@ pub(crate) fn withdrawal_row(
 
 /// A name (withdrawal id, user, destination) read from a row: one that
 /// breaks the engine's rule was not written by kinko.
-pub(crate) fn name<T: FromStr<Err = IdError>>(text: &str, what: &'static str) -> Result<T, Damaged> {
+pub(crate) fn name<T: FromStr<Err = IdError>>(
+    text: &str,
+    what: &'static str,
+) -> Result<T, Damaged> {
     text.parse().map_err(|_| Damaged(what))
 }
 

@@ -32,7 +32,11 @@ fn one_case(db: &Db, seed: u64) -> (u64, u64) {
     let events = gen::events(&config, &mut rng, 80);
     let mut ledger = Ledger::open(&db.url).unwrap().with_policy(policy);
     // Every second case reopens the ledger halfway: a cold cache.
-    let reopen_at = if seed % 2 == 0 { 40 } else { usize::MAX };
+    let reopen_at = if seed.is_multiple_of(2) {
+        40
+    } else {
+        usize::MAX
+    };
     let mut model = State::default();
     let (mut committed, mut approved) = (0, 0);
     for (i, e) in events.iter().enumerate() {

@@ -81,3 +81,86 @@ pub use units::{
     Amount, Duration, DurationError, Level, Share, ShareError, Timestamp, TimestampError,
     BPS_PER_WHOLE, MAX_DURATION_SECS,
 };
+
+#[cfg(test)]
+mod layers {
+    /// Each module's source, without its tests, comments and docs.
+    fn code(text: &str) -> String {
+        let text = text.split("#[cfg(test)]").next().unwrap_or_default();
+        text.lines()
+            .map(|l| l.split("//").next().unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// The modules of this crate that `text` names (`crate::m::...`).
+    fn uses(text: &str) -> std::collections::BTreeSet<String> {
+        let code = code(text);
+        let mut out = std::collections::BTreeSet::new();
+        for part in code.split("crate::").skip(1) {
+            let name: String = part
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            if !name.is_empty() {
+                out.insert(name);
+            }
+        }
+        out
+    }
+
+    /// The crate's modules form layers: no module reaches itself through
+    /// the modules it uses (so no two import each other).
+    #[test]
+    fn no_module_imports_one_that_imports_it() {
+        let modules = [
+            ("bound", include_str!("bound.rs")),
+            ("config", include_str!("config.rs")),
+            ("decision", include_str!("decision.rs")),
+            ("engine", include_str!("engine.rs")),
+            ("event", include_str!("event.rs")),
+            ("gen", include_str!("gen.rs")),
+            ("ids", include_str!("ids.rs")),
+            ("invariants", include_str!("invariants.rs")),
+            ("record", include_str!("record.rs")),
+            ("replay", include_str!("replay.rs")),
+            ("state", include_str!("state.rs")),
+            ("testkit", include_str!("testkit.rs")),
+            ("units", include_str!("units.rs")),
+        ];
+        let names: std::collections::BTreeSet<&str> = modules.iter().map(|(m, _)| *m).collect();
+        let graph: std::collections::BTreeMap<&str, Vec<String>> = modules
+            .iter()
+            .map(|(m, text)| {
+                let deps = uses(text)
+                    .into_iter()
+                    .filter(|d| names.contains(d.as_str()) && d != m)
+                    .collect();
+                (*m, deps)
+            })
+            .collect();
+        // A name re-exported by lib.rs hides its module: only the
+        // crate-root items that are modules count, so check lib.rs has none
+        // of those paths in a module (every module names its module).
+        for (m, text) in &modules {
+            for d in uses(text) {
+                assert!(
+                    names.contains(d.as_str())
+                        || d.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+                        || d.chars().all(|c| c.is_ascii_uppercase() || c == '_'),
+                    "{m} uses crate::{d}, which is neither a module nor a re-exported item"
+                );
+            }
+        }
+        for start in graph.keys() {
+            let mut stack: Vec<&str> = graph[start].iter().map(String::as_str).collect();
+            let mut seen = std::collections::BTreeSet::new();
+            while let Some(m) = stack.pop() {
+                assert_ne!(m, *start, "{start} reaches itself through its imports");
+                if seen.insert(m) {
+                    stack.extend(graph[m].iter().map(String::as_str));
+                }
+            }
+        }
+    }
+}

@@ -306,8 +306,31 @@ fn simulate(policy: &PathBuf, events: &PathBuf, json: bool) -> CliResult {
         if line.trim().is_empty() {
             continue;
         }
-        let event: Event = serde_json::from_str(&line)
-            .with_context(|| format!("{} line {n}: invalid event", events.display()))?;
+        let event: Event = match serde_json::from_str(&line) {
+            Ok(e) => e,
+            Err(e) => {
+                // A line whose only fault is a name the engine refuses is a
+                // refused event, as when the engine checked names itself;
+                // anything else is not an event at all.
+                let Some(bad) = bad_name(&line, &e) else {
+                    return Err(e)
+                        .with_context(|| format!("{} line {n}: invalid event", events.display()))
+                        .map_err(Into::into);
+                };
+                summary.events += 1;
+                summary.errors += 1;
+                if json {
+                    json_events.push(json!({ "line": n, "at": bad.at, "type": bad.kind,
+                        "asset": bad.asset, "error": bad.error }));
+                } else {
+                    println!(
+                        "{}  {:<6} {:<40} refused event: {}",
+                        bad.at, bad.asset, bad.kind, bad.error
+                    );
+                }
+                continue;
+            }
+        };
         summary.events += 1;
         let asset = event.kind.asset().to_owned();
         let amount = match &event.kind {
@@ -465,4 +488,45 @@ fn decision_text(d: &Decision) -> String {
         Decision::Recorded => "recorded".to_owned(),
         _ => format!("{d:?}"),
     }
+}
+
+/// An event line refused for a name only: its time, type, asset and why.
+struct BadName {
+    at: kinko_policy::Timestamp,
+    kind: String,
+    asset: String,
+    error: String,
+}
+
+/// The line's time, type and asset when `e` is a name's rule ([`IdError`],
+/// which serde reports as text) and the line is otherwise an event.
+///
+/// [`IdError`]: kinko_policy::IdError
+fn bad_name(line: &str, e: &serde_json::Error) -> Option<BadName> {
+    const NAMES: [&str; 4] = [
+        "invalid withdrawal id: ",
+        "invalid user: ",
+        "invalid destination: ",
+        "invalid asset: ",
+    ];
+    let text = e.to_string();
+    if !e.is_data() || !NAMES.iter().any(|p| text.starts_with(p)) {
+        return None;
+    }
+    let error = match text.rfind(" at line ") {
+        Some(i) => text[..i].to_owned(),
+        None => text,
+    };
+    let v: serde_json::Value = serde_json::from_str(line).ok()?;
+    let at = kinko_policy::Timestamp::parse_rfc3339(v.get("at")?.as_str()?).ok()?;
+    Some(BadName {
+        at,
+        kind: v.get("type")?.as_str()?.to_owned(),
+        asset: v
+            .get("asset")
+            .and_then(|a| a.as_str())
+            .unwrap_or_default()
+            .to_owned(),
+        error,
+    })
 }
