@@ -261,21 +261,21 @@ pub enum DecideError {
 pub enum WindowRef {
     /// A total-scope velocity window, by config index.
     Total {
-        /// Index in [`AssetPolicy::windows`].
+        /// Index in [`crate::AssetPolicy::windows`].
         index: usize,
     },
     /// A per-user velocity window, by config index.
     User {
         /// The user.
         user: UserId,
-        /// Index in [`AssetPolicy::windows`].
+        /// Index in [`crate::AssetPolicy::windows`].
         index: usize,
     },
     /// The circuit breaker's requested outflow.
     Breaker,
 }
 
-/// One change a decision made to an [`AssetState`]: what a ledger writes and
+/// One change a decision made to an [`crate::AssetState`]: what a ledger writes and
 /// an audit log records.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "change", rename_all = "snake_case")]
