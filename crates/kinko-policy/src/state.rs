@@ -630,6 +630,28 @@ mod tests {
     }
 
     #[test]
+    fn stored_usage_keeps_its_form_and_refuses_buckets_out_of_order() {
+        let mut u = WindowUsage::default();
+        u.add(t(60), Amount::from_units(5));
+        u.add(t(120), Amount::from_units(7));
+        let text = serde_json::to_string(&u).unwrap();
+        let back: WindowUsage = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, u, "the total is rebuilt from the buckets");
+        assert_eq!(back.used(t(100), Duration::from_secs(3_600).unwrap()), 12);
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            v.as_object().unwrap().len(),
+            1,
+            "only the buckets are stored: {text}"
+        );
+        let b = v["buckets"].as_array().unwrap();
+        let swapped = serde_json::json!({ "buckets": [b[1], b[0]] });
+        assert!(serde_json::from_value::<WindowUsage>(swapped).is_err());
+        let twice = serde_json::json!({ "buckets": [b[0], b[0]] });
+        assert!(serde_json::from_value::<WindowUsage>(twice).is_err());
+    }
+
+    #[test]
     fn bucket_end_handles_negative_times() {
         let g = Duration::from_secs(60).unwrap();
         assert_eq!(WindowUsage::bucket_end(t(-1), g), t(0));

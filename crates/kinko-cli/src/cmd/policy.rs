@@ -10,8 +10,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Args as ClapArgs, Subcommand};
 use kinko_policy::{
-    decide, loss_bound, Amount, Change, Config, Decision, Duration, Event, LossBound, Proposal,
-    State,
+    decide, loss_bound, Amount, AssetId, Change, Config, Decision, Destination, Duration, Event,
+    IdError, LossBound, Proposal, State, UserId, WithdrawalId,
 };
 use serde_json::json;
 
@@ -312,7 +312,7 @@ fn simulate(policy: &PathBuf, events: &PathBuf, json: bool) -> CliResult {
                 // A line whose only fault is a name the engine refuses is a
                 // refused event, as when the engine checked names itself;
                 // anything else is not an event at all.
-                let Some(bad) = bad_name(&line, &e) else {
+                let Some(bad) = bad_name(&line) else {
                     return Err(e)
                         .with_context(|| format!("{} line {n}: invalid event", events.display()))
                         .map_err(Into::into);
@@ -498,35 +498,49 @@ struct BadName {
     error: String,
 }
 
-/// The line's time, type and asset when `e` is a name's rule ([`IdError`],
-/// which serde reports as text) and the line is otherwise an event.
-///
-/// [`IdError`]: kinko_policy::IdError
-fn bad_name(line: &str, e: &serde_json::Error) -> Option<BadName> {
-    const NAMES: [&str; 4] = [
-        "invalid withdrawal id: ",
-        "invalid user: ",
-        "invalid destination: ",
-        "invalid asset: ",
-    ];
-    let text = e.to_string();
-    if !e.is_data() || !NAMES.iter().any(|p| text.starts_with(p)) {
-        return None;
-    }
-    let error = match text.rfind(" at line ") {
-        Some(i) => text[..i].to_owned(),
-        None => text,
+/// The line's time, type and asset when its names break their rules and it
+/// is an event once they are mended: the first name's [`IdError`], checked
+/// by the names' own types (the line is read again with each bad name
+/// replaced by a good one, so a line with any other fault is not this).
+fn bad_name(line: &str) -> Option<BadName> {
+    let mut v: serde_json::Value = serde_json::from_str(line).ok()?;
+    let mut first: Option<IdError> = None;
+    let mut mend = |slot: &mut serde_json::Value, check: fn(&str) -> Result<(), IdError>| {
+        if let Some(Err(e)) = slot.as_str().map(check) {
+            first.get_or_insert(e);
+            *slot = json!("X");
+        }
     };
-    let v: serde_json::Value = serde_json::from_str(line).ok()?;
-    let at = kinko_policy::Timestamp::parse_rfc3339(v.get("at")?.as_str()?).ok()?;
+    let obj = v.as_object_mut()?;
+    let asset = obj
+        .get("asset")
+        .and_then(|a| a.as_str())
+        .unwrap_or_default()
+        .to_owned();
+    for (key, check) in [
+        (
+            "id",
+            (|s| WithdrawalId::new(s).map(drop)) as fn(&str) -> Result<(), IdError>,
+        ),
+        ("user", |s| UserId::new(s).map(drop)),
+        ("destination", |s| Destination::new(s).map(drop)),
+        ("asset", |s| AssetId::new(s).map(drop)),
+    ] {
+        if let Some(slot) = obj.get_mut(key) {
+            mend(slot, check);
+        }
+    }
+    if let Some(ids) = obj.get_mut("withdrawals").and_then(|w| w.as_array_mut()) {
+        for slot in ids {
+            mend(slot, |s| WithdrawalId::new(s).map(drop));
+        }
+    }
+    let error = first?;
+    let event: Event = serde_json::from_value(v).ok()?;
     Some(BadName {
-        at,
-        kind: v.get("type")?.as_str()?.to_owned(),
-        asset: v
-            .get("asset")
-            .and_then(|a| a.as_str())
-            .unwrap_or_default()
-            .to_owned(),
-        error,
+        at: event.at,
+        kind: event.kind.type_name().to_owned(),
+        asset,
+        error: error.to_string(),
     })
 }
